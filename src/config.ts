@@ -1,0 +1,253 @@
+/**
+ * Node configuration: a TOML or YAML file, then TERN_* env variables, then flags (flags win).
+ * File keys are kebab-case (`[queue] capacity`, `memory-budget`); this module returns one typed object.
+ */
+import { readFileSync } from 'node:fs';
+import { freemem, hostname, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseDuration } from './core/duration.js';
+import { OFFLOAD_POLICIES } from './registry/spec.js';
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+const port = z.coerce.number().int().min(0).max(65535);
+const size = z.coerce.number().int().min(1);
+
+const compatProfile = z.object({ enabled: z.boolean().default(false), port: port.optional() }).strict();
+
+export const configSchema = z
+  .object({
+    node: z.string().regex(/^[A-Za-z0-9._-]{1,63}$/).optional(),
+    host: z.string().default('127.0.0.1'),
+    port: port.default(8080),
+    'coap-port': port.default(5683),
+    /** -1 disables; 0 picks a free port. */
+    'grpc-port': z.coerce.number().int().min(-1).max(65535).default(8000),
+    coap: z.boolean().default(true),
+    grpc: z.boolean().default(true),
+    data: z.string().optional(),
+    registry: z.string().optional(),
+    token: z.string().min(16).optional(),
+    'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** Node memory budget for instances, MiB. Default: half the machine's memory. */
+    'memory-budget': size.optional(),
+    'drain-timeout': duration.default(10_000),
+    queue: z.object({ capacity: z.coerce.number().int().min(0).default(100), wait: duration.default(30_000) }).strict().default({ capacity: 100, wait: 30_000 }),
+    calls: z.object({ retention: duration.default(3_600_000), max: size.default(10_000) }).strict().default({ retention: 3_600_000, max: 10_000 }),
+    limits: z
+      .object({
+        body: size.default(6 * 1024 * 1024),
+        archive: size.default(64 * 1024 * 1024),
+        unpacked: size.default(256 * 1024 * 1024),
+        files: size.default(10_000),
+      })
+      .strict()
+      .default({ body: 6 * 1024 * 1024, archive: 64 * 1024 * 1024, unpacked: 256 * 1024 * 1024, files: 10_000 }),
+    logs: z.object({ 'max-lines': size.default(10_000) }).strict().default({ 'max-lines': 10_000 }),
+    'chain-depth': z.coerce.number().int().min(1).max(64).default(8),
+    cluster: z
+      .object({
+        etcd: z.array(z.string()).default([]),
+        role: z.enum(['edge', 'cloud']).default('edge'),
+        area: z.string().default('default'),
+        secret: z.string().optional(),
+        /** URL peers use to reach this node; default http://host:port. */
+        advertise: z.string().optional(),
+        offload: z.enum(OFFLOAD_POLICIES).default('none'),
+        'max-hops': z.coerce.number().int().min(0).max(8).default(2),
+        'lease-ttl': z.coerce.number().int().min(2).default(6),
+      })
+      .strict()
+      .default({ etcd: [], role: 'edge', area: 'default', offload: 'none', 'max-hops': 2, 'lease-ttl': 6 }),
+    redis: z.string().optional(),
+    compat: z
+      .object({
+        openfaas: compatProfile.default({ enabled: false }),
+        faasm: compatProfile.default({ enabled: false }),
+        serverledge: compatProfile.default({ enabled: false }),
+        tinyfaas: compatProfile.default({ enabled: false }),
+        unifaas: compatProfile.default({ enabled: false }),
+      })
+      .strict()
+      .default({ openfaas: { enabled: false }, faasm: { enabled: false }, serverledge: { enabled: false }, tinyfaas: { enabled: false }, unifaas: { enabled: false } }),
+    microvm: z.object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) }).strict().default({ accel: 'auto', tap: false }),
+  })
+  .strict();
+
+type RawConfig = z.output<typeof configSchema>;
+
+export interface CompatProfileConfig {
+  enabled: boolean;
+  port?: number;
+}
+
+export interface NodeConfig {
+  node: string;
+  host: string;
+  port: number;
+  coapPort: number;
+  grpcPort: number;
+  coap: boolean;
+  grpc: boolean;
+  dataDir: string;
+  registryDir?: string;
+  token?: string;
+  logLevel: RawConfig['log-level'];
+  memoryBudgetMiB: number;
+  drainTimeoutMs: number;
+  queue: { capacity: number; waitMs: number };
+  calls: { retentionMs: number; max: number };
+  limits: { bodyBytes: number; archiveBytes: number; unpackedBytes: number; files: number };
+  logs: { maxLines: number };
+  chainDepth: number;
+  cluster: {
+    etcd: string[];
+    role: 'edge' | 'cloud';
+    area: string;
+    secret?: string;
+    advertise?: string;
+    offload: RawConfig['cluster']['offload'];
+    maxHops: number;
+    leaseTtlSec: number;
+  };
+  redis?: string;
+  compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
+  microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
+}
+
+/** Flags and env both map onto these file keys. */
+export interface ConfigOverrides {
+  config?: string;
+  port?: string | number;
+  coapPort?: string | number;
+  grpcPort?: string | number;
+  data?: string;
+  registry?: string;
+  etcd?: string;
+  token?: string;
+  host?: string;
+  node?: string;
+  logLevel?: string;
+  memoryBudget?: string | number;
+  role?: string;
+  area?: string;
+  secret?: string;
+  redis?: string;
+}
+
+export class ConfigError extends Error {}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config ${path}: ${(e as Error).message}`);
+  }
+  try {
+    const parsed: unknown = /\.ya?ml$/i.test(path) ? parseYaml(text) : parseToml(text);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a table');
+    return parsed as Record<string, unknown>;
+  } catch (e) {
+    throw new ConfigError(`config ${path}: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
+  const o: ConfigOverrides = {};
+  const map: [keyof ConfigOverrides, string][] = [
+    ['config', 'TERN_CONFIG'], ['port', 'TERN_PORT'], ['coapPort', 'TERN_COAP_PORT'], ['grpcPort', 'TERN_GRPC_PORT'],
+    ['data', 'TERN_DATA'], ['registry', 'TERN_REGISTRY'], ['etcd', 'TERN_ETCD'], ['token', 'TERN_TOKEN'],
+    ['host', 'TERN_HOST'], ['node', 'TERN_NODE'], ['logLevel', 'TERN_LOG_LEVEL'], ['memoryBudget', 'TERN_MEMORY_BUDGET'],
+    ['role', 'TERN_ROLE'], ['area', 'TERN_AREA'], ['secret', 'TERN_CLUSTER_SECRET'], ['redis', 'TERN_REDIS'],
+  ];
+  for (const [key, name] of map) {
+    const v = env[name];
+    if (v !== undefined && v !== '') (o as Record<string, string>)[key] = v;
+  }
+  return o;
+}
+
+function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...file };
+  const cluster: Record<string, unknown> = { ...((file.cluster as Record<string, unknown> | undefined) ?? {}) };
+  const set = (k: string, v: unknown) => {
+    if (v !== undefined) out[k] = v;
+  };
+  set('port', o.port);
+  set('coap-port', o.coapPort);
+  set('grpc-port', o.grpcPort);
+  set('data', o.data);
+  set('registry', o.registry);
+  set('token', o.token);
+  set('host', o.host);
+  set('node', o.node);
+  set('log-level', o.logLevel);
+  set('memory-budget', o.memoryBudget);
+  set('redis', o.redis);
+  if (o.etcd !== undefined) cluster.etcd = o.etcd.split(',').map((s) => s.trim()).filter(Boolean);
+  if (o.role !== undefined) cluster.role = o.role;
+  if (o.area !== undefined) cluster.area = o.area;
+  if (o.secret !== undefined) cluster.secret = o.secret;
+  if (Object.keys(cluster).length) out.cluster = cluster;
+  return out;
+}
+
+/** Resolve the node config: file (from flags, else env), env, flags. Throws ConfigError naming the key. */
+export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): NodeConfig {
+  const fromEnv = envOverrides(env);
+  const configPath = flags.config ?? fromEnv.config;
+  const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
+  const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const msg = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`).join('; ');
+    throw new ConfigError(`config: ${msg}`);
+  }
+  const c = parsed.data;
+  const defaultBudget = Math.floor(Math.min(totalmem() / 2, Math.max(freemem(), totalmem() / 4)) / 1048576);
+  const cfg: NodeConfig = {
+    node: c.node ?? `${hostname().split('.')[0]}-${c.port}`,
+    host: c.host,
+    port: c.port,
+    coapPort: c['coap-port'],
+    grpcPort: c['grpc-port'],
+    coap: c.coap,
+    grpc: c.grpc && c['grpc-port'] >= 0,
+    dataDir: resolve(cwd, c.data ?? '.tern'),
+    logLevel: c['log-level'],
+    memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
+    drainTimeoutMs: c['drain-timeout'],
+    queue: { capacity: c.queue.capacity, waitMs: c.queue.wait },
+    calls: { retentionMs: c.calls.retention, max: c.calls.max },
+    limits: { bodyBytes: c.limits.body, archiveBytes: c.limits.archive, unpackedBytes: c.limits.unpacked, files: c.limits.files },
+    logs: { maxLines: c.logs['max-lines'] },
+    chainDepth: c['chain-depth'],
+    cluster: {
+      etcd: c.cluster.etcd,
+      role: c.cluster.role,
+      area: c.cluster.area,
+      offload: c.cluster.offload,
+      maxHops: c.cluster['max-hops'],
+      leaseTtlSec: c.cluster['lease-ttl'],
+      ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
+      ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
+    },
+    compat: c.compat,
+    microvm: c.microvm,
+  };
+  if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
+  if (c.token !== undefined) cfg.token = c.token;
+  if (c.redis !== undefined) cfg.redis = c.redis;
+  return cfg;
+}

@@ -1,0 +1,191 @@
+/**
+ * function.toml: the one schema for a function's spec, and the parsed, normalised form
+ * every other layer uses. UniFaaS files (no name/runtime, [vm] or [container]) parse as they stand.
+ */
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.js';
+import { TernError } from '../core/errors.js';
+
+export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+export const OFFLOAD_POLICIES = ['none', 'edge', 'cloud', 'edge-cloud'] as const;
+export type OffloadPolicy = (typeof OFFLOAD_POLICIES)[number];
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. "500ms", "10s", "5m" or seconds as a number)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const stringList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
+
+const vmTable = z
+  .object({
+    kernel: z.string().min(1),
+    image: z.string().min(1),
+    cpus: z.number().int().min(1).max(64).default(1),
+    memory: z.number().int().min(16).max(65536).optional(),
+    cmdline: z.string().default(''),
+    'copy-rootfs': z.boolean().default(false),
+    hypervisor: z.object({ type: z.enum(['qemu', 'firecracker']).default('qemu') }).loose().optional(),
+  })
+  .loose();
+
+const containerTable = z.object({ image: z.string().min(1) }).loose();
+
+export const functionTomlSchema = z
+  .object({
+    name: z.string().regex(NAME_PATTERN, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit').optional(),
+    runtime: z.enum(RUNTIMES).optional(),
+    handler: z.string().min(1).optional(),
+    memory: z.number().int().min(1).max(65536).default(128),
+    timeout: duration.default(10_000),
+    'concurrent-requests': z.number().int().min(1).max(10_000).default(1),
+    'single-use': z.boolean().optional(),
+    keepalive: duration.default(60_000),
+    'min-instances': z.number().int().min(0).max(1000).default(0),
+    'max-instances': z.number().int().min(1).max(10_000).default(8),
+    env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    network: z.boolean().default(false),
+    /** Grant the wasm guest a read-only preopen of its own folder at "/". */
+    files: z.boolean().default(false),
+    /** Invocations need the management token. */
+    private: z.boolean().default(false),
+    offload: z.enum(OFFLOAD_POLICIES).optional(),
+    /** Safe to run twice: a failed forward may be retried on another node. */
+    idempotent: z.boolean().default(false),
+    description: z.string().max(1000).optional(),
+    triggers: z.object({ coap: stringList.optional() }).strict().default({}),
+    vm: vmTable.optional(),
+    container: containerTable.optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s['min-instances'] > s['max-instances']) {
+      ctx.addIssue({ code: 'custom', path: ['min-instances'], message: `is ${s['min-instances']}, more than max-instances (${s['max-instances']})` });
+    }
+  });
+
+export interface VmSpec {
+  kernel: string;
+  image: string;
+  cpus: number;
+  memory?: number;
+  cmdline: string;
+  copyRootfs: boolean;
+  hypervisor: 'qemu' | 'firecracker';
+}
+
+/** The normalised spec: every layer reads this, never the raw TOML. Times in ms, memory in MiB. */
+export interface FunctionSpec {
+  name: string;
+  runtime: RuntimeName;
+  handler: string;
+  memory: number;
+  timeoutMs: number;
+  concurrentRequests: number;
+  singleUse: boolean;
+  keepaliveMs: number;
+  minInstances: number;
+  maxInstances: number;
+  env: Record<string, string>;
+  network: boolean;
+  files: boolean;
+  private: boolean;
+  /** Undefined: the node's default applies. */
+  offload?: OffloadPolicy;
+  idempotent: boolean;
+  description?: string;
+  triggers: { coap: string[] };
+  vm?: VmSpec;
+  container?: { image: string };
+}
+
+const DEFAULT_HANDLER: Record<RuntimeName, string> = {
+  wasm: 'main.wasm',
+  python: 'main:handle',
+  node: 'index.js',
+  binary: 'main',
+  microvm: '',
+  container: '',
+};
+
+/** Zod issues as one message per key: `memory: expected number, received string`. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const key = i.path.length ? i.path.join('.') : '(top level)';
+      if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (i.path.length ? `${key}.${k}` : k)).join(', ')}: unknown key`;
+      return `${key}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/**
+ * Parse function.toml text. `folderName` names the function when the file has no `name`
+ * (UniFaaS registries name functions by folder). Throws TernError('bad_spec') naming key and reason.
+ */
+export function parseFunctionToml(text: string, folderName?: string): FunctionSpec {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    throw new TernError('bad_spec', `function.toml: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return normaliseSpec(raw, folderName);
+}
+
+/** Validate an already-parsed object (TOML, JSON from a compat API) as a function spec. */
+export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
+  const parsed = functionTomlSchema.safeParse(raw);
+  if (!parsed.success) throw new TernError('bad_spec', `function.toml: ${describeIssues(parsed.error)}`);
+  const s = parsed.data;
+  const name = s.name ?? folderName;
+  if (name === undefined || !NAME_PATTERN.test(name)) {
+    throw new TernError('bad_spec', `function.toml: name: ${name === undefined ? 'missing' : `"${name}" must be 1-63 characters of a-z, 0-9 and "-"`}`);
+  }
+  const runtime: RuntimeName | undefined = s.runtime ?? (s.vm ? 'microvm' : s.container ? 'container' : undefined);
+  if (runtime === undefined) throw new TernError('bad_spec', `function.toml: runtime: missing (one of ${RUNTIMES.join(', ')})`);
+  if (runtime === 'microvm' && !s.vm) throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
+  if (runtime === 'container' && !s.container) throw new TernError('bad_spec', 'function.toml: container: a [container] table is required for runtime "container"');
+  const spec: FunctionSpec = {
+    name,
+    runtime,
+    handler: s.handler ?? DEFAULT_HANDLER[runtime],
+    memory: s.vm?.memory ?? s.memory,
+    timeoutMs: s.timeout,
+    concurrentRequests: s['concurrent-requests'],
+    // Wasm instances cost microseconds: a fresh one per call is the safe default there.
+    singleUse: s['single-use'] ?? runtime === 'wasm',
+    keepaliveMs: s.keepalive,
+    minInstances: s['min-instances'],
+    maxInstances: s['max-instances'],
+    env: s.env,
+    network: s.network,
+    files: s.files,
+    private: s.private,
+    idempotent: s.idempotent,
+    triggers: { coap: s.triggers.coap ?? [] },
+  };
+  if (s.offload !== undefined) spec.offload = s.offload;
+  if (s.description !== undefined) spec.description = s.description;
+  if (s.vm) {
+    spec.vm = {
+      kernel: s.vm.kernel,
+      image: s.vm.image,
+      cpus: s.vm.cpus,
+      cmdline: s.vm.cmdline,
+      copyRootfs: s.vm['copy-rootfs'],
+      hypervisor: s.vm.hypervisor?.type ?? 'qemu',
+      ...(s.vm.memory !== undefined ? { memory: s.vm.memory } : {}),
+    };
+  }
+  if (s.container) spec.container = { image: s.container.image };
+  return spec;
+}

@@ -1,0 +1,80 @@
+/**
+ * The runtime interface: mechanism only. A runtime knows how to prepare a function's code,
+ * start one instance, call it and stop it. It holds no policy: the pool decides when.
+ */
+import type { Invocation } from '../core/invocation.js';
+import type { Response } from '../core/result.js';
+import type { DeployedFunction } from '../registry/registry.js';
+import type { RuntimeName } from '../registry/spec.js';
+
+export type LogStream = 'stdout' | 'stderr';
+
+/** Receives a function's output, one line at a time. */
+export type LogSink = (line: string, stream: LogStream, instance: string, callId?: string) => void;
+
+export interface RuntimeProbe {
+  /** Whether this runtime can run functions on this node. */
+  available: boolean;
+  /** Why not, or details worth showing in /v1/info (e.g. "kvm" vs "tcg"). */
+  detail?: string;
+}
+
+export interface InstanceOptions {
+  /** Instance id chosen by the pool; runtimes use it in logs and sandbox names. */
+  id: string;
+  log: LogSink;
+  /** Per-node scratch folder for this instance (created and removed by the runtime). */
+  scratchRoot: string;
+}
+
+export interface Instance {
+  readonly id: string;
+  /**
+   * Run one call. Resolves with the function's response (any status the function chose).
+   * Rejects with TernError: 'function_crashed' (instance died; reason in the message),
+   * 'memory_exceeded', 'function_error' (trap, unhandled exception). The pool enforces the timeout
+   * and calls kill(); `signal` aborts when it does.
+   */
+  call(inv: Invocation, signal: AbortSignal): Promise<Response>;
+  /** Graceful stop: finish nothing new, release everything. Idempotent. */
+  stop(): Promise<void>;
+  /** Immediate stop (timeout, crash): kill processes/workers now. Idempotent. */
+  kill(): Promise<void>;
+  /** Register a callback for the instance dying on its own (not through stop/kill). */
+  onExit(listener: (reason: string) => void): void;
+}
+
+export interface Runtime {
+  readonly name: RuntimeName;
+  /** Probe once at node start (bounded time). */
+  probe(): Promise<RuntimeProbe>;
+  /**
+   * Called at deploy on the unpacked folder, before it is committed: validate and precompile.
+   * Throws TernError('bad_spec') to refuse. Also called at node start for stored functions.
+   */
+  prepare(fn: DeployedFunction): Promise<void>;
+  /** Forget cached artefacts of a version that is gone. */
+  release(fn: DeployedFunction): void;
+  /** Start one instance; resolves when it can take calls. */
+  start(fn: DeployedFunction, options: InstanceOptions): Promise<Instance>;
+  /** Stop everything this runtime owns (node shutdown). */
+  close(): Promise<void>;
+}
+
+export interface RuntimeContext {
+  /** Node data folder (absolute). */
+  dataDir: string;
+  /** Node scratch folder for temp files, removed at shutdown (absolute). */
+  scratchDir: string;
+  /** Structured node logger. */
+  logger: import('pino').Logger;
+  /** Host services for state and chaining, when the node has them (issue 9). */
+  host?: HostServices;
+}
+
+/** What a function can ask of the node from inside (state, chaining). Filled in by the node. */
+export interface HostServices {
+  invoke(parent: Invocation, fn: string, body: Buffer, opts?: { method?: string; path?: string; headers?: Record<string, string> }): Promise<import('../core/result.js').Result>;
+}
+
+export type RuntimeFactory = (ctx: RuntimeContext) => Runtime;
