@@ -1,0 +1,23 @@
+# Tern's front door. `make run` starts a node with the examples; `make test` runs every test.
+.PHONY: setup build examples run test bench clean
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	npx tsc -p tsconfig.json
+
+examples:
+	bash scripts/build-examples.sh
+
+run: setup
+	bash scripts/run.sh
+
+test: setup
+	npm test
+
+bench: setup
+	node dist/bench/run.js $(BENCH_ARGS)
+
+clean:
+	rm -rf dist .tern test-artifacts

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** The `tern` command line. */
+import { Command, Option } from 'commander';
+import { ApiError } from './client.js';
+import * as cmd from './commands.js';
+import { newFunction } from './new.js';
+import { serve } from './serve.js';
+import { VERSION } from '../version.js';
+
+const program = new Command('tern').description('Tern: edge Function-as-a-Service').version(VERSION).showHelpAfterError();
+
+const withClient = (c: Command) =>
+  c.addOption(new Option('--url <url>', 'node URL').env('TERN_URL')).addOption(new Option('--token <token>', 'management token').env('TERN_TOKEN'));
+
+program
+  .command('serve')
+  .description('run a node')
+  .option('--config <file>', 'config file (TOML or YAML)')
+  .option('--port <port>', 'HTTP port (default 8080)')
+  .option('--coap-port <port>', 'CoAP UDP port (default 5683)')
+  .option('--grpc-port <port>', 'gRPC port (default 8000, -1 to disable)')
+  .option('--host <addr>', 'address to listen on (default 127.0.0.1)')
+  .option('--data <dir>', 'data folder (default ./.tern)')
+  .option('--registry <dir>', 'a folder of function folders to deploy at start')
+  .option('--etcd <urls>', 'etcd endpoints, comma-separated (cluster mode)')
+  .option('--token <token>', 'management token')
+  .option('--node <name>', 'node name')
+  .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--memory-budget <mib>', 'memory budget for instances, MiB')
+  .option('--role <role>', 'cluster role: edge|cloud')
+  .option('--area <area>', 'cluster area')
+  .action((o) => serve(o));
+
+withClient(program.command('deploy <dir>').description('deploy a function folder').option('--name <name>', 'deploy under this name')).action((dir, o) => cmd.deploy(dir, o));
+withClient(
+  program
+    .command('invoke <name>')
+    .description('call a function')
+    .option('-d, --data <data>', 'request body (@file reads a file)')
+    .option('-X, --method <method>', 'HTTP method (default GET, POST with --data)')
+    .option('--path <path>', 'path after the function name')
+    .option('-H, --header <header...>', 'request header "Name: value"')
+    .option('--async', 'asynchronous: print the call id')
+    .option('--report', 'print the execution report on stderr'),
+).action((name, o) => cmd.invoke(name, o));
+withClient(program.command('poll <id>').description('show an async call').option('-w, --wait', 'wait until it finishes')).action((id, o) => cmd.poll(id, o));
+withClient(program.command('ls').alias('list').description('list functions').option('--json', 'JSON output')).action((o) => cmd.list(o));
+withClient(program.command('describe <name>').description('describe a function')).action((name, o) => cmd.describe(name, o));
+withClient(program.command('rm <name>').description('remove a function')).action((name, o) => cmd.remove(name, o));
+withClient(
+  program.command('logs <name>').description("show a function's logs").option('-f, --follow', 'follow new lines').option('--tail <n>', 'last n lines').option('--since <time>', 'ISO time'),
+).action((name, o) => cmd.logs(name, o));
+withClient(program.command('status').description("the node's status")).action((o) => cmd.status(o));
+program.command('new <runtime> <dir>').description('write a starter function').action((runtime, dir) => newFunction(runtime, dir));
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  const message = e instanceof ApiError ? `${e.message}${e.status ? ` (HTTP ${e.status})` : ''}` : (e as Error).message;
+  process.stderr.write(`tern: ${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+/** `tern serve`: run a node in this process until SIGINT/SIGTERM. */
+import { ConfigError, loadConfig, type ConfigOverrides } from '../config.js';
+import { startNode } from '../node.js';
+
+export async function serve(flags: ConfigOverrides): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(flags);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`tern: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const node = await startNode(config);
+  process.stderr.write(
+    `tern: serving on ${node.url}  (dashboard ${node.url}/ui/)\n` +
+      (node.tokenPath ? `tern: management token in ${node.tokenPath}\n` : 'tern: management token from config/TERN_TOKEN\n'),
+  );
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      process.stderr.write(`tern: ${signal} again, exiting now\n`);
+      process.exit(130);
+    }
+    node.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        node.logger.error({ err: e }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}

@@ -1,0 +1,71 @@
+/** What the HTTP server needs from the node. Narrow, structural types so each layer stays replaceable. */
+import type { Registry, DeployedFunction } from '../registry/registry.js';
+import type { FunctionStatus, Scheduler } from '../scheduler/types.js';
+import type { FastifyInstance } from 'fastify';
+
+export interface LogLine {
+  time: string;
+  fn: string;
+  instance: string;
+  call?: string;
+  stream: 'stdout' | 'stderr';
+  line: string;
+}
+
+export interface LogReader {
+  read(fn: string, opts: { since?: Date; tail?: number }): Promise<LogLine[]>;
+  follow(fn: string, listener: (entry: LogLine) => void): () => void;
+}
+
+export interface MetricsRenderer {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+export interface RuntimeInfo {
+  name: string;
+  available: boolean;
+  detail?: string;
+}
+
+export interface NodeMember {
+  name: string;
+  role: string;
+  area: string;
+  url: string;
+  load: { freeMemoryMiB: number; queued: number; warm: number };
+  self?: boolean;
+}
+
+export interface GatewayDeps {
+  nodeName: string;
+  version: string;
+  token: string;
+  limits: { bodyBytes: number; archiveBytes: number };
+  registry: Registry;
+  scheduler: Scheduler;
+  runtimes: () => RuntimeInfo[];
+  triggers: () => Record<string, string | undefined>;
+  logs: LogReader;
+  metrics: MetricsRenderer;
+  nodes: () => Promise<NodeMember[]>;
+  /** Folder served at /ui/ (absent: no dashboard). */
+  uiDir?: string;
+  /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
+  plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
+}
+
+export interface FunctionDescription {
+  name: string;
+  version: string;
+  deployedAt: string;
+  spec: DeployedFunction['spec'];
+  status: Omit<FunctionStatus, 'name'>;
+}
+
+const IDLE_STATUS: Omit<FunctionStatus, 'name'> = { instances: { starting: 0, idle: 0, busy: 0, total: 0 }, queued: 0, invocations: 0, memoryMiB: 0 };
+
+export function describeFunction(fn: DeployedFunction, scheduler: Pick<Scheduler, 'status'>): FunctionDescription {
+  const { name: _name, ...status } = scheduler.status(fn.spec.name) ?? { name: fn.spec.name, ...IDLE_STATUS };
+  return { name: fn.spec.name, version: fn.version, deployedAt: fn.deployedAt, spec: fn.spec, status };
+}

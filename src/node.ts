@@ -1,0 +1,210 @@
+/**
+ * One Tern node, wired from its config: registry -> scheduler/pool -> runtimes, the HTTP server
+ * (native API + HTTP trigger), the other triggers, observability. `startNode` returns a handle whose
+ * `stop()` drains calls and leaves no process, temp folder or socket behind.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { NodeConfig } from './config.js';
+import { TernError } from './core/errors.js';
+import { combineTelemetry } from './core/telemetry.js';
+import { buildServer } from './gateway/server.js';
+import type { NodeMember, RuntimeInfo } from './gateway/deps.js';
+import { FunctionLogs } from './observability/function-logs.js';
+import { createNodeLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { lifecycleTelemetry } from './observability/lifecycle.js';
+import { DirRegistry, loadRegistryFolder } from './registry/dir-store.js';
+import type { DeployedFunction, Registry } from './registry/registry.js';
+import type { FunctionSpec, RuntimeName } from './registry/spec.js';
+import { createRuntimes } from './runtimes/index.js';
+import type { Runtime, RuntimeProbe } from './runtimes/runtime.js';
+import { createScheduler } from './scheduler/scheduler.js';
+import { createCoapTrigger } from './triggers/coap/index.js';
+import { createGrpcTrigger } from './triggers/grpc/index.js';
+import type { Trigger, TriggerContext } from './triggers/trigger.js';
+import { resolveToken } from './token.js';
+import { PROJECT_ROOT, VERSION } from './version.js';
+
+export interface TernNode {
+  readonly config: NodeConfig;
+  readonly url: string;
+  readonly token: string;
+  readonly tokenPath?: string;
+  readonly logger: Logger;
+  stop(): Promise<void>;
+}
+
+/** Runtimes probe in the background so a slow probe (a test VM boot) never delays serving. */
+class RuntimeSet {
+  private readonly byName = new Map<RuntimeName, Runtime>();
+  private readonly probes = new Map<RuntimeName, Promise<RuntimeProbe>>();
+  private readonly results = new Map<RuntimeName, RuntimeProbe>();
+
+  constructor(runtimes: Runtime[], logger: Logger) {
+    for (const runtime of runtimes) {
+      this.byName.set(runtime.name, runtime);
+      const probe = runtime.probe().catch((e: unknown): RuntimeProbe => ({ available: false, detail: (e as Error).message }));
+      this.probes.set(runtime.name, probe);
+      void probe.then((result) => {
+        this.results.set(runtime.name, result);
+        logger.info({ event: 'runtime', runtime: runtime.name, ...result }, `runtime ${runtime.name} ${result.available ? 'available' : 'unavailable'}`);
+      });
+    }
+  }
+
+  get(name: RuntimeName): Runtime | undefined {
+    return this.byName.get(name);
+  }
+
+  info(): RuntimeInfo[] {
+    return [...this.byName.keys()].map((name) => {
+      const r = this.results.get(name);
+      return r ? { name, available: r.available, ...(r.detail ? { detail: r.detail } : {}) } : { name, available: false, detail: 'probing' };
+    });
+  }
+
+  /** The runtime for a spec, once its probe says it can run here; else a 400 naming why. */
+  async require(spec: FunctionSpec): Promise<Runtime> {
+    const runtime = this.byName.get(spec.runtime);
+    const probe = await this.probes.get(spec.runtime);
+    if (!runtime || !probe?.available) {
+      throw new TernError('bad_spec', `runtime: "${spec.runtime}" is not available on this node${probe?.detail ? ` (${probe.detail})` : ''}`);
+    }
+    return runtime;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.byName.values()].map((r) => r.close()));
+  }
+}
+
+export async function startNode(config: NodeConfig): Promise<TernNode> {
+  const logger = createNodeLogger(config.logLevel, config.node);
+  await mkdir(config.dataDir, { recursive: true });
+  const scratchDir = await mkdtemp(join(tmpdir(), 'tern-'));
+  const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
+  if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
+
+  const logs = new FunctionLogs({ dir: join(config.dataDir, 'logs'), maxLines: config.logs.maxLines });
+  await logs.open();
+
+  const runtimes = new RuntimeSet(createRuntimes({ dataDir: config.dataDir, scratchDir, logger }, config), logger);
+  const validate = async (spec: FunctionSpec, dir: string) => {
+    const runtime = await runtimes.require(spec);
+    await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
+  };
+  const registry: Registry = new DirRegistry({ root: join(config.dataDir, 'functions'), limits: config.limits, validate, logger });
+
+  let statuses: () => import('./scheduler/types.js').FunctionStatus[] = () => [];
+  let capacity = () => ({ memoryMiB: config.memoryBudgetMiB, usedMiB: 0 });
+  const metrics = new Metrics({ statuses: () => statuses(), capacity: () => capacity(), isKnown: (fn) => registry.get(fn) !== undefined });
+
+  const scheduler = await createScheduler({
+    nodeName: config.node,
+    runtimes: (name) => runtimes.get(name),
+    registry,
+    memoryBudgetMiB: config.memoryBudgetMiB,
+    queue: config.queue,
+    calls: { ...config.calls, dir: join(config.dataDir, 'calls') },
+    scratchDir,
+    telemetry: combineTelemetry(metrics, lifecycleTelemetry(logger)),
+    logSink: logs.sink,
+    logger,
+  });
+  statuses = () => registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
+  capacity = () => scheduler.capacity();
+
+  const activate = async (fn: DeployedFunction) => {
+    try {
+      const runtime = await runtimes.require(fn.spec);
+      await runtime.prepare(fn);
+      await scheduler.deployed(fn);
+    } catch (e) {
+      logger.error({ event: 'activate_failed', function: fn.spec.name, err: (e as Error).message }, `function ${fn.spec.name} cannot run here`);
+    }
+  };
+  registry.subscribe((event) => {
+    if (event.type === 'deployed') {
+      metrics.functionEvent(event.fn.spec.name, event.previous ? 'updated' : 'deployed', event.fn.version);
+      logger.info({ event: event.previous ? 'update' : 'deploy', function: event.fn.spec.name, version: event.fn.version }, `${event.previous ? 'updated' : 'deployed'} ${event.fn.spec.name}`);
+      void activate(event.fn);
+    } else {
+      metrics.functionEvent(event.name, 'removed');
+      logger.info({ event: 'remove', function: event.name }, `removed ${event.name}`);
+      void scheduler.removed(event.name).then(() => logs.remove(event.name));
+    }
+  });
+
+  await registry.open();
+  await Promise.all(registry.list().map(activate));
+  if (config.registryDir) {
+    const { loaded, failed } = await loadRegistryFolder(registry, config.registryDir, logger);
+    logger.info({ event: 'registry_folder', folder: config.registryDir, loaded, failed }, `loaded ${loaded.length} function(s) from ${config.registryDir}`);
+  }
+
+  const triggers: Trigger[] = [];
+  if (config.coap) triggers.push(createCoapTrigger({ port: config.coapPort, host: config.host }));
+  if (config.grpc) triggers.push(createGrpcTrigger({ port: config.grpcPort, host: config.host }));
+
+  const selfMember = (): NodeMember => {
+    const cap = scheduler.capacity();
+    const all = statuses();
+    return {
+      name: config.node,
+      role: config.cluster.role,
+      area: config.cluster.area,
+      url: config.cluster.advertise ?? `http://${config.host}:${config.port}`,
+      load: { freeMemoryMiB: cap.memoryMiB - cap.usedMiB, queued: all.reduce((n, s) => n + s.queued, 0), warm: all.filter((s) => s.instances.total > 0).length },
+      self: true,
+    };
+  };
+
+  const app = await buildServer({
+    nodeName: config.node,
+    version: VERSION,
+    token,
+    limits: config.limits,
+    registry,
+    scheduler,
+    runtimes: () => runtimes.info(),
+    triggers: () => Object.fromEntries([['http', `http://${config.host}:${config.port}`], ...triggers.map((t) => [t.name, t.address()])]),
+    logs,
+    metrics,
+    nodes: async () => [selfMember()],
+    uiDir: join(PROJECT_ROOT, 'ui'),
+  });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host}:${port}`;
+
+  const triggerCtx: TriggerContext = {
+    invoke: (inv) => scheduler.invoke(inv),
+    registry,
+    nodeName: config.node,
+    logger,
+    maxBodyBytes: config.limits.bodyBytes,
+  };
+  for (const trigger of triggers) await trigger.start(triggerCtx);
+  logger.info({ event: 'serving', url, triggers: triggers.map((t) => t.address()) }, `tern node ${config.node} serving on ${url}`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info({ event: 'stopping' }, 'stopping: draining calls');
+      const closingHttp = app.close();
+      await Promise.allSettled(triggers.map((t) => t.stop()));
+      await scheduler.close(config.drainTimeoutMs);
+      await closingHttp;
+      await runtimes.close();
+      await registry.close();
+      await logs.close();
+      await rm(scratchDir, { recursive: true, force: true });
+      logger.info({ event: 'stopped' }, 'stopped');
+    })());
+
+  return { config: { ...config, port }, url, token, ...(tokenPath ? { tokenPath } : {}), logger, stop };
+}
