@@ -108,7 +108,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     registry,
     memoryBudgetMiB: config.memoryBudgetMiB,
     queue: config.queue,
-    calls: { ...config.calls, dir: join(config.dataDir, 'calls') },
+    calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
     telemetry: combineTelemetry(metrics, lifecycleTelemetry(logger)),
     logSink: logs.sink,
@@ -128,11 +128,9 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   };
   registry.subscribe((event) => {
     if (event.type === 'deployed') {
-      metrics.functionEvent(event.fn.spec.name, event.previous ? 'updated' : 'deployed', event.fn.version);
       logger.info({ event: event.previous ? 'update' : 'deploy', function: event.fn.spec.name, version: event.fn.version }, `${event.previous ? 'updated' : 'deployed'} ${event.fn.spec.name}`);
       void activate(event.fn);
     } else {
-      metrics.functionEvent(event.name, 'removed');
       logger.info({ event: 'remove', function: event.name }, `removed ${event.name}`);
       void scheduler.removed(event.name).then(() => logs.remove(event.name));
     }

@@ -1,0 +1,56 @@
+/** One instance as the pool tracks it: its version, load and lifecycle flags. */
+import type { TernError } from '../core/errors.js';
+import type { InstanceStopReason } from '../core/telemetry.js';
+import type { DeployedFunction } from '../registry/registry.js';
+import type { Instance } from '../runtimes/runtime.js';
+import type { EvictionCandidate } from './budget.js';
+
+let sequence = 0;
+
+/** Instance ids are unique per process: "<function>-<n>" (the node's scratch folder is fresh per start). */
+export function nextInstanceId(fn: string): string {
+  sequence = (sequence + 1) % Number.MAX_SAFE_INTEGER;
+  return `${fn}-${sequence.toString(36)}`;
+}
+
+export class Slot implements EvictionCandidate {
+  readonly id: string;
+  readonly memoryMiB: number;
+  /** Set once runtime.start resolves. */
+  instance: Instance | undefined;
+  /** Resolves when starting is over: undefined when the instance is up, else why it failed. */
+  ready: Promise<TernError | undefined> | undefined;
+  starting = true;
+  /** Calls running on it now. */
+  inflight = 0;
+  /** Calls waiting for it to finish starting; they become `inflight` when it is up. */
+  claims = 0;
+  /** Took at least one call (single-use instances never take a second). */
+  used = false;
+  /** In the pool's ready list. */
+  inReady = false;
+  /** Out of service: finishes what it runs, takes nothing new. */
+  retired = false;
+  /** stop()/kill() under way or done. */
+  stopping = false;
+  stopReason: InstanceStopReason = 'keepalive';
+  stopDetail: string | undefined;
+  /** performance.now() of the start request, of readiness, of the last finished call. */
+  startedAt = 0;
+  readyAt = 0;
+  lastUsed = 0;
+  /** One controller for the instance's life: aborting it means the instance is being killed. */
+  readonly abort = new AbortController();
+
+  constructor(
+    readonly fn: DeployedFunction,
+    private readonly evictor: (slot: Slot) => void,
+  ) {
+    this.id = nextInstanceId(fn.spec.name);
+    this.memoryMiB = fn.spec.memory;
+  }
+
+  evict(): void {
+    this.evictor(this);
+  }
+}
