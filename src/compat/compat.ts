@@ -1,0 +1,38 @@
+/**
+ * Compatibility profiles: thin adapters that let the clients of OpenFaaS, Faasm, Serverledge,
+ * tinyFaaS and UniFaaS talk to Tern unchanged. Each translates its API to Invocation/Result and the
+ * registry; none holds policy. Each runs on a listener of its own (its system's default port).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { LogReader } from '../gateway/deps.js';
+import type { Registry } from '../registry/registry.js';
+import type { Scheduler } from '../scheduler/types.js';
+
+export type CompatName = 'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas';
+
+export interface CompatDeps {
+  nodeName: string;
+  version: string;
+  scheduler: Scheduler;
+  registry: Registry;
+  logs: LogReader;
+  /** The node's management token (e.g. the OpenFaaS basic-auth password). */
+  token: string;
+  limits: { bodyBytes: number; archiveBytes: number };
+  logger: Logger;
+  /** Runtimes available on this node. */
+  runtimes: () => { name: string; available: boolean }[];
+}
+
+export interface CompatProfile {
+  readonly name: CompatName;
+  /** The system's own default port, used when config gives none. */
+  readonly defaultPort: number;
+  /**
+   * Register the profile's routes on a fresh fastify instance. The raw-body content parser
+   * (every body a Buffer) and the JSON error handler are already installed; a profile may
+   * override the error/not-found handlers to answer in its system's own error format.
+   */
+  register(app: FastifyInstance, deps: CompatDeps): Promise<void> | void;
+}
