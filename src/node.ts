@@ -128,6 +128,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   };
   registry.subscribe((event) => {
     if (event.type === 'deployed') {
+      // An identical redeploy changes nothing: the running instances already serve this version.
+      if (event.previous?.version === event.fn.version) return;
       logger.info({ event: event.previous ? 'update' : 'deploy', function: event.fn.spec.name, version: event.fn.version }, `${event.previous ? 'updated' : 'deployed'} ${event.fn.spec.name}`);
       void activate(event.fn);
     } else {
