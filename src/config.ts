@@ -31,7 +31,7 @@ export const configSchema = z
     port: port.default(8080),
     'coap-port': port.default(5683),
     /** -1 disables; 0 picks a free port. */
-    'grpc-port': z.coerce.number().int().min(-1).max(65535).default(8000),
+    'grpc-port': z.coerce.number().int().min(-1).max(65535).default(9000),
     coap: z.boolean().default(true),
     grpc: z.boolean().default(true),
     data: z.string().optional(),

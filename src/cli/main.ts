@@ -18,7 +18,7 @@ program
   .option('--config <file>', 'config file (TOML or YAML)')
   .option('--port <port>', 'HTTP port (default 8080)')
   .option('--coap-port <port>', 'CoAP UDP port (default 5683)')
-  .option('--grpc-port <port>', 'gRPC port (default 8000, -1 to disable)')
+  .option('--grpc-port <port>', 'gRPC port (default 9000, -1 to disable)')
   .option('--host <addr>', 'address to listen on (default 127.0.0.1)')
   .option('--data <dir>', 'data folder (default ./.tern)')
   .option('--registry <dir>', 'a folder of function folders to deploy at start')
