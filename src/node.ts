@@ -88,7 +88,11 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
   if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
 
-  const logs = new FunctionLogs({ dir: join(config.dataDir, 'logs'), maxLines: config.logs.maxLines });
+  const logs = new FunctionLogs({
+    dir: join(config.dataDir, 'logs'),
+    maxLines: config.logs.maxLines,
+    onError: (err: unknown) => logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
+  });
   await logs.open();
 
   const runtimes = new RuntimeSet(createRuntimes({ dataDir: config.dataDir, scratchDir, logger }, config), logger);
@@ -100,7 +104,12 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
 
   let statuses: () => import('./scheduler/types.js').FunctionStatus[] = () => [];
   let capacity = () => ({ memoryMiB: config.memoryBudgetMiB, usedMiB: 0 });
-  const metrics = new Metrics({ statuses: () => statuses(), capacity: () => capacity(), isKnown: (fn) => registry.get(fn) !== undefined });
+  const metrics = new Metrics({
+    statuses: () => statuses(),
+    capacity: () => capacity(),
+    isKnown: (fn) => registry.get(fn) !== undefined,
+    functions: () => registry.list().map((f) => ({ name: f.spec.name, runtime: f.spec.runtime, version: f.version })),
+  });
 
   const scheduler = await createScheduler({
     nodeName: config.node,
@@ -130,10 +139,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     if (event.type === 'deployed') {
       // An identical redeploy changes nothing: the running instances already serve this version.
       if (event.previous?.version === event.fn.version) return;
-      logger.info({ event: event.previous ? 'update' : 'deploy', function: event.fn.spec.name, version: event.fn.version }, `${event.previous ? 'updated' : 'deployed'} ${event.fn.spec.name}`);
       void activate(event.fn);
     } else {
-      logger.info({ event: 'remove', function: event.name }, `removed ${event.name}`);
       void scheduler.removed(event.name).then(() => logs.remove(event.name));
     }
   });

@@ -2,7 +2,9 @@
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { TernError } from '../../core/errors.js';
-import type { GatewayDeps } from '../deps.js';
+import type { GatewayDeps, LogLine } from '../deps.js';
+
+const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 interface LogQuery {
   since?: string;
@@ -34,18 +36,27 @@ export function logRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     if (!q.follow) return { lines };
 
     const stream = new PassThrough();
-    for (const entry of lines) stream.write(`${JSON.stringify(entry)}\n`);
-    const unfollow = deps.logs.follow(name, (entry) => stream.write(`${JSON.stringify(entry)}\n`));
+    let unfollow = () => {};
     const end = () => {
       unfollow();
       stream.end();
     };
+    const write = (entry: LogLine) => {
+      // A follower that stops reading is cut off rather than buffered without bound.
+      if (stream.writableLength > MAX_BUFFERED_BYTES) end();
+      else if (!stream.writableEnded) stream.write(`${JSON.stringify(entry)}\n`);
+    };
+    for (const entry of lines) write(entry);
+    unfollow = deps.logs.follow(name, write);
     request.raw.once('close', end);
     // A removed function ends its followers rather than leaving them hanging.
     const unsubscribe = deps.registry.subscribe((e) => {
       if (e.type === 'removed' && e.name === name) end();
     });
     stream.once('close', unsubscribe);
-    return reply.type('application/x-ndjson').header('cache-control', 'no-cache').send(stream);
+    reply.type('application/x-ndjson').header('cache-control', 'no-cache').send(stream);
+    // Send the headers now: a follower must see the response start before the first line.
+    reply.raw.flushHeaders();
+    return reply;
   });
 }
