@@ -15,6 +15,7 @@ import type { NodeMember, RuntimeInfo } from './gateway/deps.js';
 import { FunctionLogs } from './observability/function-logs.js';
 import { createNodeLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { RecentCalls } from './observability/recent-calls.js';
 import { lifecycleTelemetry } from './observability/lifecycle.js';
 import { DirRegistry, loadRegistryFolder } from './registry/dir-store.js';
 import type { DeployedFunction, Registry } from './registry/registry.js';
@@ -111,6 +112,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     functions: () => registry.list().map((f) => ({ name: f.spec.name, runtime: f.spec.runtime, version: f.version })),
   });
 
+  const recentCalls = new RecentCalls(100, (fn) => registry.get(fn) !== undefined);
   const scheduler = await createScheduler({
     nodeName: config.node,
     runtimes: (name) => runtimes.get(name),
@@ -119,7 +121,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     queue: config.queue,
     calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
-    telemetry: combineTelemetry(metrics, lifecycleTelemetry(logger)),
+    telemetry: combineTelemetry(metrics, recentCalls, lifecycleTelemetry(logger)),
     logSink: logs.sink,
     logger,
   });
@@ -152,6 +154,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logger.info({ event: 'registry_folder', folder: config.registryDir, loaded, failed }, `loaded ${loaded.length} function(s) from ${config.registryDir}`);
   }
 
+  // The bound URL (port 0 picks a free port), known once the server listens.
+  let url = `http://${config.host}:${config.port}`;
   const triggers: Trigger[] = [];
   if (config.coap) triggers.push(createCoapTrigger({ port: config.coapPort, host: config.host }));
   if (config.grpc) triggers.push(createGrpcTrigger({ port: config.grpcPort, host: config.host }));
@@ -163,7 +167,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       name: config.node,
       role: config.cluster.role,
       area: config.cluster.area,
-      url: config.cluster.advertise ?? `http://${config.host}:${config.port}`,
+      url: config.cluster.advertise ?? url,
       load: { freeMemoryMiB: cap.memoryMiB - cap.usedMiB, queued: all.reduce((n, s) => n + s.queued, 0), warm: all.filter((s) => s.instances.total > 0).length },
       self: true,
     };
@@ -177,16 +181,17 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     registry,
     scheduler,
     runtimes: () => runtimes.info(),
-    triggers: () => Object.fromEntries([['http', `http://${config.host}:${config.port}`], ...triggers.map((t) => [t.name, t.address()])]),
+    triggers: () => Object.fromEntries([['http', url], ...triggers.map((t) => [t.name, t.address()])]),
     logs,
     metrics,
     nodes: async () => [selfMember()],
+    recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     uiDir: join(PROJECT_ROOT, 'ui'),
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  const url = `http://${config.host}:${port}`;
+  url = `http://${config.host}:${port}`;
 
   const triggerCtx: TriggerContext = {
     invoke: (inv) => scheduler.invoke(inv),

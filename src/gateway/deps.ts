@@ -49,6 +49,8 @@ export interface GatewayDeps {
   logs: LogReader;
   metrics: MetricsRenderer;
   nodes: () => Promise<NodeMember[]>;
+  /** The last calls of a function, newest first (sync and async alike). */
+  recentCalls: (fn: string, limit: number) => import('../scheduler/types.js').CallRecord[];
   /** Folder served at /ui/ (absent: no dashboard). */
   uiDir?: string;
   /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
