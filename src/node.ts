@@ -137,15 +137,27 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       logger.error({ event: 'activate_failed', function: fn.spec.name, err: (e as Error).message }, `function ${fn.spec.name} cannot run here`);
     }
   };
+  // Registry changes (from this node's API or, in a cluster, from peers) reach the pool here;
+  // `settled(name)` lets the API answer a deploy or delete only once the pool has caught up.
+  const pending = new Map<string, Promise<void>>();
+  const track = (name: string, work: Promise<void>) => {
+    const done = work.finally(() => {
+      if (pending.get(name) === done) pending.delete(name);
+    });
+    pending.set(name, done);
+  };
   registry.subscribe((event) => {
     if (event.type === 'deployed') {
       // An identical redeploy changes nothing: the running instances already serve this version.
       if (event.previous?.version === event.fn.version) return;
-      void activate(event.fn);
+      track(event.fn.spec.name, activate(event.fn));
     } else {
-      void scheduler.removed(event.name).then(() => logs.remove(event.name));
+      track(event.name, scheduler.removed(event.name).then(() => logs.remove(event.name)));
     }
   });
+  const settled = async (name: string) => {
+    await pending.get(name);
+  };
 
   await registry.open();
   await Promise.all(registry.list().map(activate));
@@ -186,6 +198,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     metrics,
     nodes: async () => [selfMember()],
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
+    settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
   });
   await app.listen({ host: config.host, port: config.port });

@@ -49,6 +49,8 @@ export interface GatewayDeps {
   logs: LogReader;
   metrics: MetricsRenderer;
   nodes: () => Promise<NodeMember[]>;
+  /** Resolves once the pool has caught up with the last registry change of a function. */
+  settled: (name: string) => Promise<void>;
   /** The last calls of a function, newest first (sync and async alike). */
   recentCalls: (fn: string, limit: number) => import('../scheduler/types.js').CallRecord[];
   /** Folder served at /ui/ (absent: no dashboard). */

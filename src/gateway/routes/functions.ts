@@ -28,12 +28,14 @@ export function functionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const type = detectArchiveType(request.headers['content-type'], body);
     if (!type) throw new TernError('bad_archive', 'the body is neither a gzip-compressed tar nor a zip archive');
     const outcome = await registry.deploy(name, body, type);
+    await deps.settled(name);
     return reply.code(outcome.created ? 201 : 200).send(describeFunction(outcome.fn, scheduler));
   });
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (request, reply) => {
     const removed = await registry.remove(request.params.name);
     if (!removed) throw new TernError('not_found', `no function "${request.params.name}"`);
+    await deps.settled(request.params.name);
     return reply.code(204).send();
   });
 }
