@@ -23,6 +23,12 @@ import type { FunctionSpec, RuntimeName } from './registry/spec.js';
 import { createRuntimes } from './runtimes/index.js';
 import type { Runtime, RuntimeProbe } from './runtimes/runtime.js';
 import { createScheduler } from './scheduler/scheduler.js';
+import { startCompat } from './compat/server.js';
+import { openfaasProfile } from './compat/openfaas/index.js';
+import { unifaasProfile } from './compat/unifaas/index.js';
+import { faasmProfile } from './compat/faasm/index.js';
+import { serverledgeProfile } from './compat/serverledge/index.js';
+import { tinyfaasProfile } from './compat/tinyfaas/index.js';
 import { createCoapTrigger } from './triggers/coap/index.js';
 import { createGrpcTrigger } from './triggers/grpc/index.js';
 import type { Trigger, TriggerContext } from './triggers/trigger.js';
@@ -214,7 +220,23 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     maxBodyBytes: config.limits.bodyBytes,
   };
   for (const trigger of triggers) await trigger.start(triggerCtx);
-  logger.info({ event: 'serving', url, triggers: triggers.map((t) => t.address()) }, `tern node ${config.node} serving on ${url}`);
+  // Compatibility APIs (src/compat/): a listener per enabled [compat.<system>] profile.
+  const compat = await startCompat([openfaasProfile, unifaasProfile, faasmProfile, serverledgeProfile, tinyfaasProfile], config.compat, config.host, {
+    nodeName: config.node,
+    version: VERSION,
+    scheduler,
+    registry,
+    logs,
+    token,
+    limits: config.limits,
+    dataDir: config.dataDir,
+    settled,
+    logger,
+    runtimes: () => runtimes.info(),
+    // tinyFaaS's upload reply names the CoAP and gRPC endpoints.
+    triggers: () => Object.fromEntries(triggers.map((t) => [t.name, t.address()])),
+  });
+  logger.info({ event: 'serving', url, scratch: scratchDir, triggers: triggers.map((t) => t.address()) }, `tern node ${config.node} serving on ${url}`);
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -222,7 +244,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       logger.info({ event: 'stopping' }, 'stopping: draining calls');
       const closingHttp = app.close();
       await Promise.allSettled(triggers.map((t) => t.stop()));
+      await Promise.allSettled(compat.map((c) => c.close()));
       await scheduler.close(config.drainTimeoutMs);
+      // Every call has its answer now; keep-alive connections would otherwise hold the server open.
+      app.server.closeAllConnections();
       await closingHttp;
       await runtimes.close();
       await registry.close();

@@ -1,6 +1,5 @@
 /** `tern serve`: run a node in this process until SIGINT/SIGTERM. */
 import { ConfigError, loadConfig, type ConfigOverrides } from '../config.js';
-import { startNode } from '../node.js';
 
 export async function serve(flags: ConfigOverrides): Promise<void> {
   let config;
@@ -13,6 +12,8 @@ export async function serve(flags: ConfigOverrides): Promise<void> {
     }
     throw e;
   }
+  // Loaded only here so that client commands start without the whole node.
+  const { startNode } = await import('../node.js');
   const node = await startNode(config);
   process.stderr.write(
     `tern: serving on ${node.url}  (dashboard ${node.url}/ui/)\n` +

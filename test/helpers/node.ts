@@ -78,7 +78,7 @@ export async function startTern(opts: StartOptions = {}): Promise<TernProcess> {
     },
     stop: async (o = {}) => {
       stopped ??= (async () => {
-        if (proc.exitCode === null && proc.signalCode === null) proc.kill(o.signal ?? 'SIGTERM');
+        if (proc.exitCode === null && proc.signalCode === null && !proc.killed) proc.kill(o.signal ?? 'SIGTERM');
         const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
         const code = await exited;
         clearTimeout(timer);
