@@ -19,10 +19,17 @@ export interface CompatDeps {
   logs: LogReader;
   /** The node's management token (e.g. the OpenFaaS basic-auth password). */
   token: string;
-  limits: { bodyBytes: number; archiveBytes: number };
+  /** unpackedBytes/files: the node's unpacked-folder limits (config `[limits]`), for adapters that stage function folders. */
+  limits: { bodyBytes: number; archiveBytes: number; unpackedBytes?: number; files?: number };
+  /** The node's data folder (e.g. OpenFaaS images under `<dataDir>/images`). */
+  dataDir?: string;
+  /** Resolves once the pool has caught up with the last registry change of a function (as GatewayDeps.settled). */
+  settled?: (name: string) => Promise<void>;
   logger: Logger;
   /** Runtimes available on this node. */
   runtimes: () => { name: string; available: boolean }[];
+  /** The node's trigger addresses as /v1/info lists them (e.g. coap, grpc), for replies that name them (tinyFaaS upload). */
+  triggers?: () => Record<string, string | undefined>;
 }
 
 export interface CompatProfile {

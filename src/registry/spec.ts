@@ -33,11 +33,16 @@ const vmTable = z
     memory: z.number().int().min(16).max(65536).optional(),
     cmdline: z.string().default(''),
     'copy-rootfs': z.boolean().default(false),
-    hypervisor: z.object({ type: z.enum(['qemu', 'firecracker']).default('qemu') }).loose().optional(),
+    // UniFaaS writes copy-rootfs inside the hypervisor table (`{ type = "firecracker", copy-rootfs = true }`).
+    // UniFaaS names QEMU's microvm machine "microvm"; Tern runs every QEMU guest on that machine.
+    hypervisor: z.object({ type: z.enum(['qemu', 'microvm', 'firecracker']).default('qemu'), 'copy-rootfs': z.boolean().optional() }).loose().optional(),
   })
   .loose();
 
-const containerTable = z.object({ image: z.string().min(1) }).loose();
+/** UniFaaS's [container]: image, memory (MiB) and an optional container runtime (e.g. "runsc"). */
+const containerTable = z
+  .object({ image: z.string().min(1), memory: z.number().int().min(1).max(65536).optional(), runtime: z.string().min(1).optional() })
+  .loose();
 
 export const functionTomlSchema = z
   .object({
@@ -104,7 +109,7 @@ export interface FunctionSpec {
   description?: string;
   triggers: { coap: string[] };
   vm?: VmSpec;
-  container?: { image: string };
+  container?: { image: string; runtime?: string };
 }
 
 const DEFAULT_HANDLER: Record<RuntimeName, string> = {
@@ -158,7 +163,7 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     name,
     runtime,
     handler: s.handler ?? DEFAULT_HANDLER[runtime],
-    memory: s.vm?.memory ?? s.memory,
+    memory: s.vm?.memory ?? s.container?.memory ?? s.memory,
     timeoutMs: s.timeout,
     concurrentRequests: s['concurrent-requests'],
     // Wasm instances cost microseconds: a fresh one per call is the safe default there.
@@ -181,11 +186,11 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
       image: s.vm.image,
       cpus: s.vm.cpus,
       cmdline: s.vm.cmdline,
-      copyRootfs: s.vm['copy-rootfs'],
-      hypervisor: s.vm.hypervisor?.type ?? 'qemu',
+      copyRootfs: s.vm['copy-rootfs'] || s.vm.hypervisor?.['copy-rootfs'] === true,
+      hypervisor: s.vm.hypervisor?.type === 'firecracker' ? 'firecracker' : 'qemu',
       ...(s.vm.memory !== undefined ? { memory: s.vm.memory } : {}),
     };
   }
-  if (s.container) spec.container = { image: s.container.image };
+  if (s.container) spec.container = { image: s.container.image, ...(s.container.runtime !== undefined ? { runtime: s.container.runtime } : {}) };
   return spec;
 }

@@ -1,0 +1,561 @@
+/**
+ * The OpenFaaS profile against the requests faas-cli and the gateway send, replies checked field by
+ * field. Request shapes come from openfaas/faas-cli proxy/{deploy,delete,scale,list,describe,logs,
+ * namespaces,version,invoke}.go; replies from the gateway's spec (openfaas/faas
+ * api-docs/spec.openapi.yml), faas-provider (openfaas/faas-provider serve.go, types/*.go,
+ * auth/basic_auth.go, logs/handler.go) and faasd (openfaas/faasd pkg/provider/handlers/*.go).
+ * The registry is real; the scheduler and log store are in-test fakes of Tern's interfaces.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { createOpenfaasProfile } from '../../src/compat/openfaas/index.js';
+import { ADMIN, basic, IMAGES, result, startHarness, TOKEN, type Harness } from '../fixtures/compat/openfaas/harness.js';
+
+let h: Harness;
+
+before(async () => {
+  h = await startHarness(createOpenfaasProfile({ imagesDir: IMAGES }));
+});
+after(async () => h.close());
+
+/** faas-cli proxy/deploy.go marshals types.FunctionDeployment: unset maps as null, omitempty fields left out. */
+function deployment(overrides: Record<string, unknown> = {}): string {
+  return JSON.stringify({ service: 'echo', image: 'echo:latest', labels: null, annotations: null, ...overrides });
+}
+
+async function deploy(body: string, method: 'POST' | 'PUT' = 'POST') {
+  return h.app.inject({ method, url: '/system/functions', headers: { authorization: ADMIN, 'content-type': 'application/json' }, payload: body });
+}
+
+async function remove(name: string) {
+  return h.app.inject({ method: 'DELETE', url: '/system/functions', headers: { authorization: ADMIN }, payload: JSON.stringify({ functionName: name }) });
+}
+
+async function clear() {
+  for (const fn of h.registry.list()) await h.registry.remove(fn.spec.name);
+  h.scheduler.invoked.length = 0;
+  h.scheduler.submitted.length = 0;
+  h.scheduler.statuses.clear();
+}
+
+describe('health, info, namespaces', () => {
+  test('GET /healthz is open and answers 200', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/healthz' });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.body, '');
+  });
+
+  test('GET /system/info is GatewayInfo {provider: ProviderInfo, version: VersionInfo, arch}', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/system/info', headers: { authorization: ADMIN } });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^application\/json/);
+    const info = res.json();
+    assert.deepEqual(Object.keys(info), ['provider', 'version', 'arch']);
+    assert.deepEqual(info.provider, { provider: 'tern', version: { sha: 'unknown', release: '9.9.9' }, orchestration: 'tern' });
+    assert.deepEqual(info.version, { sha: 'unknown', release: '9.9.9' });
+    assert.equal(typeof info.arch, 'string');
+    assert.notEqual(info.arch, '');
+  });
+
+  test('GET /system/namespaces lists the one namespace', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/system/namespaces', headers: { authorization: ADMIN } });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), ['openfaas-fn']);
+  });
+
+  test('secrets: an empty list; creating one is not implemented', async () => {
+    const list = await h.app.inject({ method: 'GET', url: '/system/secrets', headers: { authorization: ADMIN } });
+    assert.equal(list.statusCode, 200);
+    assert.deepEqual(list.json(), []);
+    for (const method of ['POST', 'PUT', 'DELETE'] as const) {
+      const res = await h.app.inject({ method, url: '/system/secrets', headers: { authorization: ADMIN }, payload: JSON.stringify({ name: 'k', value: 'v' }) });
+      assert.equal(res.statusCode, 501, method);
+      assert.match(res.body, /secrets are not supported/);
+    }
+  });
+
+  test('/system/namespace/{ns}: Tern has one namespace, so 501', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/system/namespace/extra', headers: { authorization: ADMIN }, payload: '{}' });
+    assert.equal(res.statusCode, 501);
+  });
+});
+
+describe('basic auth as the gateway does it', () => {
+  const systemCalls: [string, string][] = [
+    ['GET', '/system/functions'],
+    ['POST', '/system/functions'],
+    ['PUT', '/system/functions'],
+    ['DELETE', '/system/functions'],
+    ['GET', '/system/function/echo'],
+    ['POST', '/system/scale-function/echo'],
+    ['GET', '/system/info'],
+    ['GET', '/system/namespaces'],
+    ['GET', '/system/logs?name=echo'],
+    ['GET', '/system/secrets'],
+  ];
+
+  for (const [method, url] of systemCalls) {
+    test(`${method} ${url} without credentials: 401, WWW-Authenticate Basic, "invalid credentials"`, async () => {
+      const res = await h.app.inject({ method: method as 'GET', url, payload: '{}' });
+      assert.equal(res.statusCode, 401);
+      assert.equal(res.headers['www-authenticate'], 'Basic realm="Restricted"');
+      assert.equal(res.body, 'invalid credentials');
+    });
+  }
+
+  test('wrong user, wrong password and a broken header are refused', async () => {
+    for (const authorization of [basic('root', TOKEN), basic('admin', 'wrong'), basic('admin', `${TOKEN}x`), 'Basic !!!', `Bearer ${TOKEN}x`, TOKEN]) {
+      const res = await h.app.inject({ method: 'GET', url: '/system/functions', headers: { authorization } });
+      assert.equal(res.statusCode, 401, authorization);
+    }
+  });
+
+  test('admin:<token> and Bearer <token> are accepted', async () => {
+    for (const authorization of [ADMIN, `Bearer ${TOKEN}`]) {
+      const res = await h.app.inject({ method: 'GET', url: '/system/functions', headers: { authorization } });
+      assert.equal(res.statusCode, 200, authorization);
+    }
+  });
+});
+
+describe('deploy, update, describe, list, scale, delete', () => {
+  beforeEach(clear);
+
+  test('faas-cli deploy: PUT answers 404 for a new function, then POST deploys it (202)', async () => {
+    const put = await deploy(deployment(), 'PUT');
+    assert.equal(put.statusCode, 404);
+    assert.equal(put.body, 'function: echo.openfaas-fn not found\n');
+    assert.match(put.headers['content-type'] as string, /^text\/plain/);
+
+    const post = await deploy(deployment({ envVars: { GREETING: 'hi' }, envProcess: 'echo', labels: { ctrType: 'wasm', team: 'a' }, annotations: { topic: 't1' }, limits: { memory: '48Mi' } }));
+    assert.equal(post.statusCode, 202, post.body);
+    assert.equal(post.body, '');
+
+    const fn = h.registry.get('echo');
+    assert.ok(fn);
+    assert.equal(fn.spec.runtime, 'wasm');
+    assert.equal(fn.spec.handler, 'build/echo.wasm');
+    assert.equal(fn.spec.memory, 48);
+    assert.deepEqual(fn.spec.env, { GREETING: 'hi', fprocess: 'echo' });
+  });
+
+  test('GET /system/function/{name} and GET /system/functions report FunctionStatus', async () => {
+    assert.equal((await deploy(deployment({ envVars: { GREETING: 'hi' }, labels: { ctrType: 'wasm' }, annotations: { topic: 't1' }, constraints: ['node.platform.os == linux'] }))).statusCode, 202);
+    h.scheduler.statuses.set('echo', { name: 'echo', instances: { starting: 1, idle: 1, busy: 1, total: 3 }, queued: 0, invocations: 7, memoryMiB: 96 });
+    const fn = h.registry.get('echo')!;
+
+    const one = await h.app.inject({ method: 'GET', url: '/system/function/echo?namespace=openfaas-fn&usage=1', headers: { authorization: ADMIN } });
+    assert.equal(one.statusCode, 200);
+    const status = one.json();
+    assert.deepEqual(status, {
+      name: 'echo',
+      image: 'echo:latest',
+      namespace: 'openfaas-fn',
+      envVars: { GREETING: 'hi' },
+      constraints: ['node.platform.os == linux'],
+      labels: { ctrType: 'wasm' },
+      annotations: { topic: 't1' },
+      limits: { memory: '32Mi' },
+      invocationCount: 7,
+      replicas: 3,
+      availableReplicas: 2,
+      createdAt: fn.deployedAt,
+    });
+
+    const list = await h.app.inject({ method: 'GET', url: '/system/functions', headers: { authorization: ADMIN } });
+    assert.equal(list.statusCode, 200);
+    assert.deepEqual(list.json(), [status]);
+  });
+
+  test('a function deployed another way shows <name>:<version> as image and empty labels', async () => {
+    await h.registry.deployFolder('other', join(IMAGES, 'echo'));
+    const res = await h.app.inject({ method: 'GET', url: '/system/function/other', headers: { authorization: ADMIN } });
+    const status = res.json();
+    assert.equal(status.image, `other:${h.registry.get('other')!.version}`);
+    assert.deepEqual(status.labels, {});
+    assert.deepEqual(status.annotations, {});
+    assert.equal(status.replicas, 0);
+    assert.equal(status.availableReplicas, 0);
+    assert.equal(status.invocationCount, 0);
+  });
+
+  test('GET /system/function/{name} of an unknown function: bare 404', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/system/function/nope', headers: { authorization: ADMIN } });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.body, '');
+  });
+
+  test('PUT updates an existing function (200) and POST refuses to deploy it twice (400)', async () => {
+    assert.equal((await deploy(deployment())).statusCode, 202);
+    const first = h.registry.get('echo')!;
+    const again = await deploy(deployment());
+    assert.equal(again.statusCode, 400);
+    assert.match(again.body, /already exists/);
+
+    const put = await deploy(deployment({ envVars: { GREETING: 'updated' } }), 'PUT');
+    assert.equal(put.statusCode, 200, put.body);
+    assert.equal(put.body, '');
+    const updated = h.registry.get('echo')!;
+    assert.notEqual(updated.version, first.version);
+    assert.equal(updated.spec.env.GREETING, 'updated');
+  });
+
+  test('envVars.fprocess wins over envProcess, as faasd prepareEnv', async () => {
+    assert.equal((await deploy(deployment({ envProcess: 'from-envProcess', envVars: { fprocess: 'from-envVars' } }))).statusCode, 202);
+    assert.equal(h.registry.get('echo')!.spec.env.fprocess, 'from-envVars');
+    const status = (await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })).json();
+    assert.equal(status.envProcess, 'from-envProcess');
+    assert.deepEqual(status.envVars, { GREETING: 'from function.toml' });
+  });
+
+  test('scale-function maps replicas to min-instances (202), keeps it across an update, 0 scales to zero', async () => {
+    assert.equal((await deploy(deployment())).statusCode, 202);
+    // faas-cli proxy/scale.go: POST /system/scale-function/{name} with types.ScaleServiceRequest.
+    const scale = (replicas: number) =>
+      h.app.inject({ method: 'POST', url: '/system/scale-function/echo', headers: { authorization: ADMIN }, payload: JSON.stringify({ serviceName: 'echo', replicas, namespace: '' }) });
+    const res = await scale(12);
+    assert.equal(res.statusCode, 202, res.body);
+    assert.equal(h.registry.get('echo')!.spec.minInstances, 12);
+    assert.equal(h.registry.get('echo')!.spec.maxInstances, 12, 'max-instances rises to the minimum');
+
+    assert.equal((await deploy(deployment({ envVars: { GREETING: 'x' } }), 'PUT')).statusCode, 200);
+    assert.equal(h.registry.get('echo')!.spec.minInstances, 12, 'an update keeps the scaled minimum');
+    assert.equal(h.registry.get('echo')!.spec.env.GREETING, 'x');
+
+    assert.equal((await scale(0)).statusCode, 202);
+    assert.equal(h.registry.get('echo')!.spec.minInstances, 0);
+    const status = (await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })).json();
+    assert.equal(status.image, 'echo:latest', 'the image survives scaling');
+  });
+
+  test('scale-function of an unknown function: 404; a bad body: 400', async () => {
+    const missing = await h.app.inject({ method: 'POST', url: '/system/scale-function/nope', headers: { authorization: ADMIN }, payload: JSON.stringify({ serviceName: 'nope', replicas: 1 }) });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.body, 'function: nope.openfaas-fn not found\n');
+    const bad = await h.app.inject({ method: 'POST', url: '/system/scale-function/echo', headers: { authorization: ADMIN }, payload: '{"replicas": -1}' });
+    assert.equal(bad.statusCode, 400);
+  });
+
+  test('the com.openfaas.scale.min / .max labels set min- and max-instances', async () => {
+    assert.equal((await deploy(deployment({ labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '4' } }))).statusCode, 202);
+    const fn = h.registry.get('echo')!;
+    assert.equal(fn.spec.minInstances, 2);
+    assert.equal(fn.spec.maxInstances, 4);
+    const bad = await deploy(deployment({ service: 'echo2', labels: { 'com.openfaas.scale.min': 'lots' } }));
+    assert.equal(bad.statusCode, 400);
+  });
+
+  test('faas-cli remove: DELETE with {"functionName"}: 200, then 404', async () => {
+    assert.equal((await deploy(deployment())).statusCode, 202);
+    const res = await remove('echo');
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.body, '');
+    assert.equal(h.registry.get('echo'), undefined);
+    const again = await remove('echo');
+    assert.equal(again.statusCode, 404);
+    assert.equal(again.body, 'function echo.openfaas-fn not found\n');
+  });
+
+  test('namespaces other than openfaas-fn: 400 "namespace not valid"', async () => {
+    const checks = [
+      await deploy(deployment({ namespace: 'other' })),
+      await h.app.inject({ method: 'GET', url: '/system/functions?namespace=other', headers: { authorization: ADMIN } }),
+      await h.app.inject({ method: 'DELETE', url: '/system/functions', headers: { authorization: ADMIN }, payload: JSON.stringify({ functionName: 'echo', namespace: 'other' }) }),
+    ];
+    for (const res of checks) {
+      assert.equal(res.statusCode, 400);
+      assert.equal(res.body, 'namespace not valid\n');
+    }
+    const ok = await deploy(deployment({ namespace: 'openfaas-fn' }));
+    assert.equal(ok.statusCode, 202);
+  });
+
+  test('bad deployments are 400 with the reason', async () => {
+    const cases: [string, RegExp][] = [
+      ['not json', /invalid JSON/],
+      [JSON.stringify({ image: 'echo' }), /service/],
+      [deployment({ image: 'no-such-image' }), /unable to pull image no-such-image/],
+      [deployment({ image: '../../etc' }), /unable to pull image/],
+      [deployment({ service: 'Bad_Name' }), /invalid function name/],
+      [deployment({ secrets: ['api-key'] }), /unable to find secret: api-key/],
+      [deployment({ labels: { ctrType: 'docker' } }), /ctrType/],
+      [deployment({ labels: { ctrType: 'native' } }), /ctrType=native, but image echo:latest is a WebAssembly function/],
+      [deployment({ limits: { memory: 'plenty' } }), /limits\.memory/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await deploy(body);
+      assert.equal(res.statusCode, 400, body);
+      assert.match(res.body, message, body);
+    }
+    assert.equal(h.registry.list().length, 0, 'nothing was deployed');
+  });
+
+  test('images: a .wasm file path, a folder without function.toml (python inferred), a registry-style name', async () => {
+    const wasm = await deploy(deployment({ service: 'by-path', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'wasm' } }));
+    assert.equal(wasm.statusCode, 202, wasm.body);
+    assert.equal(h.registry.get('by-path')!.spec.runtime, 'wasm');
+    assert.equal(h.registry.get('by-path')!.spec.handler, 'echo.wasm');
+
+    const py = await deploy(deployment({ service: 'py', image: 'hello-py', labels: { ctrType: 'native' } }));
+    assert.equal(py.statusCode, 202, py.body);
+    assert.equal(h.registry.get('py')!.spec.runtime, 'python');
+    assert.equal(h.registry.get('py')!.spec.handler, 'main:handle');
+
+    const qualified = await deploy(deployment({ service: 'qualified', image: 'ghcr.io/someone/echo:0.1.0' }));
+    assert.equal(qualified.statusCode, 202, qualified.body);
+    assert.equal(h.registry.get('qualified')!.spec.runtime, 'wasm');
+
+    const nativeWasm = await deploy(deployment({ service: 'nw', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'native' } }));
+    assert.equal(nativeWasm.statusCode, 400);
+    const wasmPy = await deploy(deployment({ service: 'wp', image: 'hello-py', labels: { ctrType: 'wasm' } }));
+    assert.equal(wasmPy.statusCode, 400);
+  });
+});
+
+describe('logs', () => {
+  beforeEach(async () => {
+    await clear();
+    h.logs.lines.length = 0;
+    await h.registry.deployFolder('echo', join(IMAGES, 'echo'));
+    for (let i = 1; i <= 5; i++) h.logs.lines.push({ time: `2026-11-24T10:00:0${i}.000Z`, fn: 'echo', instance: i % 2 ? 'i-odd' : 'i-even', stream: 'stderr', line: `line ${i}` });
+  });
+
+  test('GET /system/logs as faas-cli asks: NDJSON {name, namespace, instance, timestamp, text}', async () => {
+    // faas-cli proxy/logs.go reqAsQueryValues: name, follow always; tail and since when set.
+    const res = await h.app.inject({ method: 'GET', url: '/system/logs?name=echo&follow=false&tail=2', headers: { authorization: ADMIN } });
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['content-type'], 'application/x-ndjson');
+    const messages = res.body.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(messages, [
+      { name: 'echo', namespace: 'openfaas-fn', instance: 'i-even', timestamp: '2026-11-24T10:00:04.000Z', text: 'line 4' },
+      { name: 'echo', namespace: 'openfaas-fn', instance: 'i-odd', timestamp: '2026-11-24T10:00:05.000Z', text: 'line 5' },
+    ]);
+  });
+
+  test('instance and since filter; tail <= 0 means all', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/system/logs?name=echo&instance=i-odd&since=2026-11-24T10:00:02Z&tail=0', headers: { authorization: ADMIN } });
+    assert.deepEqual(
+      res.body.trim().split('\n').map((l) => JSON.parse(l).text),
+      ['line 3', 'line 5'],
+    );
+  });
+
+  test('follow=true streams new lines and ends when the function is removed', async () => {
+    const base = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const res = await fetch(`${base}/system/logs?name=echo&follow=true&tail=1`, { headers: { authorization: ADMIN } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    const reader = res.body!.getReader();
+    let buffered = '';
+    const nextLine = async (): Promise<Record<string, string> | undefined> => {
+      while (!buffered.includes('\n')) {
+        const { value, done } = await reader.read();
+        if (done) return undefined;
+        buffered += Buffer.from(value).toString();
+      }
+      const nl = buffered.indexOf('\n');
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      return JSON.parse(line) as Record<string, string>;
+    };
+    assert.equal((await nextLine())?.text, 'line 5');
+    h.logs.emit({ time: '2026-11-24T10:00:09.000Z', fn: 'echo', instance: 'i-new', stream: 'stdout', line: 'fresh' });
+    assert.deepEqual(await nextLine(), { name: 'echo', namespace: 'openfaas-fn', instance: 'i-new', timestamp: '2026-11-24T10:00:09.000Z', text: 'fresh' });
+    await h.registry.remove('echo');
+    assert.equal(await nextLine(), undefined, 'the stream ends with the function');
+    assert.equal(h.logs.followers, 0);
+  });
+
+  test('closing the listener ends open followers instead of waiting on them', async () => {
+    const own = await startHarness(createOpenfaasProfile({ imagesDir: IMAGES }));
+    await own.registry.deployFolder('echo', join(IMAGES, 'echo'));
+    const base = await own.app.listen({ host: '127.0.0.1', port: 0 });
+    const res = await fetch(`${base}/system/logs?name=echo&follow=1`, { headers: { authorization: ADMIN } });
+    assert.equal(res.status, 200);
+    const drained = res.text();
+    await own.close();
+    assert.equal(await drained, '');
+    assert.equal(own.logs.followers, 0);
+  });
+
+  test('bad tail or since: 422; unknown function: 404', async () => {
+    for (const q of ['tail=many', 'since=yesterday']) {
+      const res = await h.app.inject({ method: 'GET', url: `/system/logs?name=echo&${q}`, headers: { authorization: ADMIN } });
+      assert.equal(res.statusCode, 422, q);
+      assert.equal(res.body, 'could not parse the log request\n');
+    }
+    const res = await h.app.inject({ method: 'GET', url: '/system/logs?name=nope', headers: { authorization: ADMIN } });
+    assert.equal(res.statusCode, 404);
+  });
+});
+
+describe('invocation: /function/{name}', () => {
+  beforeEach(async () => {
+    await clear();
+    await h.registry.deployFolder('echo', join(IMAGES, 'echo'));
+  });
+
+  test('method, sub-path, query, headers and body reach the function; its reply comes back', async () => {
+    // faas-cli proxy/invoke.go: the gateway URL + /function/ + name + query, Content-Type and -H headers.
+    const res = await h.app.inject({
+      method: 'PUT',
+      url: '/function/echo/a/b?x=1&y=2',
+      headers: { 'content-type': 'text/plain', 'user-agent': 'faas-cli/0.17.0 (openfaas; linux; amd64)', 'x-test': 'yes' },
+      payload: 'hello',
+    });
+    assert.equal(res.statusCode, 200);
+    const seen = JSON.parse(res.body);
+    assert.equal(seen.function, 'echo');
+    assert.equal(seen.method, 'PUT');
+    assert.equal(seen.path, '/a/b');
+    assert.equal(seen.query, 'x=1&y=2');
+    assert.equal(seen.body, 'hello');
+    assert.equal(seen.trigger, 'compat');
+    assert.equal(seen.headers['x-test'], 'yes');
+    assert.equal(seen.headers['user-agent'], 'faas-cli/0.17.0 (openfaas; linux; amd64)');
+    assert.match(seen.headers['x-start-time'], /^\d{19}$/);
+    assert.ok(seen.headers['x-forwarded-for']);
+    assert.equal(seen.headers['x-call-id'], res.headers['x-call-id']);
+    assert.equal(res.headers['x-start-time'], seen.headers['x-start-time']);
+    assert.equal(res.headers['x-seen'], 'yes');
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.ok(JSON.parse(res.headers['x-tern-report'] as string).node);
+  });
+
+  test('a caller-given X-Call-Id is passed on and echoed', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/function/echo', headers: { 'x-call-id': 'my-call' }, payload: '' });
+    assert.equal(res.headers['x-call-id'], 'my-call');
+    assert.equal(JSON.parse(res.body).headers['x-call-id'], 'my-call');
+    assert.equal(JSON.parse(res.body).path, '/');
+  });
+
+  test('name.openfaas-fn is the same function; another namespace or an unknown name: 404', async () => {
+    const qualified = await h.app.inject({ method: 'GET', url: '/function/echo.openfaas-fn/x' });
+    assert.equal(qualified.statusCode, 200);
+    assert.equal(JSON.parse(qualified.body).path, '/x');
+    const other = await h.app.inject({ method: 'GET', url: '/function/echo.other' });
+    assert.equal(other.statusCode, 404);
+    assert.equal(other.body, 'error finding function echo.other: not found');
+    const unknown = await h.app.inject({ method: 'GET', url: '/function/nope' });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.body, 'error finding function nope.openfaas-fn: not found');
+  });
+
+  test("Content-Type: the function's, else the request's, else text/plain", async () => {
+    h.scheduler.respond = (inv) => result(inv, 201, {}, 'made');
+    try {
+      const withType = await h.app.inject({ method: 'POST', url: '/function/echo', headers: { 'content-type': 'application/x-custom' }, payload: 'x' });
+      assert.equal(withType.statusCode, 201);
+      assert.equal(withType.headers['content-type'], 'application/x-custom');
+      const without = await h.app.inject({ method: 'GET', url: '/function/echo' });
+      assert.equal(without.headers['content-type'], 'text/plain');
+      assert.equal(without.body, 'made');
+    } finally {
+      h.scheduler.respond = (await import('../fixtures/compat/openfaas/harness.js')).echo;
+    }
+  });
+
+  test('the invocation path is open, except for private functions', async () => {
+    await h.registry.deployFolder('secret-fn', join(IMAGES, 'echo'));
+    const fn = h.registry.get('secret-fn')!;
+    (fn.spec as { private: boolean }).private = true;
+    const open = await h.app.inject({ method: 'GET', url: '/function/secret-fn' });
+    assert.equal(open.statusCode, 401);
+    const authed = await h.app.inject({ method: 'GET', url: '/function/secret-fn', headers: { authorization: ADMIN } });
+    assert.equal(authed.statusCode, 200);
+  });
+
+  test('a body over the limit: 413', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/function/echo', payload: Buffer.alloc(h.deps.limits.bodyBytes + 1) });
+    assert.equal(res.statusCode, 413);
+  });
+});
+
+describe('invocation: /async-function/{name}', () => {
+  beforeEach(async () => {
+    await clear();
+    await h.registry.deployFolder('echo', join(IMAGES, 'echo'));
+  });
+
+  test('without X-Callback-Url: 202 with X-Call-Id, recorded as an async call (POST to the function)', async () => {
+    const res = await h.app.inject({ method: 'POST', url: '/async-function/echo/sub?q=1', headers: { 'content-type': 'text/plain' }, payload: 'later' });
+    assert.equal(res.statusCode, 202);
+    assert.equal(res.body, '');
+    const inv = h.scheduler.submitted[0]!;
+    assert.equal(res.headers['x-call-id'], inv.id, 'the call id is the Tern call id, pollable at /v1/calls/{id}');
+    assert.equal(inv.method, 'POST');
+    assert.equal(inv.path, '/sub');
+    assert.equal(inv.query, 'q=1');
+    assert.equal(inv.body.toString(), 'later');
+    assert.equal(inv.headers['x-call-id'], inv.id);
+  });
+
+  test('/async-function/{name}.{namespace}: the default namespace only', async () => {
+    assert.equal((await h.app.inject({ method: 'POST', url: '/async-function/echo.openfaas-fn' })).statusCode, 202);
+    assert.equal(h.scheduler.submitted[0]!.function, 'echo');
+    assert.equal((await h.app.inject({ method: 'POST', url: '/async-function/echo.other' })).statusCode, 404);
+  });
+
+  test('unknown function: 404; not POST: 405; a bad callback URL: 400', async () => {
+    assert.equal((await h.app.inject({ method: 'POST', url: '/async-function/nope' })).statusCode, 404);
+    assert.equal((await h.app.inject({ method: 'GET', url: '/async-function/echo' })).statusCode, 405);
+    for (const url of ['not a url', 'ftp://127.0.0.1/x']) {
+      const res = await h.app.inject({ method: 'POST', url: '/async-function/echo', headers: { 'x-callback-url': url } });
+      assert.equal(res.statusCode, 400, url);
+      assert.match(res.body, /X-Callback-Url/);
+    }
+    assert.equal(h.scheduler.submitted.length, 0);
+  });
+
+  test("with X-Callback-Url: the result is POSTed there with the queue worker's headers", async () => {
+    const received = new Promise<{ req: IncomingMessage; body: string }>((resolve) => {
+      const server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          res.end('thanks');
+          server.close();
+          resolve({ req, body });
+        });
+      });
+      server.listen(0, '127.0.0.1', () => {
+        const port = (server.address() as AddressInfo).port;
+        void h.app
+          .inject({ method: 'POST', url: '/async-function/echo/cb?z=9', headers: { 'x-callback-url': `http://127.0.0.1:${port}/done?k=v`, 'content-type': 'text/plain' }, payload: 'payload' })
+          .then((res) => {
+            assert.equal(res.statusCode, 202);
+            callId = res.headers['x-call-id'] as string;
+          });
+      });
+    });
+    let callId = '';
+    const { req, body } = await received;
+    assert.equal(req.method, 'POST');
+    assert.equal(req.url, '/done?k=v');
+    assert.equal(req.headers['x-call-id'], callId);
+    assert.equal(req.headers['x-function-status'], '200');
+    assert.equal(req.headers['x-function-name'], 'echo');
+    assert.match(req.headers['x-duration-seconds'] as string, /^\d+\.\d{6}$/);
+    assert.equal(req.headers['x-seen'], 'yes', "the function's own headers");
+    assert.equal(req.headers['content-type'], 'application/json');
+    const seen = JSON.parse(body);
+    assert.equal(seen.method, 'POST');
+    assert.equal(seen.path, '/cb');
+    assert.equal(seen.query, 'z=9');
+    assert.equal(seen.body, 'payload');
+    assert.equal(h.scheduler.submitted.length, 0, 'callback calls run directly, not as recorded calls');
+  });
+});
+
+describe('unmatched requests, as gorilla/mux answers them', () => {
+  test('unknown path: 404 "404 page not found"; known path, other method: 405', async () => {
+    const unknown = await h.app.inject({ method: 'GET', url: '/nothing/here' });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.body, '404 page not found\n');
+    const method = await h.app.inject({ method: 'DELETE', url: '/system/info', headers: { authorization: ADMIN } });
+    assert.equal(method.statusCode, 405);
+  });
+});
