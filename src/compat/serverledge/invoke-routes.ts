@@ -1,0 +1,79 @@
+/**
+ * POST /invoke/<fn> and GET /poll/<reqId> (grussorusso/serverledge internal/api/api.go):
+ * the Params object is the function's JSON body, the reply is Serverledge's execution report.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { createInvocation, type Invocation } from '../../core/invocation.js';
+import type { Result } from '../../core/result.js';
+import { TokenAuth } from '../../gateway/auth.js';
+import type { CompatDeps } from '../compat.js';
+import { parseGoJson } from './go-json.js';
+import { failureOf, failureStatus, sendJson, sendText } from './replies.js';
+import { serverledgeResponse } from './report.js';
+
+/** client.InvocationRequest. QoSClass, QoSMaxRespT and CanDoOffloading are read and not acted on: Tern's scheduler decides. */
+const invocationRequest = z.object({
+  params: z.record(z.string(), z.unknown()).nullable().optional(),
+  qosclass: z.number().int().optional(),
+  qosmaxrespt: z.number().optional(),
+  candooffloading: z.boolean().optional(),
+  async: z.boolean().optional(),
+  returnoutput: z.boolean().optional(),
+});
+
+/** Lines a call may print that ReturnOutput hands back (the newest of the function's log). */
+const OUTPUT_LINES = 1000;
+
+/** stdout, a newline, stderr: as the python310 executor's ReturnOutput joins them. */
+async function callOutput(deps: CompatDeps, inv: Invocation): Promise<string> {
+  const lines = await deps.logs.read(inv.function, { tail: OUTPUT_LINES });
+  const of = (stream: 'stdout' | 'stderr') =>
+    lines
+      .filter((l) => l.call === inv.id && l.stream === stream)
+      .map((l) => `${l.line}\n`)
+      .join('');
+  return `${of('stdout')}\n${of('stderr')}`;
+}
+
+const failed = (result: Result) => result.report.error !== undefined || result.status >= 400;
+
+export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
+  const auth = new TokenAuth(deps.token);
+
+  app.post<{ Params: { fun: string } }>('/invoke/:fun', { bodyLimit: deps.limits.bodyBytes }, async (request, reply) => {
+    const name = request.params.fun;
+    const fn = deps.registry.get(name);
+    if (!fn) return sendText(reply, 404, 'Function unknown');
+    if (fn.spec.private) auth.require(request.headers);
+    const req = parseGoJson(request.body, invocationRequest, 'invocation request');
+    const inv = createInvocation({
+      function: name,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.from(JSON.stringify(req.params ?? {})),
+      trigger: 'compat',
+    });
+    if (req.async === true) {
+      const record = await deps.scheduler.submit(inv);
+      return sendJson(reply, 200, { ReqId: record.id });
+    }
+    const result = await deps.scheduler.invoke(inv);
+    if (failed(result)) {
+      const failure = failureOf(result);
+      if (result.headers['retry-after'] !== undefined) void reply.header('retry-after', result.headers['retry-after']);
+      return sendText(reply, failureStatus(failure.code), failure.message);
+    }
+    const output = req.returnoutput === true ? await callOutput(deps, inv) : '';
+    return sendJson(reply, 200, serverledgeResponse(true, result.body.toString('utf8'), result.report, output));
+  });
+
+  // Serverledge keeps a result only once the call is over: until then, like an unknown id, 404.
+  app.get<{ Params: { reqId: string } }>('/poll/:reqId', async (request, reply) => {
+    const record = deps.scheduler.call(request.params.reqId);
+    if (!record || record.state === 'queued' || record.state === 'running') return sendText(reply, 404, '');
+    const body = record.result ? Buffer.from(record.result.body, 'base64').toString('utf8') : '';
+    const success = record.state === 'done' && (record.result?.status ?? 500) < 400;
+    return sendJson(reply, 200, serverledgeResponse(success, success ? body : '', record.report));
+  });
+}
