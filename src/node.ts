@@ -18,6 +18,7 @@ import { Metrics } from './observability/metrics.js';
 import { RecentCalls } from './observability/recent-calls.js';
 import { lifecycleTelemetry } from './observability/lifecycle.js';
 import { DirRegistry, loadRegistryFolder } from './registry/dir-store.js';
+import { createCluster } from './cluster/index.js';
 import type { DeployedFunction, Registry } from './registry/registry.js';
 import type { FunctionSpec, RuntimeName } from './registry/spec.js';
 import { createRuntimes } from './runtimes/index.js';
@@ -107,7 +108,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
   };
-  const registry: Registry = new DirRegistry({ root: join(config.dataDir, 'functions'), limits: config.limits, validate, logger });
+  const folderStore = new DirRegistry({ root: join(config.dataDir, 'functions'), limits: config.limits, validate, logger });
+  // Cluster mode (src/cluster/, only with [cluster] etcd): functions shared through etcd, membership, offloading.
+  const cluster = config.cluster.etcd.length > 0 ? createCluster({ config, local: folderStore, logger }) : undefined;
+  const registry: Registry = cluster?.registry ?? folderStore;
 
   let statuses: () => import('./scheduler/types.js').FunctionStatus[] = () => [];
   let capacity = () => ({ memoryMiB: config.memoryBudgetMiB, usedMiB: 0 });
@@ -130,6 +134,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     telemetry: combineTelemetry(metrics, recentCalls, lifecycleTelemetry(logger)),
     logSink: logs.sink,
     logger,
+    ...(cluster ? { offloader: cluster.offloader } : {}),
   });
   statuses = () => registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
   capacity = () => scheduler.capacity();
@@ -202,7 +207,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     triggers: () => Object.fromEntries([['http', url], ...triggers.map((t) => [t.name, t.address()])]),
     logs,
     metrics,
-    nodes: async () => [selfMember()],
+    nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
+    ...(cluster ? { plugins: [cluster.routes(scheduler)] } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
@@ -211,6 +217,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   url = `http://${config.host}:${port}`;
+  cluster?.start({ url, scheduler });
 
   const triggerCtx: TriggerContext = {
     invoke: (inv) => scheduler.invoke(inv),
@@ -242,6 +249,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   const stop = () =>
     (stopping ??= (async () => {
       logger.info({ event: 'stopping' }, 'stopping: draining calls');
+      // Leave the cluster first: peers stop routing calls here while this node drains.
+      await cluster?.leave();
       const closingHttp = app.close();
       await Promise.allSettled(triggers.map((t) => t.stop()));
       await Promise.allSettled(compat.map((c) => c.close()));
@@ -250,6 +259,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       app.server.closeAllConnections();
       await closingHttp;
       await runtimes.close();
+      await cluster?.close();
       await registry.close();
       await logs.close();
       await rm(scratchDir, { recursive: true, force: true });

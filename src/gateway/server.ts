@@ -16,6 +16,8 @@ import { httpInvokeRoutes } from '../triggers/http/routes.js';
 /** Management calls need the token; `GET /v1/calls/{id}` is open (the id is the capability). */
 function needsToken(method: string, url: string): boolean {
   if (!url.startsWith('/v1/')) return false;
+  // Node-to-node routes (src/cluster/routes.ts) check the cluster secret instead.
+  if (url.startsWith('/v1/cluster/')) return false;
   return !(method === 'GET' && /^\/v1\/calls\/[^/?]+(\?|$)/.test(url));
 }
 

@@ -1,0 +1,301 @@
+/**
+ * Keeps a node's EtcdRegistry and etcd's `tern/functions/` in step, both ways.
+ *
+ * In: a watch on the prefix applies each change as it happens; a full read on every (re)connect
+ * and every `resyncMs` catches anything a watch can miss (etcd away, etcd restarted empty). Each
+ * function is applied in order, one change at a time; a record older than one already applied
+ * (by etcd revision) is ignored, so a late event never undoes a newer deploy.
+ *
+ * Out: a local deploy or delete is written to etcd at once, and retried every `retryMs` while etcd
+ * is unreachable; a function this node has and etcd does not know is offered with a
+ * create-if-absent transaction (a node joining with functions, or an etcd that lost its data).
+ */
+import type { Etcd3, Watcher } from 'etcd3';
+import type { Logger } from 'pino';
+import { isTernError } from '../core/errors.js';
+import type { EtcdRegistry } from './etcd-registry.js';
+import { FUNCTIONS_PREFIX, functionKey, parseFunctionRecord, type FunctionRecord, type LiveFunctionRecord } from './records.js';
+
+export interface RegistrySyncOptions {
+  client: Etcd3;
+  registry: EtcdRegistry;
+  nodeName: string;
+  /** This node's advertised URL (published as where to fetch its deploys). */
+  url: string;
+  /** Fetch a version's archive from the nodes that may hold it. */
+  fetch: (record: LiveFunctionRecord) => Promise<Buffer>;
+  logger: Logger;
+  resyncMs?: number;
+  retryMs?: number;
+}
+
+const MAX_RETRY_MS = 30_000;
+
+type Wanted = { record: FunctionRecord | null; revision: bigint };
+
+export class RegistrySync {
+  private watcher: Watcher | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  /** Highest etcd revision applied per function: older records are stale. */
+  private readonly applied = new Map<string, bigint>();
+  private readonly wanted = new Map<string, Wanted>();
+  private readonly running = new Map<string, Promise<void>>();
+  /** A version that failed validation here is not retried until etcd names another. */
+  private readonly refused = new Map<string, string>();
+  private readonly publishing = new Map<string, Promise<void>>();
+  private highestRevision = 0n;
+  /** False after a failed etcd write: the retry timer takes over instead of retrying at once. */
+  private lastWriteOk = true;
+  private unsubscribe: (() => void) | undefined;
+  private resyncing: Promise<void> | undefined;
+  private readonly resyncMs: number;
+  private readonly retryMs: number;
+  private retryDelayMs: number;
+  /** The version of each function whose code could not be fetched yet (logged once). */
+  private readonly unreachable = new Map<string, string>();
+
+  constructor(private readonly o: RegistrySyncOptions) {
+    this.resyncMs = o.resyncMs ?? 10_000;
+    this.retryMs = o.retryMs ?? 2_000;
+    this.retryDelayMs = this.retryMs;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.unsubscribe = this.o.registry.onLocalChange((name) => this.publish(name));
+    this.watch();
+    for (const name of this.o.registry.pendingNames()) this.publish(name);
+    void this.resync();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.resyncTimer);
+    clearTimeout(this.retryTimer);
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    await watcher?.cancel().catch(() => undefined);
+    await Promise.allSettled([...this.running.values(), ...this.publishing.values(), this.resyncing]);
+  }
+
+  // ---- in ----
+
+  private watch(): void {
+    const watcher = this.o.client.watch().prefix(FUNCTIONS_PREFIX).watcher();
+    this.watcher = watcher;
+    watcher.on('connected', () => void this.resync());
+    watcher.on('put', (kv) => this.want(kv.key.toString(), kv.value.toString(), BigInt(kv.mod_revision)));
+    watcher.on('delete', (kv) => this.want(kv.key.toString(), null, BigInt(kv.mod_revision)));
+    watcher.on('data', (res) => this.seeRevision(BigInt(res.header.revision)));
+    watcher.on('disconnected', (err) => this.o.logger.debug({ event: 'registry_watch_disconnected', err: err.message }, 'registry watch disconnected'));
+    watcher.on('error', (err) => {
+      // Not recoverable for this watcher (e.g. its revision was compacted away): start a fresh one.
+      this.o.logger.warn({ event: 'registry_watch_error', err: err.message }, `registry watch failed: ${err.message}; watching again`);
+      if (this.watcher === watcher) this.rewatch();
+    });
+  }
+
+  private rewatch(): void {
+    const old = this.watcher;
+    this.watcher = undefined;
+    void old?.cancel().catch(() => undefined);
+    if (!this.stopped) this.watch();
+  }
+
+  private seeRevision(revision: bigint): void {
+    if (revision > this.highestRevision) this.highestRevision = revision;
+  }
+
+  /** Read the whole prefix: apply every record, offer what etcd does not know. */
+  private resync(): Promise<void> {
+    this.resyncing ??= this.readAll().finally(() => {
+      this.resyncing = undefined;
+      clearTimeout(this.resyncTimer);
+      if (this.stopped) return;
+      this.resyncTimer = setTimeout(() => void this.resync(), this.resyncMs);
+      this.resyncTimer.unref();
+    });
+    return this.resyncing;
+  }
+
+  private async readAll(): Promise<void> {
+    if (this.stopped) return;
+    let res;
+    try {
+      res = await this.o.client.getAll().prefix(FUNCTIONS_PREFIX).exec();
+    } catch (e) {
+      this.o.logger.debug({ event: 'registry_resync_failed', err: (e as Error).message }, 'registry resync failed (etcd unreachable)');
+      return;
+    }
+    const revision = BigInt(res.header.revision);
+    if (revision < this.highestRevision) {
+      // etcd went back in time (restored or recreated): old revisions mean nothing any more.
+      this.o.logger.warn({ event: 'etcd_reset', revision: String(revision), seen: String(this.highestRevision) }, 'etcd revision went backwards: resynchronising the registry');
+      this.applied.clear();
+      this.highestRevision = revision;
+      this.rewatch();
+    }
+    this.seeRevision(revision);
+    const present = new Set<string>();
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      present.add(key.slice(FUNCTIONS_PREFIX.length));
+      this.want(key, kv.value.toString(), BigInt(kv.mod_revision));
+    }
+    for (const fn of this.o.registry.list()) {
+      if (!present.has(fn.spec.name)) this.wantAbsent(fn.spec.name, revision);
+    }
+  }
+
+  private want(key: string, value: string | null, revision: bigint): void {
+    if (!key.startsWith(FUNCTIONS_PREFIX)) return;
+    const name = key.slice(FUNCTIONS_PREFIX.length);
+    if (value === null) {
+      this.wantAbsent(name, revision);
+      return;
+    }
+    const record = parseFunctionRecord(value);
+    if (!record || record.name !== name) {
+      this.o.logger.warn({ event: 'registry_bad_record', key }, `ignoring a malformed function record at ${key}`);
+      return;
+    }
+    this.enqueue(name, { record, revision });
+  }
+
+  private wantAbsent(name: string, revision: bigint): void {
+    this.enqueue(name, { record: null, revision });
+  }
+
+  /** Coalesce: while a change of a function is being applied, only the latest wanted one waits. */
+  private enqueue(name: string, wanted: Wanted): void {
+    if (this.stopped) return;
+    if (wanted.revision < (this.applied.get(name) ?? 0n)) return;
+    this.wanted.set(name, wanted);
+    if (this.running.has(name)) return;
+    const run = (async () => {
+      for (let next = this.wanted.get(name); next !== undefined && !this.stopped; next = this.wanted.get(name)) {
+        this.wanted.delete(name);
+        await this.apply(name, next);
+      }
+    })().finally(() => this.running.delete(name));
+    this.running.set(name, run);
+  }
+
+  private async apply(name: string, { record, revision }: Wanted): Promise<void> {
+    if (revision < (this.applied.get(name) ?? 0n)) return;
+    const registry = this.o.registry;
+    if (record === null) {
+      registry.offer(name);
+      return;
+    }
+    try {
+      if (record.deleted) {
+        if (await registry.drop(name)) this.o.logger.info({ event: 'cluster_remove', function: name, by: record.source }, `removed ${name} (deleted on ${record.source})`);
+        this.refused.delete(name);
+      } else if (this.refused.get(name) !== record.version) {
+        const outcome = await registry.adopt(name, record, () => this.o.fetch(record));
+        if (outcome === 'deployed') this.o.logger.info({ event: 'cluster_deploy', function: name, version: record.version, from: record.source }, `deployed ${name} ${record.version} from ${record.source}`);
+      }
+      this.applied.set(name, revision);
+      this.unreachable.delete(name);
+    } catch (e) {
+      const code = isTernError(e) ? e.code : 'internal';
+      if (code === 'bad_spec' || code === 'bad_archive' || code === 'too_large' || code === 'bad_request') {
+        // This node cannot run it (e.g. a runtime it lacks): say so once, keep what it had.
+        this.refused.set(name, record.version);
+        this.applied.set(name, revision);
+        this.o.logger.error({ event: 'cluster_deploy_refused', function: name, version: record.version, err: (e as Error).message }, `cannot deploy ${name} ${record.version} here: ${(e as Error).message}`);
+        return;
+      }
+      // Said once per version; the retries that follow (backing off) stay quiet unless they succeed.
+      const level = this.unreachable.get(name) === record.version ? 'debug' : 'warn';
+      this.unreachable.set(name, record.version);
+      this.o.logger[level]({ event: 'cluster_deploy_retry', function: name, version: record.version, err: (e as Error).message }, `cannot deploy ${name} ${record.version} yet: ${(e as Error).message}`);
+      this.retryLater(false);
+    }
+  }
+
+  // ---- out ----
+
+  private publish(name: string): void {
+    if (this.stopped || this.publishing.has(name)) return;
+    const run = this.write(name).finally(() => {
+      this.publishing.delete(name);
+      // A change made while this write was in flight still waits: write it too.
+      if (this.o.registry.pendingChange(name) && !this.stopped && this.lastWriteOk) this.publish(name);
+    });
+    this.publishing.set(name, run);
+  }
+
+  private async write(name: string): Promise<void> {
+    const registry = this.o.registry;
+    const change = registry.pendingChange(name);
+    if (!change) return;
+    try {
+      const what = await registry.publishable(name);
+      if (!what) {
+        registry.settled(name, change.generation);
+        return;
+      }
+      const key = functionKey(name);
+      const record: FunctionRecord =
+        what.kind === 'deleted'
+          ? { name, deleted: true, version: what.version, source: this.o.nodeName, deletedAt: new Date().toISOString() }
+          : {
+              name,
+              deleted: false,
+              version: what.version,
+              source: this.o.nodeName,
+              url: this.o.url,
+              archive: { type: what.archive.type, sha256: what.archive.sha256, bytes: what.archive.bytes },
+              deployedAt: what.deployedAt,
+            };
+      const json = JSON.stringify(record);
+      if (change.ifAbsent) {
+        const res = await this.o.client.if(key, 'Create', '==', 0).then(this.o.client.put(key).value(json)).commit();
+        registry.settled(name, change.generation);
+        if (res.succeeded) this.markApplied(name, BigInt(res.header.revision));
+        else void this.resync();
+      } else {
+        const res = await this.o.client.put(key).value(json).exec();
+        registry.settled(name, change.generation);
+        this.markApplied(name, BigInt(res.header.revision));
+      }
+      this.lastWriteOk = true;
+      this.retryLater(true);
+      this.o.logger.debug({ event: 'registry_published', function: name, version: record.version, deleted: record.deleted }, `published ${name} to etcd`);
+    } catch (e) {
+      if (this.lastWriteOk) this.o.logger.warn({ event: 'registry_publish_failed', function: name, err: (e as Error).message }, `cannot publish ${name} to etcd yet (${(e as Error).message}); retrying`);
+      this.lastWriteOk = false;
+      this.retryLater(false);
+    }
+  }
+
+  private markApplied(name: string, revision: bigint): void {
+    this.seeRevision(revision);
+    if (revision > (this.applied.get(name) ?? 0n)) this.applied.set(name, revision);
+  }
+
+  /**
+   * One timer for every retry: pending publishes, and a resync for deploys that could not fetch.
+   * The delay doubles while attempts keep failing (an etcd away for long, code no node holds).
+   */
+  private retryLater(succeeded: boolean): void {
+    if (succeeded) {
+      this.retryDelayMs = this.retryMs;
+      return;
+    }
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, MAX_RETRY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      for (const name of this.o.registry.pendingNames()) this.publish(name);
+      void this.resync();
+    }, delay);
+    this.retryTimer.unref();
+  }
+}
