@@ -22,7 +22,8 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const port = z.coerce.number().int().min(0).max(65535);
 const size = z.coerce.number().int().min(1);
 
-const compatProfile = z.object({ enabled: z.boolean().default(false), port: port.optional() }).strict();
+/** `open-management`: let the profile's deploy/delete routes work without the token, as the original system does. */
+const compatProfile = z.object({ enabled: z.boolean().default(false), port: port.optional(), 'open-management': z.boolean().default(false) }).strict();
 
 export const configSchema = z
   .object({
@@ -71,14 +72,14 @@ export const configSchema = z
     redis: z.string().optional(),
     compat: z
       .object({
-        openfaas: compatProfile.default({ enabled: false }),
-        faasm: compatProfile.default({ enabled: false }),
-        serverledge: compatProfile.default({ enabled: false }),
-        tinyfaas: compatProfile.default({ enabled: false }),
-        unifaas: compatProfile.default({ enabled: false }),
+        openfaas: compatProfile.prefault({}),
+        faasm: compatProfile.prefault({}),
+        serverledge: compatProfile.prefault({}),
+        tinyfaas: compatProfile.prefault({}),
+        unifaas: compatProfile.prefault({}),
       })
       .strict()
-      .default({ openfaas: { enabled: false }, faasm: { enabled: false }, serverledge: { enabled: false }, tinyfaas: { enabled: false }, unifaas: { enabled: false } }),
+      .prefault({}),
     microvm: z.object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) }).strict().default({ accel: 'auto', tap: false }),
   })
   .strict();
@@ -88,6 +89,8 @@ type RawConfig = z.output<typeof configSchema>;
 export interface CompatProfileConfig {
   enabled: boolean;
   port?: number;
+  /** Deploy/delete routes without the management token (the original systems have no auth). */
+  'open-management'?: boolean;
 }
 
 export interface NodeConfig {

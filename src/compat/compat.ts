@@ -42,4 +42,9 @@ export interface CompatProfile {
    * override the error/not-found handlers to answer in its system's own error format.
    */
   register(app: FastifyInstance, deps: CompatDeps): Promise<void> | void;
+  /**
+   * Routes that change or reveal the node (deploy, delete, logs). Unless the profile's config says
+   * `open-management = true`, they need the management token (Bearer, or Basic with it as password).
+   */
+  isManagement?(method: string, path: string): boolean;
 }

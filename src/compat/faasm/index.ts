@@ -15,6 +15,8 @@ export const FAASM_DEFAULT_PORT = 8002;
 export const faasmProfile: CompatProfile = {
   name: 'faasm',
   defaultPort: FAASM_DEFAULT_PORT,
+  // Uploads (and reading modules back) manage code; invocations stay open.
+  isManagement: (method, path) => /^\/(f|p)\//.test(path) && (method === 'PUT' || method === 'GET'),
   async register(app, deps) {
     // A scope of its own, so text/plain errors (as Faasm's servers answer) replace the node's JSON ones.
     await app.register(async (scope) => {
