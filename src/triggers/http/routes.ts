@@ -38,12 +38,14 @@ export function invocationFromRequest(request: FastifyRequest, prefix: string, t
   });
 }
 
-export function sendResult(reply: FastifyReply, result: Result): FastifyReply {
+export function sendResult(reply: FastifyReply, result: Result, callId?: string): FastifyReply {
   reply.code(result.status);
   for (const key in result.headers) {
     if (!HOP_BY_HOP.has(key)) reply.header(key, result.headers[key]);
   }
   reply.header('x-tern-report', JSON.stringify(result.report));
+  // The call id ties the reply to the function's log lines (`tern logs`).
+  if (callId) reply.header('x-tern-call-id', callId);
   return reply.send(result.body);
 }
 
@@ -55,7 +57,7 @@ export function httpInvokeRoutes(app: FastifyInstance, deps: HttpTriggerDeps): v
   const sync = async (request: FastifyRequest, reply: FastifyReply) => {
     const inv = invocationFromRequest(request, '/fn/', 'http');
     checkPrivate(request, inv.function);
-    return sendResult(reply, await deps.scheduler.invoke(inv));
+    return sendResult(reply, await deps.scheduler.invoke(inv), inv.id);
   };
 
   const async = async (request: FastifyRequest, reply: FastifyReply) => {
