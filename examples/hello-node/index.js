@@ -1,0 +1,3 @@
+export default function handle() {
+  return 'Hello from node!\n';
+}
