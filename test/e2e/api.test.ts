@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { packFiles } from '../helpers/archive.js';
-import { startTern, type TernProcess } from '../helpers/node.js';
+import { startTern, waitForStatus, type TernProcess } from '../helpers/node.js';
 import { tarWithEntry } from '../helpers/evil-archives.js';
 
 const PY_HELLO = { 'function.toml': 'runtime = "python"\nhandler = "main:handle"\n', 'main.py': 'def handle(req):\n    return "hello v1\\n"\n' };
@@ -182,23 +182,6 @@ describe('native API', () => {
     assert.equal(unknown.status, 404);
   });
 });
-
-interface LiveStatus {
-  instances: { starting: number; idle: number; busy: number; total: number };
-  queued: number;
-  invocations: number;
-}
-
-/** Polls a function's live status until `ok` holds (bounded). */
-export async function waitForStatus(node: TernProcess, name: string, ok: (s: LiveStatus) => boolean, timeoutMs = 20_000): Promise<LiveStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { status } = (await (await node.api('GET', `/v1/functions/${name}`)).json()) as { status: LiveStatus };
-    if (ok(status)) return status;
-    if (Date.now() > deadline) throw new Error(`status of ${name} never matched: ${JSON.stringify(status)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('error statuses', () => {
   let node: TernProcess;

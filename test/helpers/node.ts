@@ -90,3 +90,21 @@ export async function startTern(opts: StartOptions = {}): Promise<TernProcess> {
     },
   };
 }
+
+export interface LiveStatus {
+  instances: { starting: number; idle: number; busy: number; total: number };
+  queued: number;
+  invocations: number;
+}
+
+/** Polls a function's live status until `ok` holds (bounded). */
+export async function waitForStatus(node: TernProcess, name: string, ok: (s: LiveStatus) => boolean, timeoutMs = 20_000): Promise<LiveStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { status } = (await (await node.api('GET', `/v1/functions/${name}`)).json()) as { status: LiveStatus };
+    if (ok(status)) return status;
+    if (Date.now() > deadline) throw new Error(`status of ${name} never matched: ${JSON.stringify(status)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
