@@ -22,6 +22,7 @@ import { createCluster } from './cluster/index.js';
 import type { DeployedFunction, Registry } from './registry/registry.js';
 import type { FunctionSpec, RuntimeName } from './registry/spec.js';
 import { createRuntimes } from './runtimes/index.js';
+import { createHostSide } from './state/index.js';
 import type { Runtime, RuntimeProbe } from './runtimes/runtime.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { startCompat } from './compat/server.js';
@@ -103,7 +104,9 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   });
   await logs.open();
 
-  const runtimes = new RuntimeSet(createRuntimes({ dataDir: config.dataDir, scratchDir, logger }, config), logger);
+  // State and chaining (src/state/): host services the runtimes hand to functions; chained calls are bound to the scheduler below.
+  const hostSide = await createHostSide({ nodeName: config.node, dataDir: config.dataDir, chainDepth: config.chainDepth, limits: config.state, logger, ...(config.redis !== undefined ? { redis: config.redis } : {}) });
+  const runtimes = new RuntimeSet(createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: hostSide.services }, config), logger);
   const validate = async (spec: FunctionSpec, dir: string) => {
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
@@ -131,12 +134,14 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     queue: config.queue,
     calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
-    telemetry: combineTelemetry(metrics, recentCalls, lifecycleTelemetry(logger)),
+    // hostSide first: it adds chained children to a call's report before the other sinks see it.
+    telemetry: combineTelemetry(hostSide.telemetry, metrics, recentCalls, lifecycleTelemetry(logger)),
     logSink: logs.sink,
     logger,
     ...(cluster ? { offloader: cluster.offloader } : {}),
   });
   statuses = () => registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
+  hostSide.bind(scheduler);
   capacity = () => scheduler.capacity();
 
   const activate = async (fn: DeployedFunction) => {
@@ -163,7 +168,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       if (event.previous?.version === event.fn.version) return;
       track(event.fn.spec.name, activate(event.fn));
     } else {
-      track(event.name, scheduler.removed(event.name).then(() => logs.remove(event.name)));
+      track(event.name, scheduler.removed(event.name).then(() => Promise.all([registry.prune(event.name), logs.remove(event.name)])).then(() => undefined));
     }
   });
   const settled = async (name: string) => {
@@ -212,6 +217,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
+    state: hostSide.state,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -262,6 +268,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       await cluster?.close();
       await registry.close();
       await logs.close();
+      await hostSide.close();
       await rm(scratchDir, { recursive: true, force: true });
       logger.info({ event: 'stopped' }, 'stopped');
     })());

@@ -64,6 +64,8 @@ export class DirRegistry implements Registry {
   private readonly validate: DeployValidator | undefined;
   private readonly logger: Logger;
   private readonly functions = new Map<string, DeployedFunction>();
+  /** Folders of removed functions, deleted by `prune` once their instances are gone. */
+  private readonly trash = new Map<string, string[]>();
   /** Per-name tail of the deploy/remove/prune chain: one change per function at a time. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
@@ -122,21 +124,26 @@ export class DirRegistry implements Registry {
     return this.serial(name, async () => {
       const previous = this.functions.get(name);
       if (!previous) return undefined;
-      // One rename takes the whole function away at once; deleting the files can then take its time.
+      // One rename takes the whole function away at once. The files stay until `prune(name)`:
+      // instances still draining may run from them (sandboxes bind-mount the code folder).
       const trash = join(this.tmpRoot, `removed-${name}-${randomBytes(6).toString('hex')}`);
       await mkdir(this.tmpRoot, { recursive: true });
       await rename(join(this.root, name), trash);
       this.functions.delete(name);
+      this.trash.set(name, [...(this.trash.get(name) ?? []), trash]);
       this.emit({ type: 'removed', name, previous });
-      await rm(trash, { recursive: true, force: true });
       return previous;
     });
   }
 
+  /** Delete code no instance needs any more: old versions, and the folders of a removed function. */
   async prune(name: string): Promise<void> {
     await this.serial(name, async () => {
       const fn = this.functions.get(name);
       if (fn) await this.pruneOthers(fn);
+      const removed = this.trash.get(name) ?? [];
+      this.trash.delete(name);
+      await Promise.all(removed.map((dir) => rm(dir, { recursive: true, force: true })));
     });
   }
 

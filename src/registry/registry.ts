@@ -46,7 +46,7 @@ export interface Registry {
   /** Deploy a function folder on disk (copied in), as for `--registry DIR`. */
   deployFolder(name: string, folder: string): Promise<DeployOutcome>;
   remove(name: string): Promise<DeployedFunction | undefined>;
-  /** Delete the code of versions no longer current (call once their instances are drained). */
+  /** Delete code no longer needed: versions no longer current, and a removed function's folder (call once its instances are drained). */
   prune(name: string): Promise<void>;
   subscribe(listener: (event: RegistryEvent) => void): () => void;
   close(): Promise<void>;

@@ -173,7 +173,7 @@ describe('DirRegistry', () => {
     assert.equal(reg.get('broken'), fixed.fn);
   });
 
-  test('remove deletes the function folder and tells subscribers', async () => {
+  test('remove takes the function away at once, and prune deletes its code once drained', async () => {
     const fn = (await reg.deploy('gone', await pack(PY_FILES), 'tar.gz')).fn;
     await reg.deploy('kept', await pack(PY_FILES), 'tar.gz');
     assert.equal(await reg.remove('gone'), fn);
@@ -181,6 +181,9 @@ describe('DirRegistry', () => {
     await assert.rejects(stat(join(root, 'gone')), /ENOENT/);
     assert.deepEqual(events.at(-1), { type: 'removed', name: 'gone', previous: fn });
     assert.equal(await reg.remove('gone'), undefined);
+    // Draining instances may still run from the code: it stays (out of sight) until prune.
+    assert.equal((await readdir(join(root, '.tmp'))).length, 1);
+    await reg.prune('gone');
     assert.deepEqual(await readdir(join(root, '.tmp')), []);
     await reg.close();
     reg = await make();
