@@ -70,6 +70,17 @@ export const configSchema = z
       .strict()
       .default({ etcd: [], role: 'edge', area: 'default', offload: 'none', 'max-hops': 2, 'lease-ttl': 6 }),
     redis: z.string().optional(),
+    /** State store bounds (src/state/, docs/state.md). */
+    state: z
+      .object({
+        'max-value': size.default(16 * 1024 * 1024),
+        'max-keys': size.default(10_000),
+        'max-bytes': size.default(256 * 1024 * 1024),
+        'lock-wait': duration.default(10_000),
+        'lock-ttl': duration.default(30_000),
+      })
+      .strict()
+      .default({ 'max-value': 16 * 1024 * 1024, 'max-keys': 10_000, 'max-bytes': 256 * 1024 * 1024, 'lock-wait': 10_000, 'lock-ttl': 30_000 }),
     compat: z
       .object({
         openfaas: compatProfile.prefault({}),
@@ -123,6 +134,7 @@ export interface NodeConfig {
     leaseTtlSec: number;
   };
   redis?: string;
+  state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
 }
@@ -246,6 +258,7 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
       ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
       ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
     },
+    state: { maxValueBytes: c.state['max-value'], maxKeys: c.state['max-keys'], maxTotalBytes: c.state['max-bytes'], lockWaitMs: c.state['lock-wait'], lockTtlMs: c.state['lock-ttl'] },
     compat: c.compat,
     microvm: c.microvm,
   };

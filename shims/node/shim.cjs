@@ -107,17 +107,82 @@ function toBuffer(body) {
   return Buffer.from(JSON.stringify(body));
 }
 
+function chainedResponse(header, data) {
+  return { status: header.status ?? 200, headers: header.headers ?? {}, body: data, text: () => data.toString('utf8'), json: () => JSON.parse(data.toString('utf8')) };
+}
+
+/** ctx.state: the node's shared state (docs/state.md); every method returns a promise. */
+function makeState(host) {
+  const op = (name, key, args = {}, body) => host(`state.${name}`, { ...args, key }, body);
+  const scope = (opts) => ({ global: Boolean(opts && opts.global) });
+  return {
+    /** The value (Buffer) or null; {offset, length} read part of it. */
+    async get(key, opts = {}) {
+      const args = {};
+      if (opts.offset) args.offset = opts.offset;
+      if (opts.length !== undefined) args.length = opts.length;
+      const { header, body } = await op('get', key, args);
+      return header.found ? body : null;
+    },
+    async size(key) {
+      const { header } = await op('size', key);
+      return header.found ? header.length : null;
+    },
+    async set(key, value) {
+      return (await op('set', key, {}, toBuffer(value))).header.length;
+    },
+    async write(key, offset, value) {
+      return (await op('write', key, { offset }, toBuffer(value))).header.length;
+    },
+    async append(key, value) {
+      return (await op('append', key, {}, toBuffer(value))).header.length;
+    },
+    async delete(key) {
+      return Boolean((await op('delete', key)).header.deleted);
+    },
+    /** Held by this call until unlock() or the call's end; {global: true} for the cluster-wide lock. */
+    async lock(key, opts) {
+      await op('lock', key, scope(opts));
+    },
+    async unlock(key, opts) {
+      await op('unlock', key, scope(opts));
+    },
+    /** Run fn holding the lock. */
+    async locked(key, fn, opts) {
+      await this.lock(key, opts);
+      try {
+        return await fn();
+      } finally {
+        await this.unlock(key, opts);
+      }
+    },
+    async push(key) {
+      await op('push', key);
+    },
+    async pull(key) {
+      return Boolean((await op('pull', key)).header.found);
+    },
+  };
+}
+
 function makeContext(callId) {
   const host = (op, args, body) => hostRequest(callId, op, args, body);
+  const chainArgs = (fn, opts) => ({ function: fn, method: opts.method ?? 'POST', path: opts.path ?? '/', headers: opts.headers ?? {} });
+  const invoke = async (fn, body, opts = {}) => {
+    const { header, body: data } = await host('invoke', chainArgs(fn, opts), body);
+    return chainedResponse(header, data);
+  };
   return {
     callId,
     function: functionName,
     instance: instanceId,
     host,
-    async invoke(fn, body, opts = {}) {
-      const { header, body: data } = await host('invoke', { function: fn, method: opts.method ?? 'POST', path: opts.path ?? '/', headers: opts.headers ?? {} }, body);
-      return { status: header.status ?? 200, headers: header.headers ?? {}, body: data, text: () => data.toString('utf8'), json: () => JSON.parse(data.toString('utf8')) };
-    },
+    invoke,
+    /** A chained call: resolves with the child's response. */
+    call: invoke,
+    /** The same, started now and awaited later: `const p = ctx.callAsync(...); ...; await p`. */
+    callAsync: invoke,
+    state: makeState(host),
   };
 }
 
@@ -229,7 +294,7 @@ async function main() {
       const waiting = hostWaiting.get(header.id);
       if (!waiting) return;
       hostWaiting.delete(header.id);
-      if (header.error) waiting.reject(new Error(String(header.error)));
+      if (header.error) waiting.reject(Object.assign(new Error(String(header.error)), { code: header.code }));
       else waiting.resolve({ header, body });
     }
   });

@@ -145,7 +145,7 @@ def main():
             header, data = frame
             if header.get("t") == "host-result" and header.get("id") == hid:
                 if header.get("error"):
-                    raise tern.HostError(str(header["error"]))
+                    raise tern.HostError(str(header["error"]), header.get("code"))
                 return header, data
             pending.append(frame)
 

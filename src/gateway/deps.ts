@@ -55,8 +55,21 @@ export interface GatewayDeps {
   recentCalls: (fn: string, limit: number) => import('../scheduler/types.js').CallRecord[];
   /** Folder served at /ui/ (absent: no dashboard). */
   uiDir?: string;
+  /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
+  state?: StateAdmin;
   /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
+}
+
+/** Admin access to state: the local tier of this node, or the global tier (Redis; the local one when there is none). */
+export interface StateAdmin {
+  get(key: string): Buffer | undefined;
+  set(key: string, value: Buffer): void;
+  delete(key: string): boolean;
+  globalGet(key: string): Promise<Buffer | undefined>;
+  globalSet(key: string, value: Buffer): Promise<void>;
+  globalDelete(key: string): Promise<boolean>;
+  info(): { keys: number; reservedBytes: number; global: string };
 }
 
 export interface FunctionDescription {

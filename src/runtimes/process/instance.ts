@@ -12,6 +12,7 @@ import type { HostServices, Instance, InstanceOptions, LogStream } from '../runt
 import { cgiEnv, parseCgiOutput } from './cgi.js';
 import type { InstanceCgroup } from './cgroup.js';
 import { describeExit } from './exit-reason.js';
+import { HostOps } from './host-ops.js';
 import type { Launched } from './launch.js';
 import { LineSplitter } from './log-lines.js';
 import { encodeFrame, FrameDecoder, int, ProtocolError, str, stringRecord, type Frame, type Header } from './protocol.js';
@@ -71,7 +72,7 @@ export class ProcessInstance implements Instance {
   private readonly cgroup: InstanceCgroup;
   private readonly log: InstanceOptions['log'];
   private readonly cgi: boolean;
-  private readonly host: HostServices | undefined;
+  private readonly hostOps: HostOps;
   private readonly decoder = new FrameDecoder();
   private state: State = 'starting';
   private seq = 0;
@@ -98,7 +99,7 @@ export class ProcessInstance implements Instance {
     this.cgroup = setup.cgroup;
     this.log = setup.options.log;
     this.cgi = setup.cgi;
-    this.host = setup.host;
+    this.hostOps = new HostOps(setup.host);
     this.channel.on('data', (chunk: Buffer) => this.onData(chunk));
     this.channel.on('error', () => undefined);
     this.pipeRaw(setup.launched.stdout, 'stdout');
@@ -226,6 +227,7 @@ export class ProcessInstance implements Instance {
     const call = this.calls.get(wid);
     if (!call) return undefined;
     this.calls.delete(wid);
+    this.hostOps.forget(call.inv.id);
     call.signal.removeEventListener('abort', call.onAbort);
     for (const stream of ['stdout', 'stderr'] as const) {
       const key = `${wid}:${stream}`;
@@ -338,23 +340,9 @@ export class ProcessInstance implements Instance {
     const args = (header.args !== null && typeof header.args === 'object' ? header.args : {}) as Header;
     this.hostRequests++;
     try {
-      if (op === 'invoke') {
-        if (!this.host) return reply({ error: 'chained calls are not available on this node' });
-        const target = str(args, 'function');
-        if (!target) return reply({ error: 'invoke needs a function name' });
-        const opts: { method?: string; path?: string; headers?: Record<string, string> } = {};
-        const method = str(args, 'method');
-        const path = str(args, 'path');
-        const headers = stringRecord(args.headers);
-        if (method) opts.method = method;
-        if (path) opts.path = path;
-        if (headers) opts.headers = headers;
-        const result = await this.host.invoke(parent, target, body, opts);
-        return reply({ status: result.status, headers: result.headers }, result.body);
-      }
-      return reply({ error: `unknown host operation "${op ?? ''}"` });
-    } catch (e) {
-      return reply({ error: e instanceof Error ? e.message : String(e) });
+      // Chaining and state (host-ops.ts, docs/state.md).
+      const answer = await this.hostOps.serve(parent, op, args, body);
+      return reply(answer.header, answer.body);
     } finally {
       this.hostRequests--;
     }

@@ -57,7 +57,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
       const id = nextId++;
       p = compileFunction(fn.spec, fn.dir).then((compiled) => {
         if (compiled.note) logger.warn({ function: fn.spec.name, version: fn.version }, `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`);
-        return { id, message: compiled.message, recentRunUs: 0 };
+        return { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
       });
       programs.set(key, p);
       // A refused module is not cached: a fixed upload under the same key must be looked at again.
@@ -93,7 +93,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
 
     async start(fn: DeployedFunction, instanceOptions: InstanceOptions): Promise<Instance> {
       const program = await programFor(fn);
-      return new WasmInstance(fn, program, pool, instanceOptions);
+      return new WasmInstance(fn, program, pool, instanceOptions, ctx.host);
     },
 
     async close(): Promise<void> {

@@ -8,8 +8,9 @@ import { TernError } from '../../core/errors.js';
 import type { Invocation } from '../../core/invocation.js';
 import type { Response } from '../../core/result.js';
 import type { DeployedFunction } from '../../registry/registry.js';
-import type { Instance, InstanceOptions } from '../runtime.js';
+import type { HostServices, Instance, InstanceOptions } from '../runtime.js';
 import { cgiEnvironment } from './cgi-env.js';
+import { HostSession } from './host-session.js';
 import { parseCgiOutput } from './cgi-response.js';
 import { logOutput } from './log-lines.js';
 import { OUTCOME } from './protocol.js';
@@ -31,6 +32,8 @@ export class WasmInstance implements Instance {
     private readonly program: Program,
     private readonly pool: WorkerPool,
     private readonly options: InstanceOptions,
+    /** State and chaining for modules that import `tern`. */
+    private readonly host?: HostServices,
   ) {
     this.id = options.id;
   }
@@ -43,7 +46,8 @@ export class WasmInstance implements Instance {
     this.running.add(control);
     let outcome: RawOutcome;
     try {
-      outcome = await this.pool.run(this.program, { env: env.bytes, envCount: env.count, body: inv.body, root: this.fn.spec.files ? this.fn.dir : '' }, signal, control);
+      const host = this.program.usesHost ? { session: new HostSession(inv, this.host), log: (line: string) => this.options.log(line, 'stderr', this.id, inv.id) } : undefined;
+      outcome = await this.pool.run(this.program, { env: env.bytes, envCount: env.count, body: inv.body, root: this.fn.spec.files ? this.fn.dir : '', ...(host ? { host } : {}) }, signal, control);
     } finally {
       this.running.delete(control);
     }

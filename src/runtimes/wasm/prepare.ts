@@ -9,13 +9,19 @@ import { TernError } from '../../core/errors.js';
 import type { FunctionSpec } from '../../registry/spec.js';
 import { capModuleMemory, type CappedModule } from './memory-cap.js';
 import type { ProgramMessage } from './protocol.js';
+import { describeSignature, functionImports, type FunctionImport } from './import-types.js';
+import { TERN_IMPORTS, TERN_MODULE } from './tern-imports.js';
 import { WASI_MODULE } from './wasi.js';
+
+const I32 = 0x7f;
 import { wasm, type WasmModule } from './wasm-api.js';
 
 export const MAX_MODULE_BYTES = 64 * 1024 * 1024;
 
 export interface CompiledModule {
   message: Omit<ProgramMessage, 'type' | 'id'>;
+  /** The module imports Tern's own `tern` module (state, chaining). */
+  usesHost: boolean;
   /** Size of the handler file, bytes. */
   size: number;
   note?: string;
@@ -49,6 +55,30 @@ async function compileOriginal(spec: FunctionSpec, bytes: Buffer): Promise<WasmM
   }
 }
 
+/** `tern` imports must be ones Tern provides, with their documented signatures (all i32). */
+function checkTernImports(spec: FunctionSpec, bytes: Uint8Array): boolean {
+  let imports: FunctionImport[];
+  try {
+    imports = functionImports(bytes).filter((i) => i.module === TERN_MODULE);
+  } catch (e) {
+    throw new TernError('bad_spec', `handler "${spec.handler}": cannot read its imports: ${(e as Error).message}`);
+  }
+  for (const imp of imports) {
+    const arity = TERN_IMPORTS[imp.name];
+    if (arity === undefined) {
+      throw new TernError('bad_spec', `handler "${spec.handler}" imports ${TERN_MODULE}.${imp.name}, which Tern does not provide (see docs/state.md for the tern import module)`);
+    }
+    const want = Array.from({ length: arity }, () => I32);
+    if (imp.params.join() !== want.join() || imp.results.join() !== String(I32)) {
+      throw new TernError(
+        'bad_spec',
+        `handler "${spec.handler}" imports ${TERN_MODULE}.${imp.name} as ${describeSignature(imp.params, imp.results)}, but it is ${describeSignature(want, [I32])} (use examples/include/tern.h)`,
+      );
+    }
+  }
+  return imports.length > 0;
+}
+
 function checkInterface(spec: FunctionSpec, module: WasmModule, capped: CappedModule): void {
   const start = wasm.Module.exports(module).find((e) => e.name === '_start');
   if (!start || start.kind !== 'function') {
@@ -58,10 +88,10 @@ function checkInterface(spec: FunctionSpec, module: WasmModule, capped: CappedMo
     );
   }
   for (const imp of wasm.Module.imports(module)) {
-    if (imp.module === WASI_MODULE && imp.kind === 'function') continue;
+    if ((imp.module === WASI_MODULE || imp.module === TERN_MODULE) && imp.kind === 'function') continue;
     const mi = capped.memoryImport;
     if (imp.kind === 'memory' && mi !== undefined && mi.module === imp.module && mi.name === imp.name) continue;
-    throw new TernError('bad_spec', `handler "${spec.handler}" imports ${imp.module}.${imp.name} (${imp.kind}), which Tern does not provide: only ${WASI_MODULE} functions and a memory can be imported`);
+    throw new TernError('bad_spec', `handler "${spec.handler}" imports ${imp.module}.${imp.name} (${imp.kind}), which Tern does not provide: only ${WASI_MODULE} and ${TERN_MODULE} functions and a memory can be imported`);
   }
 }
 
@@ -88,6 +118,7 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
     throw new TernError('bad_spec', `handler "${spec.handler}": the memory-capped module does not compile: ${(e as Error).message}`);
   }
   checkInterface(spec, module, capped);
+  const usesHost = checkTernImports(spec, bytes);
   const args = [spec.handler];
   const m = capped.memoryImport;
   return {
@@ -98,6 +129,7 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
       instrumented: capped.instrumented,
       ...(m ? { memoryImport: { module: m.module, name: m.name, initial: m.limits.initial, shared: m.limits.shared } } : {}),
     },
+    usesHost,
     size: bytes.length,
     ...(capped.note !== undefined ? { note: capped.note } : {}),
   };

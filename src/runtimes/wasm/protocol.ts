@@ -7,6 +7,7 @@
  * reading a request or response, so ordering holds without an event loop.
  */
 
+import type { HostMessage } from './host-wire.js';
 import type { WasmModule } from './wasm-api.js';
 
 /** Int32 slots of the control buffer. */
@@ -21,6 +22,14 @@ export const CTRL = {
   RESP_NEW_BUFFER: 4,
   /** 1 when main posted messages the worker must drain before the request (saves a port read per call). */
   REQ_MESSAGES: 5,
+  /** The `tern` imports (host-wire.ts): the worker's latest host request number. */
+  HOST_SEQ: 6,
+  /** Main sets it to HOST_SEQ when the reply is in the host buffer; the worker waits on it. */
+  HOST_DONE: 7,
+  /** 1 when main posted messages (a host buffer, a state segment) the worker must drain before reading the reply. */
+  HOST_MESSAGES: 8,
+  /** 1 when the worker posted a bigger host buffer that holds the request. */
+  HOST_FROM_WORKER: 9,
 } as const;
 export const CTRL_BYTES = 64;
 export const INITIAL_DATA_BYTES = 256 * 1024;
@@ -57,12 +66,14 @@ export interface ProgramMessage {
   memoryImport?: { module: string; name: string; initial: number; shared: boolean };
 }
 
-export type ToWorker = ProgramMessage | { type: 'forget'; id: number } | { type: 'buffer'; data: SharedArrayBuffer };
-export type FromWorker = { type: 'buffer'; data: SharedArrayBuffer };
+export type ToWorker = ProgramMessage | { type: 'forget'; id: number } | { type: 'buffer'; data: SharedArrayBuffer } | HostMessage;
+export type FromWorker = { type: 'buffer'; data: SharedArrayBuffer } | HostMessage;
 
 export interface WorkerInit {
   ctrl: SharedArrayBuffer;
   data: SharedArrayBuffer;
+  /** The host buffer of the `tern` imports (host-wire.ts). */
+  host: SharedArrayBuffer;
   port: import('node:worker_threads').MessagePort;
   limits: { stdout: number; stderr: number };
   /** How long an idle worker spins for the next request before it parks, µs. */

@@ -12,6 +12,8 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { TernError } from '../../core/errors.js';
+import { HOST_PENDING, HOST_SERVING, hostBufferSizeFor, INITIAL_HOST_BYTES, readRequest, replySize, TERN_ERR, writeReply, type HostReply, type HostRequest } from './host-wire.js';
+import type { HostHooks, HostSession } from './host-session.js';
 import { SpinGovernor } from './spin.js';
 import { wasm } from './wasm-api.js';
 import { bufferSizeFor, CTRL, PING_PROGRAM, CTRL_BYTES, INITIAL_DATA_BYTES, REQ, RESP, type FromWorker, type OutcomeKind, type ProgramMessage, type ToWorker, type WorkerInit } from './protocol.js';
@@ -24,6 +26,8 @@ export interface Program {
   message: Omit<ProgramMessage, 'type' | 'id'>;
   /** Recent run time of a call, µs (exponentially weighted); decides whether to spin. */
   recentRunUs: number;
+  /** The module imports `tern`: its calls get a host session. */
+  usesHost?: boolean;
 }
 
 export interface CallInput {
@@ -32,6 +36,8 @@ export interface CallInput {
   body: Buffer;
   /** Folder to preopen read-only at "/", or "" for no filesystem. */
   root: string;
+  /** For modules importing `tern`: serves their host requests (state, chaining). */
+  host?: { session: HostSession; log: (line: string) => void };
 }
 
 export type RawOutcome =
@@ -49,7 +55,14 @@ export interface PoolOptions {
   maxQueue: number;
   limits: { stdout: number; stderr: number };
   logger: Logger;
+  /** Workers the pool may add while others are blocked in a `tern` import (a lock, a chained call). */
+  maxExtraWorkers?: number;
 }
+
+/** Default bound on workers added for blocked ones: a chain of wasm calls needs one per level. */
+const DEFAULT_MAX_EXTRA_WORKERS = 32;
+/** Workers beyond the pool's size that stay idle this long are ended. */
+const TRIM_AFTER_MS = 30_000;
 
 const EMPTY = Buffer.alloc(0);
 /** Never sent to a worker: id 0 makes it answer without running anything. */
@@ -66,6 +79,8 @@ class PooledWorker {
   readonly worker: Worker;
   readonly ctrl: Int32Array;
   private data: SharedArrayBuffer;
+  /** The `tern` imports' host buffer (host-wire.ts). */
+  private host: SharedArrayBuffer;
   private readonly port: MessagePort;
   private seq = 0;
   private readonly spinner: SpinGovernor;
@@ -76,14 +91,21 @@ class PooledWorker {
   /** Set when the pool terminated it on purpose (abort, kill, close). */
   private abortReason: unknown;
 
-  constructor(limits: PoolOptions['limits'], mainSpinUs: number, spinUs: number) {
+  constructor(
+    limits: PoolOptions['limits'],
+    mainSpinUs: number,
+    spinUs: number,
+    /** +1 when a guest on this worker starts waiting in a slow `tern` import, -1 when it stops. */
+    private readonly blockedChanged: (delta: number) => void,
+  ) {
     this.spinner = new SpinGovernor(mainSpinUs);
     const ctrl = new SharedArrayBuffer(CTRL_BYTES);
     this.ctrl = new Int32Array(ctrl);
     this.data = new SharedArrayBuffer(INITIAL_DATA_BYTES);
+    this.host = new SharedArrayBuffer(INITIAL_HOST_BYTES);
     const channel = new MessageChannel();
     this.port = channel.port1;
-    const init: WorkerInit = { ctrl, data: this.data, port: channel.port2, limits, spinUs };
+    const init: WorkerInit = { ctrl, data: this.data, host: this.host, port: channel.port2, limits, spinUs };
     this.worker = new Worker(WORKER_URL, {
       workerData: init,
       transferList: [channel.port2],
@@ -151,13 +173,31 @@ class PooledWorker {
       Atomics.notify(this.ctrl, CTRL.REQ_SEQ);
       // Only for modules whose calls usually end within the budget: a long call would just burn it.
       if (program.recentRunUs <= this.spinner.budgetUs && this.spinner.allowed()) {
-        this.spinner.spin(() => Atomics.load(this.ctrl, CTRL.RESP_SEQ) === seq || this.dead !== undefined);
+        this.spinner.spin(() => {
+          const at = Atomics.load(this.ctrl, CTRL.RESP_SEQ);
+          return at === seq || at === HOST_PENDING || this.dead !== undefined;
+        });
       }
       for (;;) {
         if (this.dead === undefined && Atomics.load(this.ctrl, CTRL.RESP_SEQ) !== seq) waiting();
         if (this.dead !== undefined) return this.abortReason !== undefined ? { kind: 'aborted', reason: this.abortReason } : { kind: 'died', message: this.dead };
         const current = Atomics.load(this.ctrl, CTRL.RESP_SEQ);
         if (current === seq) return this.readResponse(program);
+        if (current === HOST_PENDING) {
+          // The guest is blocked in a `tern` import. A read or write is answered right here, and
+          // the guest's next request (or its end) usually follows within a spin; anything that
+          // waits is served without awaiting it here, so an abort still ends this call at once.
+          Atomics.store(this.ctrl, CTRL.RESP_SEQ, HOST_SERVING);
+          if (this.serveHostNow(input.host)) {
+            if (this.spinner.allowed()) {
+              this.spinner.spin(() => {
+                const at = Atomics.load(this.ctrl, CTRL.RESP_SEQ);
+                return at === seq || at === HOST_PENDING || this.dead !== undefined;
+              });
+            }
+          } else void this.serveHost(input.host);
+          continue;
+        }
         const waited = waitAsync(this.ctrl, CTRL.RESP_SEQ, current);
         if (waited.async) await waited.value;
       }
@@ -166,13 +206,74 @@ class PooledWorker {
     }
   }
 
+  /** Take what the worker posted: a bigger data buffer (a response), a bigger host buffer (a request). */
+  private drainPort(): void {
+    for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+      const msg = m.message as FromWorker;
+      if (msg.type === 'buffer') this.data = msg.data;
+      else if (msg.type === 'host-buffer') this.host = msg.data;
+    }
+  }
+
+  private hostHooks(host: NonNullable<CallInput['host']>): HostHooks {
+    return {
+      postSegment: (key, segment) => {
+        if (this.dead !== undefined) return;
+        this.port.postMessage({ type: 'segment', key, data: segment });
+        Atomics.store(this.ctrl, CTRL.HOST_MESSAGES, 1);
+      },
+      blocked: (on) => this.blockedChanged(on ? 1 : -1),
+      log: host.log,
+    };
+  }
+
+  private hostRequest(): { seq: number; request: HostRequest } {
+    const seq = Atomics.load(this.ctrl, CTRL.HOST_SEQ);
+    if (Atomics.exchange(this.ctrl, CTRL.HOST_FROM_WORKER, 0) === 1) this.drainPort();
+    return { seq, request: readRequest(this.host) };
+  }
+
+  /** A host request that needs no waiting, answered now; false when it must wait (serveHost). */
+  private serveHostNow(host: CallInput['host']): boolean {
+    if (!host) return false;
+    const { seq, request } = this.hostRequest();
+    const reply = host.session.serveNow(request, this.hostHooks(host));
+    if (!reply) return false;
+    this.replyHost(seq, reply);
+    return true;
+  }
+
+  /** One host request of the guest: run it, write the reply, wake the worker. */
+  private async serveHost(host: CallInput['host']): Promise<void> {
+    let seq = Atomics.load(this.ctrl, CTRL.HOST_SEQ);
+    let reply: HostReply;
+    try {
+      const taken = this.hostRequest();
+      seq = taken.seq;
+      reply = host ? await host.session.serve(taken.request, this.hostHooks(host)) : { result: TERN_ERR.UNAVAILABLE, data: Buffer.from('host services are not available to this call') };
+    } catch (e) {
+      reply = { result: TERN_ERR.FAILED, data: Buffer.from(`host error: ${e instanceof Error ? e.message : String(e)}`) };
+    }
+    this.replyHost(seq, reply);
+  }
+
+  private replyHost(seq: number, reply: HostReply): void {
+    if (this.dead !== undefined) return;
+    const size = replySize(reply);
+    if (size > this.host.byteLength) {
+      this.host = new SharedArrayBuffer(hostBufferSizeFor(size));
+      this.port.postMessage({ type: 'host-buffer', data: this.host });
+      Atomics.store(this.ctrl, CTRL.HOST_MESSAGES, 1);
+    }
+    writeReply(this.host, reply);
+    Atomics.store(this.ctrl, CTRL.HOST_DONE, seq);
+    Atomics.notify(this.ctrl, CTRL.HOST_DONE);
+  }
+
   private readResponse(program: Program): RawOutcome {
     if (Atomics.load(this.ctrl, CTRL.RESP_NEW_BUFFER) === 1) {
       Atomics.store(this.ctrl, CTRL.RESP_NEW_BUFFER, 0);
-      for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
-        const msg = m.message as FromWorker;
-        if (msg.type === 'buffer') this.data = msg.data;
-      }
+      this.drainPort();
     }
     const view = new DataView(this.data);
     const stdoutLen = view.getUint32(RESP.STDOUT_LEN, true);
@@ -228,8 +329,39 @@ export class WorkerPool {
   private readonly waiters: Waiter[] = [];
   private closed = false;
   private starting = 0;
+  /** Guests waiting in a slow `tern` import: their workers hold no CPU, so others may be added. */
+  private blocked = 0;
+  private trimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PoolOptions) {}
+
+  /** Workers allowed now: the pool's size, plus one per blocked worker (bounded). */
+  private capacity(): number {
+    return this.options.size + Math.min(this.blocked, this.options.maxExtraWorkers ?? DEFAULT_MAX_EXTRA_WORKERS);
+  }
+
+  private blockedChanged(delta: number): void {
+    this.blocked += delta;
+    if (delta > 0) {
+      // A call waiting for a worker may be the very child the blocked guest waits for.
+      if (!this.closed && this.waiters.length > this.starting && this.workers.size < this.capacity()) this.spawn(true);
+    } else if (this.workers.size > this.capacity()) this.scheduleTrim();
+  }
+
+  /** End idle workers beyond capacity once they have stayed idle a while. */
+  private scheduleTrim(): void {
+    if (this.trimTimer !== undefined || this.closed) return;
+    this.trimTimer = setTimeout(() => {
+      this.trimTimer = undefined;
+      while (this.workers.size > this.capacity() && this.idle.length > 0) {
+        const w = this.idle.shift()!;
+        this.workers.delete(w);
+        w.terminate(new TernError('unavailable', 'surplus wasm worker ended'), 'terminated: surplus worker');
+      }
+      if (this.workers.size > this.capacity()) this.scheduleTrim();
+    }, TRIM_AFTER_MS);
+    this.trimTimer.unref();
+  }
 
   get size(): number {
     return this.workers.size;
@@ -242,7 +374,7 @@ export class WorkerPool {
 
   /** `forCall`: a call waits for it, so it must keep the process alive until it is online. */
   private spawn(forCall: boolean): void {
-    const w = new PooledWorker(this.options.limits, this.options.spinUs, this.options.workerSpinUs);
+    const w = new PooledWorker(this.options.limits, this.options.spinUs, this.options.workerSpinUs, (delta) => this.blockedChanged(delta));
     if (forCall) w.worker.ref();
     this.workers.add(w);
     this.starting++;
@@ -262,7 +394,7 @@ export class WorkerPool {
       this.workers.delete(w);
       this.idle = this.idle.filter((x) => x !== w);
       // Calls waiting for a worker need a live one to come back.
-      if (!this.closed && this.waiters.length > 0 && this.starting === 0 && this.idle.length === 0 && this.workers.size < this.options.size) this.spawn(true);
+      if (!this.closed && this.waiters.length > 0 && this.starting === 0 && this.idle.length === 0 && this.workers.size < this.capacity()) this.spawn(true);
     });
   }
 
@@ -284,7 +416,7 @@ export class WorkerPool {
     if (w) return w;
     if (this.waiters.length >= this.options.maxQueue) throw new TernError('no_capacity', `all ${this.options.size} wasm workers are busy and ${this.waiters.length} calls wait`);
     // A new worker only when nothing already booting will do: a busy one usually frees up first.
-    if (this.workers.size < this.options.size && this.starting <= this.waiters.length) this.spawn(true);
+    if (this.workers.size < this.capacity() && this.starting <= this.waiters.length) this.spawn(true);
     // A booting worker (a prewarmed one too) is what this call waits for: keep the process alive for it.
     for (const booting of this.workers) if (!booting.online) booting.worker.ref();
     return new Promise<PooledWorker>((resolve, reject) => {
@@ -358,6 +490,7 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.trimTimer !== undefined) clearTimeout(this.trimTimer);
     this.failWaiters(new TernError('unavailable', 'the wasm runtime is shut down'));
     const all = [...this.workers];
     this.idle = [];

@@ -8,6 +8,7 @@ import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { GROW_REFUSED_EXPORT, PAGE_BYTES } from './memory-cap.js';
 import { bufferSizeFor, CTRL, OUTCOME, PING_PROGRAM, REQ, RESP, type OutcomeKind, type ProgramMessage, type ToWorker, type WorkerInit } from './protocol.js';
 import { SpinGovernor } from './spin.js';
+import { TERN_MODULE, TernHost } from './tern-imports.js';
 import { ReadOnlyTree } from './wasi-files.js';
 import { OutputLimitExceeded, ProcExit, Wasi, WASI_MODULE } from './wasi.js';
 import { wasm, type WasmImports, type WasmInstance, type WasmMemory } from './wasm-api.js';
@@ -42,6 +43,8 @@ const trees = new Map<string, ReadOnlyTree>();
 /** Programs holding a spare memory, oldest first. */
 const spareHolders = new Set<Program>();
 const spinner = new SpinGovernor(init.spinUs);
+/** The `tern` import module (state, chaining): one per worker, bound to each call's memory. */
+const tern = new TernHost(ctrl, init.host, init.port, drainPort, init.spinUs);
 
 function adoptBuffer(sab: SharedArrayBuffer): void {
   data = new Uint8Array(sab);
@@ -53,6 +56,8 @@ function addProgram(message: ProgramMessage): void {
     .filter((i) => i.module === WASI_MODULE && i.kind === 'function')
     .map((i) => i.name);
   const imports: WasmImports = { [WASI_MODULE]: wasi.importsFor(names) };
+  // prepare.ts admitted only known `tern` names with the right signatures.
+  if (wasm.Module.imports(message.module).some((i) => i.module === TERN_MODULE)) imports[TERN_MODULE] = tern.imports;
   const m = message.memoryImport;
   let memorySlot: Record<string, unknown> | undefined;
   if (m) {
@@ -82,6 +87,7 @@ function drainPort(): void {
       programs.delete(m.id);
     }
     else if (m.type === 'buffer') adoptBuffer(m.data);
+    else tern.receive(m);
   }
 }
 
@@ -122,6 +128,7 @@ function run(program: Program): Outcome {
       program.spare = undefined;
       program.memorySlot[m.name] = memory;
       wasi.bindMemory(memory);
+      tern.bindMemory(memory);
       lastMemory = memory;
     }
     try {
@@ -134,6 +141,7 @@ function run(program: Program): Outcome {
     if (!memory && exported instanceof wasm.Memory) {
       memory = exported;
       wasi.bindMemory(memory);
+      tern.bindMemory(memory);
     }
     (instance.exports._start as () => void)();
     return { kind: OUTCOME.EXIT, exitCode: 0, message: '', memoryBytes: memoryBytes() };
@@ -186,6 +194,7 @@ function handleRequest(): number {
         files: root ? treeFor(root) : null,
       });
       lastProgram = program;
+      tern.begin();
       outcome = attributeToMemory(program, run(program));
     } catch (e) {
       outcome = { kind: OUTCOME.INTERNAL, exitCode: 0, message: `host error: ${describe(e)}`, memoryBytes: 0 };
@@ -194,6 +203,7 @@ function handleRequest(): number {
   const runUs = (performance.now() - started) * 1000;
   const len = writeResponse(outcome, runUs);
   wasi.end();
+  tern.end();
   return len;
 }
 
