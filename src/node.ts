@@ -135,7 +135,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
     // hostSide first: it adds chained children to a call's report before the other sinks see it.
-    telemetry: combineTelemetry(hostSide.telemetry, metrics, recentCalls, lifecycleTelemetry(logger)),
+    // singleUse: a single-use instance's start/stop are per-call events, logged at debug (observability/lifecycle.ts).
+    telemetry: combineTelemetry(hostSide.telemetry, metrics, recentCalls, lifecycleTelemetry(logger, { singleUse: (fn) => registry.get(fn)?.spec.singleUse === true })),
     logSink: logs.sink,
     logger,
     ...(cluster ? { offloader: cluster.offloader } : {}),

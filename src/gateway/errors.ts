@@ -3,7 +3,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { ERROR_STATUS, errorBody, isTernError, type ErrorCode } from '../core/errors.js';
 
 /** Fastify's own error codes mapped to Tern's. */
-function codeForFastify(err: FastifyError): ErrorCode {
+function codeForFastify(err: Partial<FastifyError>): ErrorCode {
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return 'too_large';
@@ -17,16 +17,30 @@ function codeForFastify(err: FastifyError): ErrorCode {
   }
 }
 
+/** How to answer an error thrown while serving a request: a TernError as it says, fastify's by their code, anything else 500. */
+export interface ErrorAnswer {
+  status: number;
+  /** Extra headers (Retry-After, WWW-Authenticate); the body is always application/json. */
+  headers: Record<string, string>;
+  body: Buffer;
+  /** A server fault (500): worth a log line. */
+  internal: boolean;
+}
+
+export function errorAnswer(err: unknown): ErrorAnswer {
+  if (isTernError(err)) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message), internal: false };
+  const fault = typeof err === 'object' && err !== null ? (err as Partial<FastifyError>) : {};
+  const code = codeForFastify(fault);
+  const status = code === 'internal' ? 500 : ERROR_STATUS[code];
+  const message = status >= 500 ? 'internal error' : (fault.message ?? String(err));
+  return { status, headers: {}, body: errorBody(code, message), internal: status >= 500 };
+}
+
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
-    if (isTernError(err)) {
-      void reply.code(err.status).headers(err.headers).type('application/json').send(errorBody(err.code, err.message));
-      return;
-    }
-    const code = codeForFastify(err);
-    const status = code === 'internal' ? 500 : ERROR_STATUS[code];
-    if (status >= 500) request.log.error({ err }, 'request failed');
-    void reply.code(status).type('application/json').send(errorBody(code, status >= 500 ? 'internal error' : err.message));
+    const answer = errorAnswer(err);
+    if (answer.internal) request.log.error({ err }, 'request failed');
+    void reply.code(answer.status).headers(answer.headers).type('application/json').send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).type('application/json').send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));

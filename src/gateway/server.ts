@@ -2,6 +2,7 @@
  * The node's HTTP server: the native API of docs/api.md, the HTTP trigger, the dashboard and any
  * plugins (compat adapters, cluster routes) on one fastify instance.
  */
+import { createServer, type RequestListener, type Server } from 'node:http';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { TokenAuth } from './auth.js';
@@ -11,6 +12,9 @@ import { callRoutes } from './routes/calls.js';
 import { functionRoutes } from './routes/functions.js';
 import { logRoutes } from './routes/logs.js';
 import { nodeRoutes } from './routes/node.js';
+import { stateRoutes } from './routes/state.js';
+import { createFastPath, type RequestFilter } from '../triggers/http/fast-path.js';
+import { HttpInvoker } from '../triggers/http/invoke.js';
 import { httpInvokeRoutes } from '../triggers/http/routes.js';
 
 /** Management calls need the token; `GET /v1/calls/{id}` is open (the id is the capability). */
@@ -21,18 +25,53 @@ function needsToken(method: string, url: string): boolean {
   return !(method === 'GET' && /^\/v1\/calls\/[^/?]+(\?|$)/.test(url));
 }
 
+/** Path parameters (a function name) longer than this get the router's 414. */
+const MAX_PARAM_LENGTH = 500;
+
+function numberOr(value: unknown, fallback: number): number {
+  return typeof value === 'number' ? value : fallback;
+}
+
+/**
+ * The node:http server fastify would make itself (same timeouts), with `first` in front of
+ * fastify's handler: the HTTP trigger's lean path takes the invocations it can answer.
+ */
+function serverWith(first: RequestFilter) {
+  return (fastifyHandler: RequestListener, opts: Record<string, unknown>): Server => {
+    const server = createServer((req, res) => {
+      if (!first(req, res)) fastifyHandler(req, res);
+    });
+    server.keepAliveTimeout = numberOr(opts['keepAliveTimeout'], server.keepAliveTimeout);
+    server.requestTimeout = numberOr(opts['requestTimeout'], server.requestTimeout);
+    server.setTimeout(numberOr(opts['connectionTimeout'], 0));
+    const perSocket = numberOr(opts['maxRequestsPerSocket'], 0);
+    if (perSocket > 0) server.maxRequestsPerSocket = perSocket;
+    return server;
+  };
+}
+
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
+  const auth = new TokenAuth(deps.token);
+  const invoker = new HttpInvoker({
+    scheduler: deps.scheduler,
+    registry: deps.registry,
+    requireToken: (headers) => auth.require(headers),
+  });
+  let closing = false;
+  const fastPath = createFastPath(invoker, { bodyLimit: deps.limits.bodyBytes, maxNameLength: MAX_PARAM_LENGTH, closing: () => closing });
   const app = Fastify({
     logger: false,
     exposeHeadRoutes: false,
     bodyLimit: deps.limits.bodyBytes,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    caseSensitive: true,
-    maxParamLength: 500,
-    routerOptions: { ignoreDuplicateSlashes: false },
+    routerOptions: { ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: MAX_PARAM_LENGTH },
+    serverFactory: serverWith(fastPath),
   });
-  const auth = new TokenAuth(deps.token);
+  // fastify starts answering 503 here; from then on the lean path leaves every request to it.
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
 
   // Bodies reach functions and the registry as raw bytes, whatever their type.
   app.removeAllContentTypeParsers();
@@ -47,12 +86,8 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   functionRoutes(app, deps);
   callRoutes(app, deps);
   logRoutes(app, deps);
-  httpInvokeRoutes(app, {
-    scheduler: deps.scheduler,
-    registry: deps.registry,
-    requireToken: (request) => auth.require(request.headers),
-    bodyLimit: deps.limits.bodyBytes,
-  });
+  if (deps.state) stateRoutes(app, deps.state);
+  httpInvokeRoutes(app, invoker, deps.limits.bodyBytes);
 
   if (deps.uiDir) {
     await app.register(fastifyStatic, { root: deps.uiDir, prefix: '/ui/', index: 'index.html', cacheControl: false });

@@ -1,6 +1,8 @@
 /**
  * Telemetry as node log lines: lifecycle events (deploy, update, remove, instance start/stop/evict/
  * kill, offload) at info, one line per call at debug. Event names are those of LogEvent.
+ * A single-use instance lives for one call (wasm's default): its start and its `single_use` stop
+ * are per-call events, so they go to debug with the call line rather than adding two info lines per call.
  */
 import type { Logger } from 'pino';
 import type { InstanceStopReason, Telemetry } from '../core/telemetry.js';
@@ -14,7 +16,13 @@ function stopEvent(reason: InstanceStopReason): string {
   return LogEvent.instanceStop;
 }
 
-export function lifecycleTelemetry(logger: Logger): Telemetry {
+export interface LifecycleOptions {
+  /** Whether `fn` is a single-use function (its instance starts go to debug); default: none is. */
+  singleUse?: (fn: string) => boolean;
+}
+
+export function lifecycleTelemetry(logger: Logger, options: LifecycleOptions = {}): Telemetry {
+  const singleUse = options.singleUse ?? (() => false);
   return {
     callCompleted(inv, result) {
       // Checked first so a node at info pays nothing per call.
@@ -43,9 +51,14 @@ export function lifecycleTelemetry(logger: Logger): Telemetry {
       if (logger.isLevelEnabled('debug')) logger.debug({ event: LogEvent.reject, function: fn, reason }, `rejected call to ${fn}: ${reason}`);
     },
     instanceStarted(fn, instance, initMs) {
-      logger.info({ event: LogEvent.instanceStart, function: fn, instance, initMs }, `instance ${instance} started`);
+      const level = singleUse(fn) ? 'debug' : 'info';
+      if (logger.isLevelEnabled(level)) logger[level]({ event: LogEvent.instanceStart, function: fn, instance, initMs }, `instance ${instance} started`);
     },
     instanceStopped(fn, instance, reason, detail) {
+      if (reason === 'single_use') {
+        if (logger.isLevelEnabled('debug')) logger.debug({ event: LogEvent.instanceStop, function: fn, instance, reason }, `instance ${instance} stopped: ${reason}`);
+        return;
+      }
       const fields = { event: stopEvent(reason), function: fn, instance, reason, ...(detail ? { detail } : {}) };
       // The pool already logs a failed start at warn; one line per event is enough.
       if (reason === 'start_failed') logger.debug(fields, `instance ${instance} failed to start`);

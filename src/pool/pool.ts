@@ -597,6 +597,7 @@ export class FunctionPool implements BudgetMember, Reapable {
     this.deps.budget.releasing(slot.memoryMiB);
     const instance = slot.instance!;
     void stopInstance(instance, hard).then((problem) => {
+      if (problem === undefined) slot.releaseController();
       this.stopping.delete(slot);
       this.reservedMiB -= slot.memoryMiB;
       this.deps.budget.release(slot.memoryMiB, true);

@@ -1,41 +1,18 @@
 /**
- * The HTTP trigger: `/fn/{name}[/path]` (sync) and `/async/fn/{name}[/path]` (async).
- * It shares the node's HTTP server with the management API and only translates HTTP <-> Invocation/Result.
+ * The HTTP trigger on fastify: `/fn/{name}[/path]` (sync) and `/async/fn/{name}[/path]` (async).
+ * Most calls never get here: the lean path (fast-path.ts) answers them first. These routes take
+ * the rest — percent-encoded paths, unusual content types, a closing server — so fastify's router
+ * and body parsing decide those exactly as before.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TernError } from '../../core/errors.js';
-import { createInvocation, type Invocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
-import type { Registry } from '../../registry/registry.js';
-import type { Scheduler } from '../../scheduler/types.js';
+import { HOP_BY_HOP } from '../../gateway/http-io.js';
+import { ASYNC_PREFIX, HttpInvoker, METHODS, SYNC_PREFIX, invocationFrom, type HttpRequestParts } from './invoke.js';
 
-export interface HttpTriggerDeps {
-  scheduler: Pick<Scheduler, 'invoke' | 'submit'>;
-  registry: Pick<Registry, 'get'>;
-  /** Checks the token for private functions; throws 401/403. */
-  requireToken: (request: FastifyRequest) => void;
-  bodyLimit: number;
-}
+export type { HttpTriggerDeps } from './invoke.js';
 
-const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
-
-/** Build the invocation from "/fn/name/rest?query" (prefix = "/fn/" or "/async/fn/"). */
-export function invocationFromRequest(request: FastifyRequest, prefix: string, trigger: Invocation['trigger']): Invocation {
-  const { path, query } = splitUrl(request.url);
-  const rest = path.slice(prefix.length);
-  const slash = rest.indexOf('/');
-  const name = slash === -1 ? rest : rest.slice(0, slash);
-  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-  return createInvocation({
-    function: decodeURIComponent(name),
-    method: request.method,
-    path: slash === -1 ? '/' : rest.slice(slash),
-    query,
-    headers: flattenHeaders(request.headers),
-    ...(body ? { body } : {}),
-    trigger,
-  });
+function parts(request: FastifyRequest): HttpRequestParts {
+  return { method: request.method, url: request.url, headers: request.headers, body: Buffer.isBuffer(request.body) ? request.body : undefined };
 }
 
 export function sendResult(reply: FastifyReply, result: Result, callId?: string): FastifyReply {
@@ -49,28 +26,21 @@ export function sendResult(reply: FastifyReply, result: Result, callId?: string)
   return reply.send(result.body);
 }
 
-export function httpInvokeRoutes(app: FastifyInstance, deps: HttpTriggerDeps): void {
-  const checkPrivate = (request: FastifyRequest, name: string) => {
-    if (deps.registry.get(name)?.spec.private) deps.requireToken(request);
-  };
-
+export function httpInvokeRoutes(app: FastifyInstance, invoker: HttpInvoker, bodyLimit: number): void {
   const sync = async (request: FastifyRequest, reply: FastifyReply) => {
-    const inv = invocationFromRequest(request, '/fn/', 'http');
-    checkPrivate(request, inv.function);
-    return sendResult(reply, await deps.scheduler.invoke(inv), inv.id);
+    const inv = invocationFrom(parts(request), SYNC_PREFIX, 'http');
+    return sendResult(reply, await invoker.sync(inv, request.headers), inv.id);
   };
 
   const async = async (request: FastifyRequest, reply: FastifyReply) => {
-    const inv = invocationFromRequest(request, '/async/fn/', 'async');
-    if (!deps.registry.get(inv.function)) throw new TernError('not_found', `no function "${inv.function}"`);
-    checkPrivate(request, inv.function);
-    const record = await deps.scheduler.submit(inv);
+    const inv = invocationFrom(parts(request), ASYNC_PREFIX, 'async');
+    const record = await invoker.submit(inv, request.headers);
     return reply.code(202).header('location', `/v1/calls/${record.id}`).send({ id: record.id });
   };
 
-  const opts = { bodyLimit: deps.bodyLimit };
-  app.route({ method: [...METHODS], url: '/fn/:name', handler: sync, ...opts });
-  app.route({ method: [...METHODS], url: '/fn/:name/*', handler: sync, ...opts });
-  app.route({ method: [...METHODS], url: '/async/fn/:name', handler: async, ...opts });
-  app.route({ method: [...METHODS], url: '/async/fn/:name/*', handler: async, ...opts });
+  const opts = { bodyLimit };
+  app.route({ method: [...METHODS], url: `${SYNC_PREFIX}:name`, handler: sync, ...opts });
+  app.route({ method: [...METHODS], url: `${SYNC_PREFIX}:name/*`, handler: sync, ...opts });
+  app.route({ method: [...METHODS], url: `${ASYNC_PREFIX}:name`, handler: async, ...opts });
+  app.route({ method: [...METHODS], url: `${ASYNC_PREFIX}:name/*`, handler: async, ...opts });
 }

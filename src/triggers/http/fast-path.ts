@@ -1,0 +1,185 @@
+/**
+ * The lean path of the HTTP trigger: a node:http request listener that answers `/fn/…` and
+ * `/async/fn/…` itself, in front of fastify. fastify's per-request work (routing, hooks,
+ * request/reply objects, content-type parsing) takes a hello server from ~42k to ~34k req/s on
+ * the bench machine; on the invocation path that is a cost every call pays for nothing.
+ *
+ * It answers exactly as the fastify routes (routes.ts) and error handler (gateway/errors.ts) do:
+ * same status, headers and JSON errors, the same body limit (413 + `connection: close`), the body
+ * ignored for GET and HEAD. Whatever it is not sure to treat the same — another method, a "%" in
+ * the path, a name over the router's parameter limit, a content type fastify would question, a
+ * server that is closing (fastify's 503) — it declines, and the caller hands the request to fastify.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { TernError } from '../../core/errors.js';
+import type { Result } from '../../core/result.js';
+import { errorAnswer } from '../../gateway/errors.js';
+import { HOP_BY_HOP } from '../../gateway/http-io.js';
+import { ASYNC_PREFIX, METHODS, SYNC_PREFIX, invocationFrom, type HttpInvoker, type HttpRequestParts } from './invoke.js';
+
+export interface FastPathOptions {
+  bodyLimit: number;
+  /** fastify's router `maxParamLength`: a longer function name is left to the router (414). */
+  maxNameLength: number;
+  /** True once the server is closing: fastify answers 503 from then on. */
+  closing: () => boolean;
+}
+
+/** Handles the request and returns true, or returns false having touched nothing. */
+export type RequestFilter = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const SERVED: ReadonlySet<string> = new Set(METHODS);
+/** Token characters of RFC 9110, as fastify's ContentType checks type and subtype. */
+const TOKEN = /^[\w!#$%&'*+.^`|~-]+$/;
+const OCTET_STREAM = 'application/octet-stream';
+
+/** fastify's test of a Content-Type value: `type/subtype` of token characters before any ";". */
+export function isValidMediaType(value: string | number | readonly string[] | undefined): boolean {
+  if (typeof value !== 'string') return false;
+  const semi = value.indexOf(';');
+  const media = semi === -1 ? value : value.slice(0, semi);
+  const slash = media.indexOf('/');
+  return slash !== -1 && TOKEN.test(media.slice(0, slash).trimStart()) && TOKEN.test(media.slice(slash + 1).trimEnd());
+}
+
+/** Status, headers and body as fastify's reply.send(buffer) writes them. */
+function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer): void {
+  try {
+    // fastify's reply.code() refuses these before anything is written; its error handler answers 500.
+    if (!(status >= 100 && status <= 599)) throw new RangeError(`invalid status code ${status}`);
+    if (status < 200 || status === 204) {
+      delete headers['content-type'];
+      delete headers['content-length'];
+      res.writeHead(status, headers).end();
+      return;
+    }
+    if (!isValidMediaType(headers['content-type'])) headers['content-type'] = OCTET_STREAM;
+    headers['content-length'] = String(body.length);
+    res.writeHead(status, headers).end(body);
+  } catch (e) {
+    // A status or header node refuses (a function's bad header value): the answer is a 500, as with fastify.
+    if (res.headersSent) res.destroy();
+    else writeError(res, e);
+  }
+}
+
+function writeError(res: ServerResponse, err: unknown, closeConnection = false): void {
+  const answer = errorAnswer(err);
+  const headers: OutgoingHttpHeaders = closeConnection ? { connection: 'close', ...answer.headers } : { ...answer.headers };
+  headers['content-type'] = 'application/json';
+  send(res, answer.status, headers, answer.body);
+}
+
+function writeResult(res: ServerResponse, result: Result, callId: string): void {
+  const headers: OutgoingHttpHeaders = {};
+  for (const key in result.headers) {
+    const name = key.toLowerCase();
+    if (!HOP_BY_HOP.has(name)) headers[name] = result.headers[key];
+  }
+  headers['x-tern-report'] = JSON.stringify(result.report);
+  // The call id ties the reply to the function's log lines (`tern logs`).
+  headers['x-tern-call-id'] = callId;
+  send(res, result.status, headers, result.body);
+}
+
+/**
+ * Reads the whole body, at most `limit` bytes, as fastify's raw body parser does: a declared
+ * length over the limit fails at once, a stream that grows past it fails when it does.
+ */
+function readBody(req: IncomingMessage, limit: number, done: (err: TernError | undefined, body: Buffer) => void): void {
+  const declared = req.headers['content-length'];
+  const expected = declared === undefined ? NaN : Number(declared);
+  if (expected > limit) {
+    done(new TernError('too_large', 'Request body is too large'), Buffer.alloc(0));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const cleanup = () => {
+    req.removeListener('data', onData);
+    req.removeListener('end', onEnd);
+    req.removeListener('error', onError);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > limit) {
+      cleanup();
+      done(new TernError('too_large', 'Request body is too large'), Buffer.alloc(0));
+      return;
+    }
+    chunks.push(chunk);
+  };
+  const onEnd = () => {
+    cleanup();
+    if (!Number.isNaN(expected) && received !== expected) done(new TernError('bad_request', 'Request body size did not match Content-Length'), Buffer.alloc(0));
+    else done(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+  };
+  const onError = (e: Error) => {
+    cleanup();
+    done(new TernError('bad_request', e.message), Buffer.alloc(0));
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
+  req.resume();
+}
+
+export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): RequestFilter {
+  const sync = (res: ServerResponse, parts: HttpRequestParts) => {
+    const inv = invocationFrom(parts, SYNC_PREFIX, 'http');
+    invoker.sync(inv, parts.headers).then(
+      (result) => writeResult(res, result, inv.id),
+      (e: unknown) => writeError(res, e),
+    );
+  };
+  const submit = (res: ServerResponse, parts: HttpRequestParts) => {
+    const inv = invocationFrom(parts, ASYNC_PREFIX, 'async');
+    invoker.submit(inv, parts.headers).then(
+      (record) => send(res, 202, { location: `/v1/calls/${record.id}`, 'content-type': 'application/json; charset=utf-8' }, Buffer.from(JSON.stringify({ id: record.id }))),
+      (e: unknown) => writeError(res, e),
+    );
+  };
+  const call = (res: ServerResponse, parts: HttpRequestParts, isSync: boolean) => {
+    try {
+      if (isSync) sync(res, parts);
+      else submit(res, parts);
+    } catch (e) {
+      // The private-function check and an unknown async function throw before any call starts.
+      writeError(res, e);
+    }
+  };
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    const isSync = url.startsWith(SYNC_PREFIX);
+    if (!isSync && !url.startsWith(ASYNC_PREFIX)) return false;
+    const method = req.method ?? '';
+    if (!SERVED.has(method) || o.closing()) return false;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (path.includes('%')) return false;
+    const start = isSync ? SYNC_PREFIX.length : ASYNC_PREFIX.length;
+    const slash = path.indexOf('/', start);
+    if ((slash === -1 ? path.length : slash) - start > o.maxNameLength) return false;
+
+    const headers = req.headers;
+    // fastify reads no body for GET and HEAD, and none when nothing announces one.
+    const contentType = headers['content-type'];
+    const bodyless =
+      method === 'GET' ||
+      method === 'HEAD' ||
+      (contentType === undefined && headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0'));
+    if (bodyless) {
+      call(res, { method, url, headers, body: undefined }, isSync);
+      return true;
+    }
+    // fastify answers 415 to a malformed content type: let it.
+    if (contentType !== undefined && !isValidMediaType(contentType)) return false;
+    readBody(req, o.bodyLimit, (err, body) => {
+      // The client may still be sending: close the connection after the answer, as fastify does.
+      if (err) writeError(res, err, true);
+      else call(res, { method, url, headers, body }, isSync);
+    });
+    return true;
+  };
+}
