@@ -13,11 +13,11 @@
  * what etcd says about that function is not applied here (this node's change is the newer one).
  */
 import type { Logger } from 'pino';
-import { TernError } from '../core/errors.js';
 import { packFolder } from '../registry/archive.js';
 import type { ArchiveType, DeployedFunction, DeployOutcome, Registry, RegistryEvent } from '../registry/registry.js';
 import type { ArchiveStore, HeldArchive } from './archive-store.js';
 import type { LiveFunctionRecord } from './records.js';
+import { KeyedSerial } from '../registry/keyed-serial.js';
 
 export interface EtcdRegistryOptions {
   /** The node's folder store; this registry owns it (opens and closes it). */
@@ -41,15 +41,15 @@ export class EtcdRegistry implements Registry {
   private readonly tombstones = new Map<string, string>();
   private readonly pending = new Map<string, PendingChange>();
   private generation = 0;
-  private readonly queues = new Map<string, Promise<void>>();
+  /** One change per function at a time. */
+  private readonly serial = new KeyedSerial();
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
   private readonly changeListeners = new Set<(name: string) => void>();
-  private closed = false;
 
   constructor(private readonly o: EtcdRegistryOptions) {}
 
   async open(): Promise<void> {
-    this.closed = false;
+    this.serial.open();
     await this.o.local.open();
     await this.o.store.open();
     this.fns.clear();
@@ -65,7 +65,7 @@ export class EtcdRegistry implements Registry {
   }
 
   deploy(name: string, archive: Buffer, type: ArchiveType): Promise<DeployOutcome> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       const outcome = await this.install(name, archive, type, undefined);
       this.markPending(name, false);
       return outcome;
@@ -78,7 +78,7 @@ export class EtcdRegistry implements Registry {
   }
 
   remove(name: string): Promise<DeployedFunction | undefined> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       const previous = await this.removeHere(name);
       if (previous) {
         this.tombstones.set(name, previous.version);
@@ -98,8 +98,7 @@ export class EtcdRegistry implements Registry {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.queues.values()]);
+    await this.serial.close();
     this.listeners.clear();
     this.changeListeners.clear();
     await this.o.local.close();
@@ -135,7 +134,7 @@ export class EtcdRegistry implements Registry {
 
   /** What to write to etcd for `name` now; packs the code of a function that has no archive yet. */
   publishable(name: string): Promise<Publishable | undefined> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       const fn = this.fns.get(name);
       if (!fn) {
         const version = this.tombstones.get(name);
@@ -157,7 +156,7 @@ export class EtcdRegistry implements Registry {
    * the same validation as any deploy. Skipped when this node has a newer change of its own.
    */
   adopt(name: string, record: LiveFunctionRecord, fetch: () => Promise<Buffer>): Promise<'current' | 'pending' | 'deployed'> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       if (this.pending.has(name)) return 'pending';
       if (this.fns.get(name)?.version === record.version) return 'current';
       const archive = await fetch();
@@ -168,7 +167,7 @@ export class EtcdRegistry implements Registry {
 
   /** etcd says the function was deleted: remove it here too (unless this node has a newer change). */
   drop(name: string): Promise<boolean> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       if (this.pending.has(name)) return false;
       return (await this.removeHere(name)) !== undefined;
     });
@@ -212,19 +211,6 @@ export class EtcdRegistry implements Registry {
     for (const listener of this.changeListeners) listener(name);
   }
 
-  private serial<T>(name: string, job: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new TernError('unavailable', 'the function registry is closed'));
-    const run = (this.queues.get(name) ?? Promise.resolve()).then(job);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(name, tail);
-    void tail.then(() => {
-      if (this.queues.get(name) === tail) this.queues.delete(name);
-    });
-    return run;
-  }
 
   private emit(event: RegistryEvent): void {
     for (const listener of this.listeners) {

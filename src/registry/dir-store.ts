@@ -21,6 +21,7 @@ import { copyFolder } from './folder-copy.js';
 import type { ArchiveType, DeployedFunction, DeployOutcome, DeployValidator, Registry, RegistryEvent } from './registry.js';
 import { NAME_PATTERN, parseFunctionToml, type FunctionSpec } from './spec.js';
 import { hashAndSyncFolder, syncPath } from './version-hash.js';
+import { KeyedSerial } from './keyed-serial.js';
 
 export { loadRegistryFolder } from './registry-folder.js';
 
@@ -66,10 +67,9 @@ export class DirRegistry implements Registry {
   private readonly functions = new Map<string, DeployedFunction>();
   /** Folders of removed functions, deleted by `prune` once their instances are gone. */
   private readonly trash = new Map<string, string[]>();
-  /** Per-name tail of the deploy/remove/prune chain: one change per function at a time. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** One change per function at a time. */
+  private readonly serial = new KeyedSerial();
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
-  private closed = false;
 
   constructor(opts: DirRegistryOptions) {
     this.root = opts.root;
@@ -80,7 +80,7 @@ export class DirRegistry implements Registry {
   }
 
   async open(): Promise<void> {
-    this.closed = false;
+    this.serial.open();
     await mkdir(this.root, { recursive: true });
     await rm(this.tmpRoot, { recursive: true, force: true });
     await mkdir(this.tmpRoot);
@@ -112,16 +112,16 @@ export class DirRegistry implements Registry {
 
   async deploy(name: string, archive: Buffer, type: ArchiveType): Promise<DeployOutcome> {
     checkName(name);
-    return this.serial(name, () => this.fromWorkFolder(name, (work) => extractArchive(archive, type, work, this.limits), 'archive'));
+    return this.serial.run(name, () => this.fromWorkFolder(name, (work) => extractArchive(archive, type, work, this.limits), 'archive'));
   }
 
   async deployFolder(name: string, folder: string): Promise<DeployOutcome> {
     checkName(name);
-    return this.serial(name, () => this.fromWorkFolder(name, (work) => copyFolder(folder, work, this.limits), `folder ${folder}`));
+    return this.serial.run(name, () => this.fromWorkFolder(name, (work) => copyFolder(folder, work, this.limits), `folder ${folder}`));
   }
 
   async remove(name: string): Promise<DeployedFunction | undefined> {
-    return this.serial(name, async () => {
+    return this.serial.run(name, async () => {
       const previous = this.functions.get(name);
       if (!previous) return undefined;
       // One rename takes the whole function away at once. The files stay until `prune(name)`:
@@ -138,7 +138,7 @@ export class DirRegistry implements Registry {
 
   /** Delete code no instance needs any more: old versions, and the folders of a removed function. */
   async prune(name: string): Promise<void> {
-    await this.serial(name, async () => {
+    await this.serial.run(name, async () => {
       const fn = this.functions.get(name);
       if (fn) await this.pruneOthers(fn);
       const removed = this.trash.get(name) ?? [];
@@ -153,24 +153,10 @@ export class DirRegistry implements Registry {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all([...this.queues.values()]);
+    await this.serial.close();
     this.listeners.clear();
   }
 
-  private serial<T>(name: string, job: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new TernError('unavailable', 'the function registry is closed'));
-    const run = (this.queues.get(name) ?? Promise.resolve()).then(job);
-    const tail = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.queues.set(name, tail);
-    void tail.then(() => {
-      if (this.queues.get(name) === tail) this.queues.delete(name);
-    });
-    return run;
-  }
 
   private async load(name: string): Promise<DeployedFunction> {
     const fnDir = join(this.root, name);
