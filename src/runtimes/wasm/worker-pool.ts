@@ -76,6 +76,8 @@ type WaitAsync = (typedArray: Int32Array, index: number, value: number) => { asy
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 class PooledWorker {
+  /** Calls in flight on all workers. Spinning blocks the event loop, so only a lone call may spin. */
+  private static inFlight = 0;
   readonly worker: Worker;
   readonly ctrl: Int32Array;
   private data: SharedArrayBuffer;
@@ -168,11 +170,13 @@ class PooledWorker {
     const seq = ++this.seq;
     Atomics.store(this.ctrl, CTRL.REQ_LEN, reqLen);
     this.worker.ref();
+    PooledWorker.inFlight += 1;
     try {
       Atomics.store(this.ctrl, CTRL.REQ_SEQ, seq);
       Atomics.notify(this.ctrl, CTRL.REQ_SEQ);
-      // Only for modules whose calls usually end within the budget: a long call would just burn it.
-      if (program.recentRunUs <= this.spinner.budgetUs && this.spinner.allowed()) {
+      // Only for modules whose calls usually end within the budget (a long call would just burn it),
+      // and only when no other call waits on the event loop this spin would block.
+      if (PooledWorker.inFlight === 1 && program.recentRunUs <= this.spinner.budgetUs && this.spinner.allowed()) {
         this.spinner.spin(() => {
           const at = Atomics.load(this.ctrl, CTRL.RESP_SEQ);
           return at === seq || at === HOST_PENDING || this.dead !== undefined;
@@ -202,6 +206,7 @@ class PooledWorker {
         if (waited.async) await waited.value;
       }
     } finally {
+      PooledWorker.inFlight -= 1;
       if (this.dead === undefined) this.worker.unref();
     }
   }
