@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the hello-vm guest from Debian packages (linux-image-cloud-amd64, busybox-static, cpio):
+# Builds a micro-VM guest from Debian packages (linux-image-cloud-amd64, busybox-static, cpio):
 #   build/vmlinuz            the cloud kernel, copied from /boot
 #   build/initramfs.cpio.gz  busybox, the virtio-net modules with their dependencies, rootfs/
 # Idempotent: rebuilds only when an input is newer than the outputs. Run from anywhere.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+# The function folder: this script's own, or the one given (examples/hello-vm builds through this script).
+here="$(cd "${1:-$(dirname "$0")}" && pwd)"
 out="$here/build"
-fail() { echo "build.sh: $*" >&2; exit 1; }
+fail() { echo "$(basename "$here")/build.sh: $*" >&2; exit 1; }
 
 kernel="$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1 || true)"
 [[ -n $kernel ]] || fail "no /boot/vmlinuz-*: apt-get install linux-image-cloud-amd64"
@@ -21,8 +22,8 @@ command -v cpio >/dev/null || fail "no cpio: apt-get install cpio"
 
 if [[ -f $out/vmlinuz && -f $out/initramfs.cpio.gz && -f $out/kernel-version ]] \
   && [[ $(cat "$out/kernel-version") == "$version" ]] \
-  && [[ -z $(find "$here/rootfs" "$here/build.sh" "$busybox" -newer "$out/initramfs.cpio.gz" -print -quit) ]]; then
-  echo "up to date (kernel $version)"
+  && [[ -z $(find "$here/rootfs" "$here/build.sh" "$0" "$busybox" -newer "$out/initramfs.cpio.gz" -print -quit) ]]; then
+  echo "$(basename "$here"): up to date (kernel $version)"
   exit 0
 fi
 
@@ -72,4 +73,4 @@ cp "$kernel" "$out/vmlinuz.tmp.$$"
 mv "$out/vmlinuz.tmp.$$" "$out/vmlinuz"
 mv "$out/initramfs.cpio.gz.tmp.$$" "$out/initramfs.cpio.gz"
 echo "$version" > "$out/kernel-version"
-echo "hello-vm: built build/vmlinuz and build/initramfs.cpio.gz (kernel $version; modules: ${order[*]##*/})"
+echo "$(basename "$here"): built build/vmlinuz and build/initramfs.cpio.gz (kernel $version; modules: ${order[*]##*/})"
