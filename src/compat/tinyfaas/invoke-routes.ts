@@ -6,20 +6,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createInvocation } from '../../core/invocation.js';
 import { TokenAuth } from '../../gateway/auth.js';
-import { flattenHeaders, splitUrl } from '../../gateway/http-io.js';
+import { decodeSegment, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
 import { sendResult } from '../../triggers/http/routes.js';
 import type { CompatDeps } from '../compat.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const ASYNC_HEADER = 'x-tinyfaas-async';
-
-function decodeName(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
 
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
   const auth = new TokenAuth(deps.token);
@@ -28,7 +20,7 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const { path, query } = splitUrl(request.url);
     const rest = path.replace(/^\/+/, '');
     const slash = rest.indexOf('/');
-    const name = decodeName(slash === -1 ? rest : rest.slice(0, slash));
+    const name = decodeSegment(slash === -1 ? rest : rest.slice(0, slash));
     const fn = name === undefined ? undefined : deps.registry.get(name);
     if (!fn || name === undefined) return reply.code(404).type('text/plain; charset=utf-8').send(`function ${name ?? rest} not found`);
     if (fn.spec.private) auth.require(request.headers);

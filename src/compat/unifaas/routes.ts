@@ -9,7 +9,7 @@ import { TokenAuth } from '../../gateway/auth.js';
 import { isTernError } from '../../core/errors.js';
 import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
+import { HOP_BY_HOP, decodeSegment, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
 import type { CompatDeps } from '../compat.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
@@ -33,14 +33,6 @@ function errorMessage(result: Result): string {
   return result.report.error ?? 'failed';
 }
 
-function decode(segment: string): string | undefined {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
-  }
-}
-
 export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
   const auth = new TokenAuth(deps.token);
 
@@ -48,7 +40,7 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const { path, query } = splitUrl(request.url);
     const rest = path.slice(PREFIX.length);
     const slash = rest.indexOf('/');
-    const name = decode(slash === -1 ? rest : rest.slice(0, slash));
+    const name = decodeSegment(slash === -1 ? rest : rest.slice(0, slash));
     const fn = name === undefined ? undefined : deps.registry.get(name);
     if (!fn || name === undefined) return errorText(reply, 404, `no function ${JSON.stringify(name ?? rest)}`);
     if (fn.spec.private) auth.require(request.headers);
