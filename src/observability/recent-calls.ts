@@ -7,8 +7,17 @@ import type { Result } from '../core/result.js';
 import { noTelemetry, type Telemetry } from '../core/telemetry.js';
 import type { CallRecord } from '../scheduler/types.js';
 
+/** What is kept per call: the cheap parts; the record is built when someone asks. */
+interface RecentCall {
+  id: string;
+  function: string;
+  status: number;
+  finished: number;
+  report: Result['report'];
+}
+
 export class RecentCalls implements Telemetry {
-  private readonly rings = new Map<string, CallRecord[]>();
+  private readonly rings = new Map<string, RecentCall[]>();
 
   constructor(
     private readonly perFunction: number,
@@ -19,22 +28,24 @@ export class RecentCalls implements Telemetry {
     if (!this.isKnown(inv.function)) return;
     let ring = this.rings.get(inv.function);
     if (!ring) this.rings.set(inv.function, (ring = []));
-    const finished = Date.now();
-    ring.push({
-      id: inv.id,
-      function: inv.function,
-      state: result.status < 500 && !result.report.error ? 'done' : 'failed',
-      createdAt: new Date(finished - result.report.totalMs).toISOString(),
-      finishedAt: new Date(finished).toISOString(),
-      result: { status: result.status, headers: {}, body: '' },
-      report: result.report,
-    });
+    ring.push({ id: inv.id, function: inv.function, status: result.status, finished: Date.now(), report: result.report });
     if (ring.length > this.perFunction) ring.shift();
   }
 
   /** Newest first. */
   list(fn: string, limit: number): CallRecord[] {
-    return (this.rings.get(fn) ?? []).slice(-limit).reverse();
+    return (this.rings.get(fn) ?? [])
+      .slice(-limit)
+      .reverse()
+      .map((c) => ({
+        id: c.id,
+        function: c.function,
+        state: c.status < 500 && !c.report.error ? 'done' : 'failed',
+        createdAt: new Date(c.finished - c.report.totalMs).toISOString(),
+        finishedAt: new Date(c.finished).toISOString(),
+        result: { status: c.status, headers: {}, body: '' },
+        report: c.report,
+      }));
   }
 
   functionEvent(fn: string, event: 'deployed' | 'updated' | 'removed'): void {

@@ -155,6 +155,20 @@ describe('native API', () => {
     assert.equal(await (await fetch(`${node.url}/fn/stable`)).text(), 'hello v1\n');
   });
 
+  test('recent calls of a function, newest first, with their reports', async () => {
+    assert.equal((await node.api('PUT', '/v1/functions/recent', { body: await packFiles(PY_HELLO) })).status, 201);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await fetch(`${node.url}/fn/recent`)).headers.get('x-tern-call-id')!);
+    const res = await node.api('GET', '/v1/calls?function=recent&limit=2');
+    assert.equal(res.status, 200);
+    const { calls } = (await res.json()) as { calls: { id: string; state: string; result: { status: number }; report: { instance: string } }[] };
+    assert.deepEqual(calls.map((c) => c.id), [ids[2], ids[1]]);
+    assert.ok(calls.every((c) => c.state === 'done' && c.result.status === 200 && c.report.instance));
+    assert.equal((await node.api('GET', '/v1/calls?function=recent', { token: null })).status, 401);
+    assert.equal((await node.api('GET', '/v1/calls?function=recent&limit=0')).status, 400);
+    assert.equal((await node.api('GET', '/v1/calls?function=nobody')).status, 404);
+  });
+
   test('unknown routes and ids are 404 JSON', async () => {
     assert.equal((await errorOf(await fetch(`${node.url}/nope`))).code, 'not_found');
     const call = await fetch(`${node.url}/v1/calls/does-not-exist`);
