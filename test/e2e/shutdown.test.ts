@@ -46,7 +46,10 @@ test('SIGTERM drains in-flight calls and leaves nothing behind', async () => {
       ['sh', await warm('binary', { main: '#!/bin/sh\necho hi\n' })],
     ];
     for (const [name, body] of deploys) assert.equal((await node.api('PUT', `/v1/functions/${name}`, { body })).status, 201);
-    for (const [name] of deploys) assert.equal((await fetch(`${node.url}/fn/${name}`)).status, 200);
+    for (const [name] of deploys) {
+      const res = await fetch(`${node.url}/fn/${name}`);
+      assert.equal(res.status, 200, `${name}: ${await res.text()}`);
+    }
 
     const children = await descendants(node.proc.pid!);
     assert.ok(children.length >= 3, `warm sandboxes run as child processes (${children.length})`);
