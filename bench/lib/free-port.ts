@@ -1,19 +1,9 @@
-/** A TCP port free on 127.0.0.1 right now, for servers that cannot be told to pick one (workerd). */
+/** Free loopback ports for servers that cannot be told to pick one (workerd, the node's CoAP port). */
 import { createSocket } from 'node:dgram';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => (port > 0 ? resolvePort(port) : reject(new Error('no free port on 127.0.0.1'))));
-    });
-  });
-}
+// The TCP one is the micro-VM runtime's (it finds QEMU a forwarded port the same way).
+export { freeLoopbackPort } from '../../src/runtimes/microvm/free-port.js';
 
 /** A UDP port free on 127.0.0.1 right now (for the node's CoAP trigger). */
 export function freeLoopbackUdpPort(): Promise<number> {
