@@ -28,7 +28,10 @@ export async function benchMicrovm(): Promise<{ accel: string; coldStartMs: numb
   const build = spawnSync('bash', [join(EXAMPLE, 'build.sh')], { encoding: 'utf8' });
   if (build.status !== 0) throw new Error(`examples/hello-vm/build.sh failed: ${build.stderr || build.stdout}`);
   const root = await mkdtemp(join(tmpdir(), 'tern-bench-microvm-'));
-  const runtime = createMicrovmRuntime({ dataDir: join(root, 'data'), scratchDir: join(root, 'scratch'), logger: pino({ level: 'silent' }) }, { accel: 'auto', tap: false });
+  const runtime = createMicrovmRuntime(
+    { dataDir: join(root, 'data'), scratchDir: join(root, 'scratch'), logger: pino({ level: 'silent' }) },
+    { accel: 'auto', tap: false },
+  );
   try {
     const probe = await runtime.probe();
     if (!probe.available) throw new Error(`microvm runtime unavailable: ${probe.detail}`);
@@ -52,7 +55,11 @@ export async function benchMicrovm(): Promise<{ accel: string; coldStartMs: numb
       if (r.status !== 200) throw new Error(`warm call answered ${r.status}`);
     }
     await instance.stop();
-    return { accel: probe.detail === 'kvm' ? 'kvm' : 'tcg', coldStartMs: round(coldStartMs), warmMedianMs: round(median(warm)) };
+    return {
+      accel: probe.detail === 'kvm' ? 'kvm' : 'tcg',
+      coldStartMs: round(coldStartMs),
+      warmMedianMs: round(median(warm)),
+    };
   } finally {
     await runtime.close();
     await rm(root, { recursive: true, force: true });

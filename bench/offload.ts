@@ -25,7 +25,8 @@ const SECRET = 'bench-cluster-secret-0123456789';
 const WARMUP = 30;
 const CALL_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 60_000;
-const FUNCTION_TOML = 'name = "bench-echo"\nruntime = "python"\nhandler = "main:handle"\nmemory = 32\nmax-instances = 2\noffload = "edge"\n';
+const FUNCTION_TOML =
+  'name = "bench-echo"\nruntime = "python"\nhandler = "main:handle"\nmemory = 32\nmax-instances = 2\noffload = "edge"\n';
 const MAIN_PY = 'def handle(req):\n    return req.body\n';
 
 function median(values: number[]): number {
@@ -46,12 +47,17 @@ async function until(probe: () => Promise<boolean>, what: string): Promise<void>
 
 async function timedCall(node: TernProcess, expectOffloaded: boolean): Promise<number> {
   const started = performance.now();
-  const res = await fetch(`${node.url}/fn/bench-echo`, { method: 'POST', body: 'ping', signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+  const res = await fetch(`${node.url}/fn/bench-echo`, {
+    method: 'POST',
+    body: 'ping',
+    signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+  });
   const body = await res.text();
   const elapsed = performance.now() - started;
   if (res.status !== 200 || body !== 'ping') throw new Error(`benchOffload: call answered ${res.status}: ${body}`);
   const report = JSON.parse(res.headers.get('x-tern-report') ?? '{}') as { offloaded?: boolean };
-  if (report.offloaded !== expectOffloaded) throw new Error(`benchOffload: expected offloaded=${expectOffloaded}, report says ${JSON.stringify(report)}`);
+  if (report.offloaded !== expectOffloaded)
+    throw new Error(`benchOffload: expected offloaded=${expectOffloaded}, report says ${JSON.stringify(report)}`);
   return elapsed;
 }
 
@@ -62,7 +68,18 @@ export async function benchOffload(samples = 300): Promise<OffloadBench> {
   const fnDir = await mkdtemp(join(tmpdir(), 'tern-bench-offload-'));
   try {
     etcd = await startEtcd();
-    const common = ['--etcd', etcd.url, '--role', 'edge', '--area', 'bench', '--grpc-port', '-1', '--log-level', 'warn'];
+    const common = [
+      '--etcd',
+      etcd.url,
+      '--role',
+      'edge',
+      '--area',
+      'bench',
+      '--grpc-port',
+      '-1',
+      '--log-level',
+      'warn',
+    ];
     const env = { TERN_CLUSTER_SECRET: SECRET };
     const [a, b] = await Promise.all([
       startTern({ args: ['--node', 'bench-a', '--memory-budget', '16', ...common], env, timeoutMs: READY_TIMEOUT_MS }),
@@ -72,15 +89,22 @@ export async function benchOffload(samples = 300): Promise<OffloadBench> {
 
     await writeFile(join(fnDir, 'function.toml'), FUNCTION_TOML);
     await writeFile(join(fnDir, 'main.py'), MAIN_PY);
-    const deployed = await b!.api('PUT', '/v1/functions/bench-echo', { body: await packFolder(fnDir), headers: { 'content-type': 'application/gzip' } });
-    if (deployed.status !== 201) throw new Error(`benchOffload: deploy answered ${deployed.status}: ${await deployed.text()}`);
+    const deployed = await b!.api('PUT', '/v1/functions/bench-echo', {
+      body: await packFolder(fnDir),
+      headers: { 'content-type': 'application/gzip' },
+    });
+    if (deployed.status !== 201)
+      throw new Error(`benchOffload: deploy answered ${deployed.status}: ${await deployed.text()}`);
     await until(async () => (await a!.api('GET', '/v1/functions/bench-echo')).status === 200, 'the function on A');
     await until(async () => {
       const list = ((await (await a!.api('GET', '/v1/nodes')).json()) as { nodes: { name: string }[] }).nodes;
       return list.some((n) => n.name === 'bench-b');
     }, 'A to see B');
     // A may still be preparing the function when it lists it: its first calls may 404 briefly.
-    await until(async () => (await fetch(`${a!.url}/fn/bench-echo`, { method: 'POST', body: 'ping' })).status === 200, 'A to serve the function');
+    await until(
+      async () => (await fetch(`${a!.url}/fn/bench-echo`, { method: 'POST', body: 'ping' })).status === 200,
+      'A to serve the function',
+    );
 
     for (let i = 0; i < WARMUP; i++) {
       await timedCall(b!, false);
@@ -94,7 +118,12 @@ export async function benchOffload(samples = 300): Promise<OffloadBench> {
     }
     const localMedianMs = median(local);
     const offloadedMedianMs = median(offloaded);
-    return { localMedianMs: round(localMedianMs), offloadedMedianMs: round(offloadedMedianMs), addedMs: round(offloadedMedianMs - localMedianMs), samples: count };
+    return {
+      localMedianMs: round(localMedianMs),
+      offloadedMedianMs: round(offloadedMedianMs),
+      addedMs: round(offloadedMedianMs - localMedianMs),
+      samples: count,
+    };
   } finally {
     await Promise.allSettled(nodes.map((n) => n.stop({ cleanup: true })));
     await etcd?.stop();

@@ -89,7 +89,9 @@ async function time(iterations: number, once: () => Promise<unknown>): Promise<n
   return samples.sort((a, b) => a - b);
 }
 
-export async function benchPoolOverhead(iterations: number): Promise<{ medianUs: number; p99Us: number; baselineMedianUs: number }> {
+export async function benchPoolOverhead(
+  iterations: number,
+): Promise<{ medianUs: number; p99Us: number; baselineMedianUs: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'tern-bench-pool-'));
   const scheduler = await createScheduler({
     nodeName: 'bench',
@@ -105,7 +107,12 @@ export async function benchPoolOverhead(iterations: number): Promise<{ medianUs:
   });
   try {
     await scheduler.deployed(fn);
-    const inv: Invocation = createInvocation({ function: 'bench', trigger: 'http', method: 'POST', body: Buffer.from('x') });
+    const inv: Invocation = createInvocation({
+      function: 'bench',
+      trigger: 'http',
+      method: 'POST',
+      body: Buffer.from('x'),
+    });
     const direct = new InstantInstance('direct');
     const signal = new AbortController().signal;
     const warmup = Math.min(iterations, 5_000);
@@ -114,7 +121,11 @@ export async function benchPoolOverhead(iterations: number): Promise<{ medianUs:
     const baseline = await time(iterations, () => direct.call(inv, signal));
     const pooled = await time(iterations, () => scheduler.invoke(inv));
     const round = (v: number) => Math.round(v * 100) / 100;
-    return { medianUs: round(quantile(pooled, 0.5)), p99Us: round(quantile(pooled, 0.99)), baselineMedianUs: round(quantile(baseline, 0.5)) };
+    return {
+      medianUs: round(quantile(pooled, 0.5)),
+      p99Us: round(quantile(pooled, 0.99)),
+      baselineMedianUs: round(quantile(baseline, 0.5)),
+    };
   } finally {
     await scheduler.close(1_000);
     await rm(dir, { recursive: true, force: true });

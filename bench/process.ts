@@ -50,7 +50,12 @@ export interface ProcessBenchResult {
   binary: LanguageBench;
 }
 
-const CLEAN_ENV: Record<string, string> = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8' };
+const CLEAN_ENV: Record<string, string> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  TMPDIR: '/tmp',
+  LANG: 'C.UTF-8',
+};
 
 async function copyExample(root: string, name: string): Promise<DeployedFunction> {
   const dir = join(root, name);
@@ -63,7 +68,11 @@ async function copyExample(root: string, name: string): Promise<DeployedFunction
 async function plainColdStart(language: Language, fn: DeployedFunction, nodePath: string): Promise<number> {
   const argv = language.command(fn.spec, 'bench-plain', { fn: fn.dir, shims: join(REPO, 'shims'), node: nodePath });
   const started = performance.now();
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], env: CLEAN_ENV, cwd: fn.dir });
+  const child = spawn(argv[0]!, argv.slice(1), {
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+    env: CLEAN_ENV,
+    cwd: fn.dir,
+  });
   const channel = child.stdio[3] as Duplex;
   const decoder = new FrameDecoder();
   try {
@@ -73,7 +82,9 @@ async function plainColdStart(language: Language, fn: DeployedFunction, nodePath
         for (const { header } of decoder.push(chunk)) {
           if (header.t === 'ready') {
             const call = { t: 'call', id: 'c1', call: 'bench', method: 'GET', path: '/', query: '', headers: {} };
-            const env = language.cgi ? { env: { REQUEST_METHOD: 'GET', PATH_INFO: '/', QUERY_STRING: '', CONTENT_LENGTH: '0' } } : {};
+            const env = language.cgi
+              ? { env: { REQUEST_METHOD: 'GET', PATH_INFO: '/', QUERY_STRING: '', CONTENT_LENGTH: '0' } }
+              : {};
             for (const part of encodeFrame({ ...call, ...env })) channel.write(part);
           } else if (header.t === 'result' || header.t === 'cgi') resolve();
           else if (header.t === 'error' || header.t === 'init-error') reject(new Error(String(header.message)));
@@ -86,12 +97,22 @@ async function plainColdStart(language: Language, fn: DeployedFunction, nodePath
   }
 }
 
-async function coldStarts(rt: Runtime, fn: DeployedFunction, label: string, runs: number, between: () => Promise<void>): Promise<number[]> {
+async function coldStarts(
+  rt: Runtime,
+  fn: DeployedFunction,
+  label: string,
+  runs: number,
+  between: () => Promise<void>,
+): Promise<number[]> {
   const never = new AbortController().signal;
   const samples: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const inst = await rt.start(fn, { id: `${fn.spec.name}-${label}-${i}`, log: () => undefined, scratchRoot: tmpdir() });
+    const inst = await rt.start(fn, {
+      id: `${fn.spec.name}-${label}-${i}`,
+      log: () => undefined,
+      scratchRoot: tmpdir(),
+    });
     await inst.call(createInvocation({ function: fn.spec.name, trigger: 'http' }), never);
     samples.push(performance.now() - t0);
     await inst.stop();
@@ -100,7 +121,15 @@ async function coldStarts(rt: Runtime, fn: DeployedFunction, label: string, runs
   return samples;
 }
 
-async function benchLanguage(rt: Runtime, unpooled: Runtime, language: Language, fn: DeployedFunction, nodePath: string, coldRuns: number, warmCalls: number): Promise<LanguageBench> {
+async function benchLanguage(
+  rt: Runtime,
+  unpooled: Runtime,
+  language: Language,
+  fn: DeployedFunction,
+  nodePath: string,
+  coldRuns: number,
+  warmCalls: number,
+): Promise<LanguageBench> {
   await rt.prepare(fn);
   const never = new AbortController().signal;
   // One untimed round each way warms the page cache for all three.
@@ -170,11 +199,22 @@ async function emptySandbox(ctx: RuntimeContext, runs: number): Promise<LatencyS
 
 export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<ProcessBenchResult> {
   const root = await mkdtemp(join(tmpdir(), 'tern-bench-process-'));
-  const context = (name: string): RuntimeContext => ({ dataDir: join(root, 'data'), scratchDir: join(root, name), logger: pino({ level: 'silent' }) });
+  const context = (name: string): RuntimeContext => ({
+    dataDir: join(root, 'data'),
+    scratchDir: join(root, name),
+    logger: pino({ level: 'silent' }),
+  });
   const ctx = context('scratch');
   const bare = context('scratch-unpooled');
-  const make = (create: typeof createPythonRuntime) => ({ pooled: create(ctx), unpooled: create(bare, { readyLaunchers: 0 }) });
-  const runtimes = { python: make(createPythonRuntime), node: make(createNodeRuntime), binary: make(createBinaryRuntime) };
+  const make = (create: typeof createPythonRuntime) => ({
+    pooled: create(ctx),
+    unpooled: create(bare, { readyLaunchers: 0 }),
+  });
+  const runtimes = {
+    python: make(createPythonRuntime),
+    node: make(createNodeRuntime),
+    binary: make(createBinaryRuntime),
+  };
   const all = Object.values(runtimes).flatMap((r) => [r.pooled, r.unpooled]);
   try {
     const probe = await runtimes.python.pooled.probe();
@@ -183,7 +223,15 @@ export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<Pro
     const nodePath = (await lease.kit()).node.path;
     await lease.release();
     const run = async (name: keyof typeof runtimes, language: Language, example: string, warm: number) =>
-      benchLanguage(runtimes[name].pooled, runtimes[name].unpooled, language, await copyExample(root, example), nodePath, coldRuns, warm);
+      benchLanguage(
+        runtimes[name].pooled,
+        runtimes[name].unpooled,
+        language,
+        await copyExample(root, example),
+        nodePath,
+        coldRuns,
+        warm,
+      );
     return {
       coldRuns,
       warmCalls,

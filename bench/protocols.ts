@@ -65,7 +65,12 @@ function round(value: number): number {
 }
 
 /** Run `once` from `concurrency` loops until the deadline or the request cap. */
-async function closedLoop(once: () => Promise<boolean>, durationMs: number, concurrency: number, maxRequests: number): Promise<ProtocolStats> {
+async function closedLoop(
+  once: () => Promise<boolean>,
+  durationMs: number,
+  concurrency: number,
+  maxRequests: number,
+): Promise<ProtocolStats> {
   const latencies = new Float64Array(maxRequests);
   let started = 0;
   let ok = 0;
@@ -84,10 +89,21 @@ async function closedLoop(once: () => Promise<boolean>, durationMs: number, conc
   await Promise.all(Array.from({ length: concurrency }, worker));
   const elapsedS = (performance.now() - begin) / 1000;
   const sorted = latencies.subarray(0, ok).sort();
-  return { rps: round(ok / elapsedS), medianMs: round(percentile(sorted, 0.5)), p99Ms: round(percentile(sorted, 0.99)), requests: ok, errors };
+  return {
+    rps: round(ok / elapsedS),
+    medianMs: round(percentile(sorted, 0.5)),
+    p99Ms: round(percentile(sorted, 0.99)),
+    requests: ok,
+    errors,
+  };
 }
 
-async function benchCoap(url: string, fn: string, durationMs: number, o: Required<BenchOptions>): Promise<ProtocolStats> {
+async function benchCoap(
+  url: string,
+  fn: string,
+  durationMs: number,
+  o: Required<BenchOptions>,
+): Promise<ProtocolStats> {
   const target = new URL(url);
   const hostname = loopbackHost(target, 'coap');
   const port = target.port === '' ? 5683 : Number(target.port);
@@ -128,7 +144,12 @@ type RequestMethod = (
   callback: (error: ServiceError | null, response?: TinyFaasResponse) => void,
 ) => unknown;
 
-async function benchGrpc(url: string, fn: string, durationMs: number, o: Required<BenchOptions>): Promise<ProtocolStats> {
+async function benchGrpc(
+  url: string,
+  fn: string,
+  durationMs: number,
+  o: Required<BenchOptions>,
+): Promise<ProtocolStats> {
   const target = new URL(url.includes('://') ? url : `grpc://${url}`);
   loopbackHost(target, 'grpc');
   const Ctor = tinyFaasClient();
@@ -136,7 +157,9 @@ async function benchGrpc(url: string, fn: string, durationMs: number, o: Require
   const call = (client as unknown as { Request: RequestMethod }).Request.bind(client);
   const once = () =>
     new Promise<boolean>((resolve) => {
-      call({ functionIdentifier: fn, data: o.body }, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (error) => resolve(error === null));
+      call({ functionIdentifier: fn, data: o.body }, { deadline: Date.now() + REQUEST_TIMEOUT_MS }, (error) =>
+        resolve(error === null),
+      );
     });
   try {
     return await closedLoop(once, durationMs, o.concurrency, o.maxRequests);
@@ -156,7 +179,12 @@ interface AutocannonResult {
 
 type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
 
-async function benchHttp(url: string, fn: string, durationMs: number, o: Required<BenchOptions>): Promise<ProtocolStats> {
+async function benchHttp(
+  url: string,
+  fn: string,
+  durationMs: number,
+  o: Required<BenchOptions>,
+): Promise<ProtocolStats> {
   const target = new URL(url);
   loopbackHost(target, 'http');
   // autocannon ships no type declarations: load it untyped and describe the part we read.
@@ -172,7 +200,13 @@ async function benchHttp(url: string, fn: string, durationMs: number, o: Require
   });
   const failed = result.errors + result.timeouts + result.non2xx;
   const ok = Math.max(0, result.requests.total - result.non2xx);
-  return { rps: round(ok / Math.max(result.duration, 0.001)), medianMs: result.latency.p50, p99Ms: result.latency.p99, requests: ok, errors: failed };
+  return {
+    rps: round(ok / Math.max(result.duration, 0.001)),
+    medianMs: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: ok,
+    errors: failed,
+  };
 }
 
 /**

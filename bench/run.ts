@@ -56,7 +56,15 @@ const NODE_SCENARIOS: Array<[ScenarioId, (ctx: ScenarioContext) => Promise<Scena
 ];
 
 function failed(id: string, e: unknown): Scenario {
-  return { id, title: id, kind: 'latency', ratio: 'throughput', method: 'did not run', skipped: [{ target: 'scenario', reason: reason(e) }], rows: [] };
+  return {
+    id,
+    title: id,
+    kind: 'latency',
+    ratio: 'throughput',
+    method: 'did not run',
+    skipped: [{ target: 'scenario', reason: reason(e) }],
+    rows: [],
+  };
 }
 
 async function startPeer(label: string, start: () => Promise<ChildServer>): Promise<ChildServer | string> {
@@ -74,7 +82,10 @@ async function nodeScenarios(plan: Plan, wanted: (id: ScenarioId) => boolean): P
   if (ids.length === 0) return [];
   log('starting a tern node and the reference peers');
   const node = await startTernNode();
-  const peers: Peers = { bare: await startPeer('node:http reference', startBareHttp), workerd: await startPeer('workerd', startWorkerd) };
+  const peers: Peers = {
+    bare: await startPeer('node:http reference', startBareHttp),
+    workerd: await startPeer('workerd', startWorkerd),
+  };
   try {
     const ctx: ScenarioContext = { plan, node, peers };
     const examples = [...HELLO_TARGETS.map((t) => t.example), ...SIEVE_TARGETS.map((t) => t.example)];
@@ -85,7 +96,8 @@ async function nodeScenarios(plan: Plan, wanted: (id: ScenarioId) => boolean): P
         log(`deploy ${example} failed: ${reason(e)}`);
       }
     }
-    if (wanted('cold-start')) await deployColdCopies(ctx).catch((e: unknown) => log(`deploying the single-use copies failed: ${reason(e)}`));
+    if (wanted('cold-start'))
+      await deployColdCopies(ctx).catch((e: unknown) => log(`deploying the single-use copies failed: ${reason(e)}`));
     const out: Scenario[] = [];
     for (const [id, run] of ids) {
       if (interrupted()) break;
@@ -156,8 +168,13 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
 }
 
 function parseOnly(value: string): ScenarioId[] {
-  const ids = value.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const id of ids) if (!(SCENARIO_IDS as readonly string[]).includes(id)) throw new Error(`--only: unknown scenario "${id}" (known: ${SCENARIO_IDS.join(', ')})`);
+  const ids = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const id of ids)
+    if (!(SCENARIO_IDS as readonly string[]).includes(id))
+      throw new Error(`--only: unknown scenario "${id}" (known: ${SCENARIO_IDS.join(', ')})`);
   return ids as ScenarioId[];
 }
 
@@ -178,8 +195,14 @@ async function main(): Promise<void> {
     return;
   }
   cleanupOnSignals();
-  const outcome = await runBench({ quick: flags.quick === true, ...(flags.out ? { out: flags.out } : {}), ...(flags.only ? { only: parseOnly(flags.only) } : {}) });
-  process.stdout.write(`${goalsTable(outcome.result.goals)}\n\nresults: ${outcome.json}\n         ${outcome.markdown}\n`);
+  const outcome = await runBench({
+    quick: flags.quick === true,
+    ...(flags.out ? { out: flags.out } : {}),
+    ...(flags.only ? { only: parseOnly(flags.only) } : {}),
+  });
+  process.stdout.write(
+    `${goalsTable(outcome.result.goals)}\n\nresults: ${outcome.json}\n         ${outcome.markdown}\n`,
+  );
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

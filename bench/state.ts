@@ -88,7 +88,11 @@ int main(void) {
 async function startRedis(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'tern-bench-redis-'));
   const port = await freeLoopbackPort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   onCleanup(`redis-server ${proc.pid ?? '?'}`, async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
@@ -116,16 +120,30 @@ async function buildBenchFunction(root: string): Promise<string> {
   const dir = join(root, 'statebench');
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'main.c'), BENCH_C);
-  await writeFile(join(dir, 'function.toml'), 'name = "statebench"\nruntime = "wasm"\nhandler = "main.wasm"\nmemory = 16\ntimeout = "60s"\n');
-  execFileSync('clang', ['--target=wasm32-wasi', '-O2', '-I', join(EXAMPLES, 'include'), '-o', join(dir, 'main.wasm'), join(dir, 'main.c')], { stdio: 'pipe', timeout: 120_000 });
+  await writeFile(
+    join(dir, 'function.toml'),
+    'name = "statebench"\nruntime = "wasm"\nhandler = "main.wasm"\nmemory = 16\ntimeout = "60s"\n',
+  );
+  execFileSync(
+    'clang',
+    ['--target=wasm32-wasi', '-O2', '-I', join(EXAMPLES, 'include'), '-o', join(dir, 'main.wasm'), join(dir, 'main.c')],
+    { stdio: 'pipe', timeout: 120_000 },
+  );
   return dir;
 }
 
-async function call(node: TernNode, path: string): Promise<{ status: number; body: string; report: { runMs: number; children?: { ms: number }[] } }> {
+async function call(
+  node: TernNode,
+  path: string,
+): Promise<{ status: number; body: string; report: { runMs: number; children?: { ms: number }[] } }> {
   const res = await fetch(`${node.url}/fn/${path}`, { signal: AbortSignal.timeout(60_000) });
   const body = await res.text();
   if (res.status !== 200) throw new Error(`${path}: ${res.status} ${body}`);
-  return { status: res.status, body, report: JSON.parse(res.headers.get('x-tern-report') ?? '{}') as { runMs: number; children?: { ms: number }[] } };
+  return {
+    status: res.status,
+    body,
+    report: JSON.parse(res.headers.get('x-tern-report') ?? '{}') as { runMs: number; children?: { ms: number }[] },
+  };
 }
 
 function median(values: number[]): number {
@@ -139,7 +157,9 @@ async function opUs(node: TernNode, op: string, batches: number, per: number): P
   return round(median((JSON.parse(body) as { batchUs: number[] }).batchUs), 3);
 }
 
-export async function benchState(o: { batches?: number; perBatch?: number; chainRuns?: number } = {}): Promise<StateBenchResult> {
+export async function benchState(
+  o: { batches?: number; perBatch?: number; chainRuns?: number } = {},
+): Promise<StateBenchResult> {
   const batches = o.batches ?? 20;
   const per = o.perBatch ?? 200;
   const chainRuns = o.chainRuns ?? 30;

@@ -67,17 +67,25 @@ function bigModuleSource(table: boolean): string {
   const respond = 'fputs("Content-Type: text/plain\\n\\nok\\n", stdout);';
   if (table) {
     lines.push(`static fn_t table[] = {${Array.from({ length: FUNCTIONS }, (_, i) => `f${i}`).join(',')}};`);
-    lines.push(`int main(int argc, char **argv) { if (argc > 1000) return table[argc % ${FUNCTIONS}](argc); ${respond} return 0; }`);
+    lines.push(
+      `int main(int argc, char **argv) { if (argc > 1000) return table[argc % ${FUNCTIONS}](argc); ${respond} return 0; }`,
+    );
   } else {
     const calls = Array.from({ length: FUNCTIONS }, (_, i) => `r += f${i}(v);`).join(' ');
-    lines.push(`int main(int argc, char **argv) { volatile int v = argc; int r = 0; if (v > 1000) { ${calls} } ${respond} return r & 0; }`);
+    lines.push(
+      `int main(int argc, char **argv) { volatile int v = argc; int r = 0; if (v > 1000) { ${calls} } ${respond} return r & 0; }`,
+    );
   }
   return lines.join('\n');
 }
 
 async function buildModule(dir: string, name: string, table: boolean): Promise<Buffer> {
   await writeFile(join(dir, `${name}.c`), bigModuleSource(table));
-  execFileSync('clang', ['--target=wasm32-wasi', '-O2', '-Wl,--strip-all', '-o', join(dir, `${name}.wasm`), join(dir, `${name}.c`)], { stdio: 'pipe' });
+  execFileSync(
+    'clang',
+    ['--target=wasm32-wasi', '-O2', '-Wl,--strip-all', '-o', join(dir, `${name}.wasm`), join(dir, `${name}.c`)],
+    { stdio: 'pipe' },
+  );
   return readFileSync(join(dir, `${name}.wasm`));
 }
 
@@ -99,7 +107,12 @@ async function timeLoop(n: number, warmup: number, fn: () => Promise<unknown> | 
 }
 
 function fn(dir: string, handler: string, name: string): DeployedFunction {
-  return { spec: normaliseSpec({ name, runtime: 'wasm', handler }), dir, version: `bench-${name}`, deployedAt: new Date().toISOString() };
+  return {
+    spec: normaliseSpec({ name, runtime: 'wasm', handler }),
+    dir,
+    version: `bench-${name}`,
+    deployedAt: new Date().toISOString(),
+  };
 }
 
 async function freshCalls(dir: string, calls: number, spin: boolean): Promise<{ fresh: number[]; sieve: number[] }> {
@@ -111,7 +124,11 @@ async function freshCalls(dir: string, calls: number, spin: boolean): Promise<{ 
     const big = fn(dir, 'big.wasm', 'big');
     await runtime.prepare(big);
     const instance = await runtime.start(big, { id: 'bench', log: () => {}, scratchRoot: dir });
-    const inv = createInvocation({ function: 'big', trigger: 'http', headers: { 'user-agent': 'bench', accept: '*/*' } });
+    const inv = createInvocation({
+      function: 'big',
+      trigger: 'http',
+      headers: { 'user-agent': 'bench', accept: '*/*' },
+    });
     const signal = new AbortController().signal;
     const fresh = await timeLoop(calls, 500, () => instance.call(inv, signal));
     let sieve: number[] = [];
@@ -175,7 +192,14 @@ async function pingLoop(calls: number, spin: boolean): Promise<number[]> {
 
 async function inWorkerLoop(dir: string, handler: string, calls: number): Promise<number[]> {
   const compiled = await compileFunction(normaliseSpec({ name: 'big', runtime: 'wasm', handler }), dir);
-  const pool = new WorkerPool({ size: 1, spinUs: 20, workerSpinUs: 20, maxQueue: 10, limits: { stdout: 1 << 20, stderr: 1 << 20 }, logger: pino({ level: 'silent' }) });
+  const pool = new WorkerPool({
+    size: 1,
+    spinUs: 20,
+    workerSpinUs: 20,
+    maxQueue: 10,
+    limits: { stdout: 1 << 20, stderr: 1 << 20 },
+    logger: pino({ level: 'silent' }),
+  });
   try {
     const program = { id: 1, message: compiled.message, recentRunUs: 0 };
     const signal = new AbortController().signal;
@@ -196,7 +220,9 @@ async function inlineLoop(bytes: Uint8Array, calls: number): Promise<number[]> {
   const capped = capModuleMemory(bytes, 128);
   const module = await wasm.compile(capped.bytes);
   const wasi = new Wasi({ stdout: 1 << 20, stderr: 1 << 20 });
-  const names = wasm.Module.imports(module).filter((i) => i.module === WASI_MODULE).map((i) => i.name);
+  const names = wasm.Module.imports(module)
+    .filter((i) => i.module === WASI_MODULE)
+    .map((i) => i.name);
   const functions = wasi.importsFor(names);
   const mem = capped.memoryImport!;
   const env = Buffer.from('REQUEST_METHOD=GET\0');

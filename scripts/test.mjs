@@ -12,11 +12,16 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = walk('dist/test').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = walk('dist/test')
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error('test: no test files found (did the build run?)');
   process.exit(1);
 }
 const args = ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=300000', ...files];
-const run = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, TERN_LOG_LEVEL: process.env.TERN_LOG_LEVEL ?? 'warn' } });
+const run = spawnSync(process.execPath, args, {
+  stdio: 'inherit',
+  env: { ...process.env, TERN_LOG_LEVEL: process.env.TERN_LOG_LEVEL ?? 'warn' },
+});
 process.exit(run.status ?? 1);

@@ -23,11 +23,16 @@ const port = z.coerce.number().int().min(0).max(65535);
 const size = z.coerce.number().int().min(1);
 
 /** `open-management`: let the profile's deploy/delete routes work without the token, as the original system does. */
-const compatProfile = z.object({ enabled: z.boolean().default(false), port: port.optional(), 'open-management': z.boolean().default(false) }).strict();
+const compatProfile = z
+  .object({ enabled: z.boolean().default(false), port: port.optional(), 'open-management': z.boolean().default(false) })
+  .strict();
 
 export const configSchema = z
   .object({
-    node: z.string().regex(/^[A-Za-z0-9._-]{1,63}$/).optional(),
+    node: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,63}$/)
+      .optional(),
     host: z.string().default('127.0.0.1'),
     port: port.default(8080),
     'coap-port': port.default(5683),
@@ -42,8 +47,14 @@ export const configSchema = z
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
     'drain-timeout': duration.default(10_000),
-    queue: z.object({ capacity: z.coerce.number().int().min(0).default(100), wait: duration.default(30_000) }).strict().default({ capacity: 100, wait: 30_000 }),
-    calls: z.object({ retention: duration.default(3_600_000), max: size.default(10_000) }).strict().default({ retention: 3_600_000, max: 10_000 }),
+    queue: z
+      .object({ capacity: z.coerce.number().int().min(0).default(100), wait: duration.default(30_000) })
+      .strict()
+      .default({ capacity: 100, wait: 30_000 }),
+    calls: z
+      .object({ retention: duration.default(3_600_000), max: size.default(10_000) })
+      .strict()
+      .default({ retention: 3_600_000, max: 10_000 }),
     limits: z
       .object({
         body: size.default(6 * 1024 * 1024),
@@ -53,7 +64,10 @@ export const configSchema = z
       })
       .strict()
       .default({ body: 6 * 1024 * 1024, archive: 64 * 1024 * 1024, unpacked: 256 * 1024 * 1024, files: 10_000 }),
-    logs: z.object({ 'max-lines': size.default(10_000) }).strict().default({ 'max-lines': 10_000 }),
+    logs: z
+      .object({ 'max-lines': size.default(10_000) })
+      .strict()
+      .default({ 'max-lines': 10_000 }),
     'chain-depth': z.coerce.number().int().min(1).max(64).default(8),
     cluster: z
       .object({
@@ -80,7 +94,13 @@ export const configSchema = z
         'lock-ttl': duration.default(30_000),
       })
       .strict()
-      .default({ 'max-value': 16 * 1024 * 1024, 'max-keys': 10_000, 'max-bytes': 256 * 1024 * 1024, 'lock-wait': 10_000, 'lock-ttl': 30_000 }),
+      .default({
+        'max-value': 16 * 1024 * 1024,
+        'max-keys': 10_000,
+        'max-bytes': 256 * 1024 * 1024,
+        'lock-wait': 10_000,
+        'lock-ttl': 30_000,
+      }),
     compat: z
       .object({
         openfaas: compatProfile.prefault({}),
@@ -91,7 +111,10 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
-    microvm: z.object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) }).strict().default({ accel: 'auto', tap: false }),
+    microvm: z
+      .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
+      .strict()
+      .default({ accel: 'auto', tap: false }),
   })
   .strict();
 
@@ -181,10 +204,22 @@ function readConfigFile(path: string): Record<string, unknown> {
 export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
   const o: ConfigOverrides = {};
   const map: [keyof ConfigOverrides, string][] = [
-    ['config', 'TERN_CONFIG'], ['port', 'TERN_PORT'], ['coapPort', 'TERN_COAP_PORT'], ['grpcPort', 'TERN_GRPC_PORT'],
-    ['data', 'TERN_DATA'], ['registry', 'TERN_REGISTRY'], ['etcd', 'TERN_ETCD'], ['token', 'TERN_TOKEN'],
-    ['host', 'TERN_HOST'], ['node', 'TERN_NODE'], ['logLevel', 'TERN_LOG_LEVEL'], ['memoryBudget', 'TERN_MEMORY_BUDGET'],
-    ['role', 'TERN_ROLE'], ['area', 'TERN_AREA'], ['secret', 'TERN_CLUSTER_SECRET'], ['redis', 'TERN_REDIS'],
+    ['config', 'TERN_CONFIG'],
+    ['port', 'TERN_PORT'],
+    ['coapPort', 'TERN_COAP_PORT'],
+    ['grpcPort', 'TERN_GRPC_PORT'],
+    ['data', 'TERN_DATA'],
+    ['registry', 'TERN_REGISTRY'],
+    ['etcd', 'TERN_ETCD'],
+    ['token', 'TERN_TOKEN'],
+    ['host', 'TERN_HOST'],
+    ['node', 'TERN_NODE'],
+    ['logLevel', 'TERN_LOG_LEVEL'],
+    ['memoryBudget', 'TERN_MEMORY_BUDGET'],
+    ['role', 'TERN_ROLE'],
+    ['area', 'TERN_AREA'],
+    ['secret', 'TERN_CLUSTER_SECRET'],
+    ['redis', 'TERN_REDIS'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -210,7 +245,11 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   set('log-level', o.logLevel);
   set('memory-budget', o.memoryBudget);
   set('redis', o.redis);
-  if (o.etcd !== undefined) cluster.etcd = o.etcd.split(',').map((s) => s.trim()).filter(Boolean);
+  if (o.etcd !== undefined)
+    cluster.etcd = o.etcd
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   if (o.role !== undefined) cluster.role = o.role;
   if (o.area !== undefined) cluster.area = o.area;
   if (o.secret !== undefined) cluster.secret = o.secret;
@@ -219,14 +258,23 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
 }
 
 /** Resolve the node config: file (from flags, else env), env, flags. Throws ConfigError naming the key. */
-export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): NodeConfig {
+export function loadConfig(
+  flags: ConfigOverrides,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): NodeConfig {
   const fromEnv = envOverrides(env);
   const configPath = flags.config ?? fromEnv.config;
   const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
   const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const msg = parsed.error.issues.map((i) => `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`).join('; ');
+    const msg = parsed.error.issues
+      .map(
+        (i) =>
+          `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+      )
+      .join('; ');
     throw new ConfigError(`config: ${msg}`);
   }
   const c = parsed.data;
@@ -245,7 +293,12 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
     drainTimeoutMs: c['drain-timeout'],
     queue: { capacity: c.queue.capacity, waitMs: c.queue.wait },
     calls: { retentionMs: c.calls.retention, max: c.calls.max },
-    limits: { bodyBytes: c.limits.body, archiveBytes: c.limits.archive, unpackedBytes: c.limits.unpacked, files: c.limits.files },
+    limits: {
+      bodyBytes: c.limits.body,
+      archiveBytes: c.limits.archive,
+      unpackedBytes: c.limits.unpacked,
+      files: c.limits.files,
+    },
     logs: { maxLines: c.logs['max-lines'] },
     chainDepth: c['chain-depth'],
     cluster: {
@@ -258,7 +311,13 @@ export function loadConfig(flags: ConfigOverrides, env: NodeJS.ProcessEnv = proc
       ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
       ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
     },
-    state: { maxValueBytes: c.state['max-value'], maxKeys: c.state['max-keys'], maxTotalBytes: c.state['max-bytes'], lockWaitMs: c.state['lock-wait'], lockTtlMs: c.state['lock-ttl'] },
+    state: {
+      maxValueBytes: c.state['max-value'],
+      maxKeys: c.state['max-keys'],
+      maxTotalBytes: c.state['max-bytes'],
+      lockWaitMs: c.state['lock-wait'],
+      lockTtlMs: c.state['lock-ttl'],
+    },
     compat: c.compat,
     microvm: c.microvm,
   };

@@ -36,6 +36,7 @@ import { createGrpcTrigger } from './triggers/grpc/index.js';
 import type { Trigger, TriggerContext } from './triggers/trigger.js';
 import { resolveToken } from './token.js';
 import { PROJECT_ROOT, VERSION } from './version.js';
+import type { FunctionStatus } from './scheduler/types.js';
 
 export interface TernNode {
   readonly config: NodeConfig;
@@ -55,11 +56,16 @@ class RuntimeSet {
   constructor(runtimes: Runtime[], logger: Logger) {
     for (const runtime of runtimes) {
       this.byName.set(runtime.name, runtime);
-      const probe = runtime.probe().catch((e: unknown): RuntimeProbe => ({ available: false, detail: (e as Error).message }));
+      const probe = runtime
+        .probe()
+        .catch((e: unknown): RuntimeProbe => ({ available: false, detail: (e as Error).message }));
       this.probes.set(runtime.name, probe);
       void probe.then((result) => {
         this.results.set(runtime.name, result);
-        logger.info({ event: 'runtime', runtime: runtime.name, ...result }, `runtime ${runtime.name} ${result.available ? 'available' : 'unavailable'}`);
+        logger.info(
+          { event: 'runtime', runtime: runtime.name, ...result },
+          `runtime ${runtime.name} ${result.available ? 'available' : 'unavailable'}`,
+        );
       });
     }
   }
@@ -71,7 +77,9 @@ class RuntimeSet {
   info(): RuntimeInfo[] {
     return [...this.byName.keys()].map((name) => {
       const r = this.results.get(name);
-      return r ? { name, available: r.available, ...(r.detail ? { detail: r.detail } : {}) } : { name, available: false, detail: 'probing' };
+      return r
+        ? { name, available: r.available, ...(r.detail ? { detail: r.detail } : {}) }
+        : { name, available: false, detail: 'probing' };
     });
   }
 
@@ -80,7 +88,10 @@ class RuntimeSet {
     const runtime = this.byName.get(spec.runtime);
     const probe = await this.probes.get(spec.runtime);
     if (!runtime || !probe?.available) {
-      throw new TernError('bad_spec', `runtime: "${spec.runtime}" is not available on this node${probe?.detail ? ` (${probe.detail})` : ''}`);
+      throw new TernError(
+        'bad_spec',
+        `runtime: "${spec.runtime}" is not available on this node${probe?.detail ? ` (${probe.detail})` : ''}`,
+      );
     }
     return runtime;
   }
@@ -100,23 +111,39 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   const logs = new FunctionLogs({
     dir: join(config.dataDir, 'logs'),
     maxLines: config.logs.maxLines,
-    onError: (err: unknown) => logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
+    onError: (err: unknown) =>
+      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
   });
   await logs.open();
 
   // State and chaining (src/state/): host services the runtimes hand to functions; chained calls are bound to the scheduler below.
-  const hostSide = await createHostSide({ nodeName: config.node, dataDir: config.dataDir, chainDepth: config.chainDepth, limits: config.state, logger, ...(config.redis !== undefined ? { redis: config.redis } : {}) });
-  const runtimes = new RuntimeSet(createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: hostSide.services }, config), logger);
+  const hostSide = await createHostSide({
+    nodeName: config.node,
+    dataDir: config.dataDir,
+    chainDepth: config.chainDepth,
+    limits: config.state,
+    logger,
+    ...(config.redis !== undefined ? { redis: config.redis } : {}),
+  });
+  const runtimes = new RuntimeSet(
+    createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: hostSide.services }, config),
+    logger,
+  );
   const validate = async (spec: FunctionSpec, dir: string) => {
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
   };
-  const folderStore = new DirRegistry({ root: join(config.dataDir, 'functions'), limits: config.limits, validate, logger });
+  const folderStore = new DirRegistry({
+    root: join(config.dataDir, 'functions'),
+    limits: config.limits,
+    validate,
+    logger,
+  });
   // Cluster mode (src/cluster/, only with [cluster] etcd): functions shared through etcd, membership, offloading.
   const cluster = config.cluster.etcd.length > 0 ? createCluster({ config, local: folderStore, logger }) : undefined;
   const registry: Registry = cluster?.registry ?? folderStore;
 
-  let statuses: () => import('./scheduler/types.js').FunctionStatus[] = () => [];
+  let statuses: () => FunctionStatus[] = () => [];
   let capacity = () => ({ memoryMiB: config.memoryBudgetMiB, usedMiB: 0 });
   const metrics = new Metrics({
     statuses: () => statuses(),
@@ -136,7 +163,12 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     scratchDir,
     // hostSide first: it adds chained children to a call's report before the other sinks see it.
     // singleUse: a single-use instance's start/stop are per-call events, logged at debug (observability/lifecycle.ts).
-    telemetry: combineTelemetry(hostSide.telemetry, metrics, recentCalls, lifecycleTelemetry(logger, { singleUse: (fn) => registry.get(fn)?.spec.singleUse === true })),
+    telemetry: combineTelemetry(
+      hostSide.telemetry,
+      metrics,
+      recentCalls,
+      lifecycleTelemetry(logger, { singleUse: (fn) => registry.get(fn)?.spec.singleUse === true }),
+    ),
     logSink: logs.sink,
     logger,
     ...(cluster ? { offloader: cluster.offloader } : {}),
@@ -151,7 +183,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       await runtime.prepare(fn);
       await scheduler.deployed(fn);
     } catch (e) {
-      logger.error({ event: 'activate_failed', function: fn.spec.name, err: (e as Error).message }, `function ${fn.spec.name} cannot run here`);
+      logger.error(
+        { event: 'activate_failed', function: fn.spec.name, err: (e as Error).message },
+        `function ${fn.spec.name} cannot run here`,
+      );
     }
   };
   // Registry changes (from this node's API or, in a cluster, from peers) reach the pool here;
@@ -169,7 +204,13 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       if (event.previous?.version === event.fn.version) return;
       track(event.fn.spec.name, activate(event.fn));
     } else {
-      track(event.name, scheduler.removed(event.name).then(() => Promise.all([registry.prune(event.name), logs.remove(event.name)])).then(() => undefined));
+      track(
+        event.name,
+        scheduler
+          .removed(event.name)
+          .then(() => Promise.all([registry.prune(event.name), logs.remove(event.name)]))
+          .then(() => undefined),
+      );
     }
   });
   const settled = async (name: string) => {
@@ -180,7 +221,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   await Promise.all(registry.list().map(activate));
   if (config.registryDir) {
     const { loaded, failed } = await loadRegistryFolder(registry, config.registryDir, logger);
-    logger.info({ event: 'registry_folder', folder: config.registryDir, loaded, failed }, `loaded ${loaded.length} function(s) from ${config.registryDir}`);
+    logger.info(
+      { event: 'registry_folder', folder: config.registryDir, loaded, failed },
+      `loaded ${loaded.length} function(s) from ${config.registryDir}`,
+    );
   }
 
   // The bound URL (port 0 picks a free port), known once the server listens.
@@ -197,7 +241,11 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       role: config.cluster.role,
       area: config.cluster.area,
       url: config.cluster.advertise ?? url,
-      load: { freeMemoryMiB: cap.memoryMiB - cap.usedMiB, queued: all.reduce((n, s) => n + s.queued, 0), warm: all.filter((s) => s.instances.total > 0).length },
+      load: {
+        freeMemoryMiB: cap.memoryMiB - cap.usedMiB,
+        queued: all.reduce((n, s) => n + s.queued, 0),
+        warm: all.filter((s) => s.instances.total > 0).length,
+      },
       self: true,
     };
   };
@@ -235,22 +283,30 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   };
   for (const trigger of triggers) await trigger.start(triggerCtx);
   // Compatibility APIs (src/compat/): a listener per enabled [compat.<system>] profile.
-  const compat = await startCompat([openfaasProfile, unifaasProfile, faasmProfile, serverledgeProfile, tinyfaasProfile], config.compat, config.host, {
-    nodeName: config.node,
-    version: VERSION,
-    scheduler,
-    registry,
-    logs,
-    token,
-    limits: config.limits,
-    dataDir: config.dataDir,
-    settled,
-    logger,
-    runtimes: () => runtimes.info(),
-    // tinyFaaS's upload reply names the CoAP and gRPC endpoints.
-    triggers: () => Object.fromEntries(triggers.map((t) => [t.name, t.address()])),
-  });
-  logger.info({ event: 'serving', url, scratch: scratchDir, triggers: triggers.map((t) => t.address()) }, `tern node ${config.node} serving on ${url}`);
+  const compat = await startCompat(
+    [openfaasProfile, unifaasProfile, faasmProfile, serverledgeProfile, tinyfaasProfile],
+    config.compat,
+    config.host,
+    {
+      nodeName: config.node,
+      version: VERSION,
+      scheduler,
+      registry,
+      logs,
+      token,
+      limits: config.limits,
+      dataDir: config.dataDir,
+      settled,
+      logger,
+      runtimes: () => runtimes.info(),
+      // tinyFaaS's upload reply names the CoAP and gRPC endpoints.
+      triggers: () => Object.fromEntries(triggers.map((t) => [t.name, t.address()])),
+    },
+  );
+  logger.info(
+    { event: 'serving', url, scratch: scratchDir, triggers: triggers.map((t) => t.address()) },
+    `tern node ${config.node} serving on ${url}`,
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -3,7 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export async function resolveToken(configured: string | undefined, dataDir: string): Promise<{ token: string; path?: string; created: boolean }> {
+export async function resolveToken(
+  configured: string | undefined,
+  dataDir: string,
+): Promise<{ token: string; path?: string; created: boolean }> {
   if (configured) return { token: configured, created: false };
   const path = join(dataDir, 'token');
   try {

@@ -71,7 +71,11 @@ export const api = {
   /** Deploy an archive File; the type comes from its name (.zip, else gzip). Resolves {created, fn}. */
   async deploy(name, file, opts = {}) {
     const type = /\.zip$/i.test(file.name) ? 'application/zip' : 'application/gzip';
-    const res = await request('PUT', `/v1/functions/${encodeURIComponent(name)}`, { ...opts, body: file, headers: { 'content-type': type } });
+    const res = await request('PUT', `/v1/functions/${encodeURIComponent(name)}`, {
+      ...opts,
+      body: file,
+      headers: { 'content-type': type },
+    });
     return { created: res.status === 201, fn: await res.json() };
   },
 
@@ -111,7 +115,14 @@ export const api = {
     } catch {
       report = undefined;
     }
-    return { status: res.status, statusText: res.statusText, headers: [...res.headers.entries()], body: text, report, ms };
+    return {
+      status: res.status,
+      statusText: res.statusText,
+      headers: [...res.headers.entries()],
+      body: text,
+      report,
+      ms,
+    };
   },
 
   /**

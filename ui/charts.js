@@ -55,26 +55,52 @@ export function lineChart({ title, testid, windowMs, format = String, empty = 'n
     const y = (v) => H - PAD.bottom - (v / max) * (H - PAD.top - PAD.bottom);
 
     const grid = [0, 0.5, 1].map((f) =>
-      s('g', {}, s('line', { x1: PAD.left, x2: W - PAD.right, y1: y(f * max), y2: y(f * max), class: 'grid' }), s('text', { x: PAD.left - 6, y: y(f * max) + 4, class: 'axis', 'text-anchor': 'end' }, format(f * max))),
+      s(
+        'g',
+        {},
+        s('line', { x1: PAD.left, x2: W - PAD.right, y1: y(f * max), y2: y(f * max), class: 'grid' }),
+        s('text', { x: PAD.left - 6, y: y(f * max) + 4, class: 'axis', 'text-anchor': 'end' }, format(f * max)),
+      ),
     );
     const ticks = [0, 0.5, 1].map((f) => {
       const label = f === 1 ? 'now' : `−${((1 - f) * windowMs) / 60_000} min`;
-      return s('text', { x: x(from + f * windowMs), y: H - 6, class: 'axis', 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle' }, label);
+      return s(
+        'text',
+        {
+          x: x(from + f * windowMs),
+          y: H - 6,
+          class: 'axis',
+          'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle',
+        },
+        label,
+      );
     });
     const lines = series.flatMap(({ color, points }) =>
       runs(points.filter((p) => p.t >= from)).map((run) =>
         run.length === 1
           ? s('circle', { cx: x(run[0].t), cy: y(run[0].v), r: 2.5, fill: color })
-          : s('polyline', { points: run.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '), fill: 'none', stroke: color, 'stroke-width': 1.8, 'stroke-linejoin': 'round' }),
+          : s('polyline', {
+              points: run.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '),
+              fill: 'none',
+              stroke: color,
+              'stroke-width': 1.8,
+              'stroke-linejoin': 'round',
+            }),
       ),
     );
     svg.replaceChildren(...grid, ...ticks, ...lines);
-    if (all.length === 0) svg.append(s('text', { x: W / 2, y: H / 2, class: 'axis empty', 'text-anchor': 'middle' }, empty));
+    if (all.length === 0)
+      svg.append(s('text', { x: W / 2, y: H / 2, class: 'axis empty', 'text-anchor': 'middle' }, empty));
 
     legend.replaceChildren(
       ...series.map(({ label, color, points }) => {
         const last = [...points].reverse().find((p) => Number.isFinite(p.v));
-        return h('span', { class: 'legend-item' }, h('i', { style: `background:${color}` }), `${label}: ${last ? format(last.v) : '–'}`);
+        return h(
+          'span',
+          { class: 'legend-item' },
+          h('i', { style: `background:${color}` }),
+          `${label}: ${last ? format(last.v) : '–'}`,
+        );
       }),
     );
   }
@@ -87,6 +113,12 @@ export function sparkline(values, { width = 80, height = 18, color = 'var(--acce
   const finite = values.map((v) => (Number.isFinite(v) ? v : 0));
   const max = Math.max(1e-9, ...finite);
   const step = finite.length > 1 ? width / (finite.length - 1) : 0;
-  const points = finite.map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`).join(' ');
-  return s('svg', { viewBox: `0 0 ${width} ${height}`, width, height, class: 'sparkline', 'aria-hidden': 'true' }, s('polyline', { points, fill: 'none', stroke: color, 'stroke-width': 1.5 }));
+  const points = finite
+    .map((v, i) => `${(i * step).toFixed(1)},${(height - 1 - (v / max) * (height - 2)).toFixed(1)}`)
+    .join(' ');
+  return s(
+    'svg',
+    { viewBox: `0 0 ${width} ${height}`, width, height, class: 'sparkline', 'aria-hidden': 'true' },
+    s('polyline', { points, fill: 'none', stroke: color, 'stroke-width': 1.5 }),
+  );
 }

@@ -16,8 +16,16 @@ export function confirmDialog({ title, message, confirmLabel = 'Delete', danger 
         h(
           'menu',
           {},
-          h('button', { value: 'cancel', type: 'submit', class: 'secondary', dataset: { testid: 'confirm-cancel' } }, 'Cancel'),
-          h('button', { value: 'ok', type: 'submit', class: danger ? 'danger' : '', dataset: { testid: 'confirm-ok' } }, confirmLabel),
+          h(
+            'button',
+            { value: 'cancel', type: 'submit', class: 'secondary', dataset: { testid: 'confirm-cancel' } },
+            'Cancel',
+          ),
+          h(
+            'button',
+            { value: 'ok', type: 'submit', class: danger ? 'danger' : '', dataset: { testid: 'confirm-ok' } },
+            confirmLabel,
+          ),
         ),
       ),
     );

@@ -76,7 +76,11 @@ export function formatDateTime(iso) {
 export function flash(message, kind = 'info') {
   const box = document.getElementById('flash');
   if (!box) return;
-  const item = h('div', { class: `flash ${kind}`, role: kind === 'error' ? 'alert' : 'status', dataset: { testid: 'flash' } }, message);
+  const item = h(
+    'div',
+    { class: `flash ${kind}`, role: kind === 'error' ? 'alert' : 'status', dataset: { testid: 'flash' } },
+    message,
+  );
   box.append(item);
   setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
 }

@@ -93,7 +93,8 @@ function derive(prevSample, curSample, fn) {
   const calls = cur.calls - prev.calls;
   const cold = cur.cold - prev.cold;
   const count = cur.durCount - prev.durCount;
-  if (seconds <= 0 || calls < 0 || cold < 0 || count < 0) return { t: curSample.t, rate: null, coldRate: null, avgMs: null, p95Ms: null };
+  if (seconds <= 0 || calls < 0 || cold < 0 || count < 0)
+    return { t: curSample.t, rate: null, coldRate: null, avgMs: null, p95Ms: null };
   const p95 = count > 0 ? quantileFromBuckets(prev.buckets, cur.buckets, 0.95) : null;
   return {
     t: curSample.t,
@@ -133,7 +134,10 @@ class MetricsSampler extends EventTarget {
       while (this.samples.length > 2 && this.samples[0].t < t - WINDOW_MS - SAMPLE_MS) this.samples.shift();
       this.state = { ok: true, error: undefined };
     } catch (e) {
-      this.state = { ok: false, error: e instanceof ApiError && e.status === 404 ? 'this node publishes no /metrics' : e.message };
+      this.state = {
+        ok: false,
+        error: e instanceof ApiError && e.status === 404 ? 'this node publishes no /metrics' : e.message,
+      };
     }
     this.dispatchEvent(new Event('sample'));
   }

@@ -45,7 +45,10 @@ export async function startChildServer(o: ChildServerOptions): Promise<ChildServ
     clearTimeout(timer);
   });
   try {
-    const url = await o.ready({ output: () => tail.toString(), exited: () => (spawnError ? `${o.label}: ${String(spawnError)}` : exitedWith) });
+    const url = await o.ready({
+      output: () => tail.toString(),
+      exited: () => (spawnError ? `${o.label}: ${String(spawnError)}` : exitedWith),
+    });
     log(`${o.label} pid ${proc.pid} serving on ${url}`);
     return { url, pid: proc.pid!, proc, output: () => tail.toString(), stop };
   } catch (e) {
@@ -55,7 +58,10 @@ export async function startChildServer(o: ChildServerOptions): Promise<ChildServ
 }
 
 /** Waits for a line "listening PORT" on the child's output (the bare node:http reference prints one). */
-export async function waitForListeningLine(child: { output: () => string; exited: () => string | null }, timeoutMs: number): Promise<string> {
+export async function waitForListeningLine(
+  child: { output: () => string; exited: () => string | null },
+  timeoutMs: number,
+): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const m = /listening (\d+)/.exec(child.output());

@@ -24,7 +24,12 @@ export function ensureBuilt(example: string): void {
   execFileSync('bash', [build], { stdio: 'pipe', timeout: 120_000 });
 }
 
-export async function deployExample(node: TernNode, example: string, name: string, overrides: SpecOverrides = {}): Promise<void> {
+export async function deployExample(
+  node: TernNode,
+  example: string,
+  name: string,
+  overrides: SpecOverrides = {},
+): Promise<void> {
   ensureBuilt(example);
   const dir = await mkdtemp(join(tmpdir(), 'tern-bench-fn-'));
   try {
@@ -34,7 +39,8 @@ export async function deployExample(node: TernNode, example: string, name: strin
     await writeFile(join(dir, 'function.toml'), stringify(spec));
     const archive = await packFolder(dir);
     const res = await node.api('PUT', `/v1/functions/${name}`, archive, 'application/gzip');
-    if (res.status !== 201 && res.status !== 200) throw new Error(`deploying ${name} (from examples/${example}) answered ${res.status}: ${await res.text()}`);
+    if (res.status !== 201 && res.status !== 200)
+      throw new Error(`deploying ${name} (from examples/${example}) answered ${res.status}: ${await res.text()}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -42,7 +48,8 @@ export async function deployExample(node: TernNode, example: string, name: strin
 
 export async function removeFunction(node: TernNode, name: string): Promise<void> {
   const res = await node.api('DELETE', `/v1/functions/${name}`);
-  if (res.status !== 204 && res.status !== 404) throw new Error(`removing ${name} answered ${res.status}: ${await res.text()}`);
+  if (res.status !== 204 && res.status !== 404)
+    throw new Error(`removing ${name} answered ${res.status}: ${await res.text()}`);
 }
 
 interface Described {
@@ -52,14 +59,14 @@ interface Described {
 /** Wait until `name` has `count` idle instances (prewarm done); polls the node, bounded by `timeoutMs`. */
 export async function waitIdleInstances(node: TernNode, name: string, count: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let last = '';
   for (;;) {
     const res = await node.api('GET', `/v1/functions/${name}`);
     const body = (await res.json()) as Described;
     const idle = body.status?.instances?.idle ?? 0;
     if (idle >= count) return;
-    last = JSON.stringify(body.status?.instances ?? {});
-    if (Date.now() > deadline) throw new Error(`${name}: ${count} idle instances not reached within ${timeoutMs} ms (last ${last})`);
+    const last = JSON.stringify(body.status?.instances ?? {});
+    if (Date.now() > deadline)
+      throw new Error(`${name}: ${count} idle instances not reached within ${timeoutMs} ms (last ${last})`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -13,7 +13,14 @@ function memory(scenarios: Scenario[]): MemoryScenario | undefined {
   return s?.kind === 'memory' ? s : undefined;
 }
 
-function goal(id: string, text: string, target: string, unit: string, measured: number | null | undefined, met: (v: number) => boolean): Goal {
+function goal(
+  id: string,
+  text: string,
+  target: string,
+  unit: string,
+  measured: number | null | undefined,
+  met: (v: number) => boolean,
+): Goal {
   const m = measured ?? null;
   return { id, text, target, unit, measured: m, met: m === null ? null : met(m) };
 }
@@ -26,7 +33,14 @@ export function evaluateGoals(scenarios: Scenario[]): Goal[] {
   const coldMedian = (runtime: string) => cold?.rows.find((r) => r.role === 'tern' && r.runtime === runtime)?.medianMs;
   const wasmDensity = memory(scenarios)?.rows.find((r) => r.runtime === 'wasm')?.instancesPerGiB;
   return [
-    goal('warm-wasm-http', 'Warm wasm hello over HTTP, throughput vs bare node:http', '≥ 0.8×', '×', warmRatio, (v) => v >= 0.8),
+    goal(
+      'warm-wasm-http',
+      'Warm wasm hello over HTTP, throughput vs bare node:http',
+      '≥ 0.8×',
+      '×',
+      warmRatio,
+      (v) => v >= 0.8,
+    ),
     goal('cold-wasm', 'Cold start, wasm (median)', '< 1 ms', 'ms', coldMedian('wasm'), (v) => v < 1),
     goal('cold-python', 'Cold start, python (median)', '< 50 ms', 'ms', coldMedian('python'), (v) => v < 50),
     goal('cold-node', 'Cold start, node (median)', '< 50 ms', 'ms', coldMedian('node'), (v) => v < 50),

@@ -38,7 +38,10 @@ interface AutocannonResult {
 }
 
 interface AutocannonInstance extends PromiseLike<AutocannonResult> {
-  on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
+  on(
+    event: 'response',
+    listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void,
+  ): void;
 }
 
 type Autocannon = (opts: Record<string, unknown>) => AutocannonInstance;
@@ -50,7 +53,11 @@ const REQUEST_TIMEOUT_S = 10;
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 async function checkOnce(o: LoadOptions): Promise<void> {
-  const res = await fetch(o.url, { method: o.method ?? 'GET', ...(o.body !== undefined ? { body: o.body } : {}), signal: AbortSignal.timeout(30_000) });
+  const res = await fetch(o.url, {
+    method: o.method ?? 'GET',
+    ...(o.body !== undefined ? { body: o.body } : {}),
+    signal: AbortSignal.timeout(30_000),
+  });
   const text = await res.text();
   const wrong = res.status < 200 || res.status > 299 ? `answered ${res.status}` : (o.check?.(res.status, text) ?? null);
   if (wrong !== null) throw new Error(`${o.method ?? 'GET'} ${o.url}: ${wrong}: ${text.slice(0, 300)}`);
@@ -89,8 +96,18 @@ export type LoadOutcome = { ok: true; result: LoadResult } | { ok: false; error:
  * Each target for `rounds` × `roundMs`, interleaved; figures pooled over the rounds. A target that
  * fails its check, warm-up or a round is dropped from later rounds and reported as failed.
  */
-export async function compareLoads(targets: LoadOptions[], o: { warmupMs: number; rounds: number; roundMs: number }): Promise<LoadOutcome[]> {
-  const state = targets.map(() => ({ samples: [] as number[], ok: 0, errors: 0, seconds: 0, error: undefined as unknown, failed: false }));
+export async function compareLoads(
+  targets: LoadOptions[],
+  o: { warmupMs: number; rounds: number; roundMs: number },
+): Promise<LoadOutcome[]> {
+  const state = targets.map(() => ({
+    samples: [] as number[],
+    ok: 0,
+    errors: 0,
+    seconds: 0,
+    error: undefined as unknown,
+    failed: false,
+  }));
   for (let i = 0; i < targets.length; i++) {
     try {
       await prepareLoad(targets[i]!, o.warmupMs);
@@ -119,7 +136,14 @@ export async function compareLoads(targets: LoadOptions[], o: { warmupMs: number
     const latency = summarise(s.samples);
     return {
       ok: true,
-      result: { rps: round(s.ok / Math.max(s.seconds, 0.001), 1), medianMs: latency.medianMs, p99Ms: latency.p99Ms, requests: s.ok, errors: s.errors, durationS: round(s.seconds, 3) },
+      result: {
+        rps: round(s.ok / Math.max(s.seconds, 0.001), 1),
+        medianMs: latency.medianMs,
+        p99Ms: latency.p99Ms,
+        requests: s.ok,
+        errors: s.errors,
+        durationS: round(s.seconds, 3),
+      },
     };
   });
 }

@@ -47,7 +47,10 @@ function nulSeparated(path: string): string[] {
 
 /** Whether `pid` runs for function `name`: the name as one argument, or TERN_FUNCTION=name in its environment. */
 function runsFunction(pid: number, name: string): boolean {
-  return nulSeparated(`/proc/${pid}/cmdline`).includes(name) || nulSeparated(`/proc/${pid}/environ`).includes(`TERN_FUNCTION=${name}`);
+  return (
+    nulSeparated(`/proc/${pid}/cmdline`).includes(name) ||
+    nulSeparated(`/proc/${pid}/environ`).includes(`TERN_FUNCTION=${name}`)
+  );
 }
 
 /** `root` and all its descendants alive now. */

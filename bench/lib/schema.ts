@@ -45,7 +45,12 @@ const scenarioBase = {
 };
 
 export const latencyScenarioSchema = z
-  .object({ ...scenarioBase, kind: z.literal('latency'), ratio: z.enum(['throughput', 'latency']), rows: z.array(measurementSchema) })
+  .object({
+    ...scenarioBase,
+    kind: z.literal('latency'),
+    ratio: z.enum(['throughput', 'latency']),
+    rows: z.array(measurementSchema),
+  })
   .strict();
 
 export const memoryRowSchema = z
@@ -65,7 +70,9 @@ export const memoryRowSchema = z
   })
   .strict();
 
-export const memoryScenarioSchema = z.object({ ...scenarioBase, kind: z.literal('memory'), rows: z.array(memoryRowSchema) }).strict();
+export const memoryScenarioSchema = z
+  .object({ ...scenarioBase, kind: z.literal('memory'), rows: z.array(memoryRowSchema) })
+  .strict();
 
 export const scenarioSchema = z.discriminatedUnion('kind', [latencyScenarioSchema, memoryScenarioSchema]);
 

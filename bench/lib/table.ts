@@ -18,12 +18,18 @@ function cell(text: string): string {
 }
 
 function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
 }
 
 export function machineLine(r: ResultFile): string {
   const m = r.machine;
-  const commit = r.source.commit ? ` · commit ${r.source.commit.slice(0, 10)}${r.source.dirty ? ' (uncommitted changes)' : ''}` : '';
+  const commit = r.source.commit
+    ? ` · commit ${r.source.commit.slice(0, 10)}${r.source.dirty ? ' (uncommitted changes)' : ''}`
+    : '';
   return `${m.cores} cores · ${m.cpuModel} · ${(m.memoryMiB / 1024).toFixed(1)} GiB · Node ${m.node} · ${m.platform} ${m.kernel} ${m.arch}${commit}`;
 }
 
@@ -31,7 +37,12 @@ export function goalsTable(goals: Goal[]): string {
   const met = (g: Goal) => (g.met === null ? 'not measured' : g.met ? '**met**' : 'not met');
   return table(
     ['goal', 'target', 'measured', 'status'],
-    goals.map((g) => [g.text, g.target, g.measured === null ? '—' : g.unit === '×' ? `${num(g.measured)}×` : `${num(g.measured)} ${g.unit}`, met(g)]),
+    goals.map((g) => [
+      g.text,
+      g.target,
+      g.measured === null ? '—' : g.unit === '×' ? `${num(g.measured)}×` : `${num(g.measured)} ${g.unit}`,
+      met(g),
+    ]),
   );
 }
 
@@ -49,7 +60,14 @@ function latencyTable(s: Latency): string {
           const v = r.vs.find((x) => x.reference === ref);
           return v?.ratio === null || v === undefined ? '—' : `${num(v.ratio)}×`;
         });
-  const header = ['target', 'median ms', 'p99 ms', s.ratio === 'latency' ? 'starts/s' : 'req/s', 'errors', ...(single ? ['vs its reference'] : refs.map((r) => `vs ${r}`))];
+  const header = [
+    'target',
+    'median ms',
+    'p99 ms',
+    s.ratio === 'latency' ? 'starts/s' : 'req/s',
+    'errors',
+    ...(single ? ['vs its reference'] : refs.map((r) => `vs ${r}`)),
+  ];
   const rows = s.rows.map((r) => [
     r.role === 'reference' ? `*${r.target}*` : r.target,
     num(r.medianMs, 3),
@@ -63,7 +81,15 @@ function latencyTable(s: Latency): string {
 
 function memoryTable(s: Memory): string {
   return table(
-    ['target', 'instances', 'RSS MiB / instance', 'PSS MiB / instance', 'per GiB (RSS)', 'per GiB (PSS)', 'processes / instance'],
+    [
+      'target',
+      'instances',
+      'RSS MiB / instance',
+      'PSS MiB / instance',
+      'per GiB (RSS)',
+      'per GiB (PSS)',
+      'processes / instance',
+    ],
     s.rows.map((r) => [
       r.target,
       String(r.instances),
@@ -96,7 +122,9 @@ export function scenarioTables(r: ResultFile, level = 3): string {
   return r.scenarios
     .map((s, i) => {
       const body = s.kind === 'latency' ? latencyTable(s) : memoryTable(s);
-      const skipped = s.skipped.length ? `\n\nSkipped: ${s.skipped.map((k) => `${k.target} — ${k.reason}`).join('; ')}` : '';
+      const skipped = s.skipped.length
+        ? `\n\nSkipped: ${s.skipped.map((k) => `${k.target} — ${k.reason}`).join('; ')}`
+        : '';
       return `${h} ${i + 1}. ${s.title}\n\n${body}${skipped}`;
     })
     .join('\n\n');
@@ -104,12 +132,14 @@ export function scenarioTables(r: ResultFile, level = 3): string {
 
 export function renderMarkdown(r: ResultFile): string {
   const methods = r.scenarios.map((s, i) => `${i + 1}. **${s.title}** — ${s.method}`).join('\n');
-  return [
-    `# Tern benchmarks — ${r.date.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run: tiny loads, figures meaningless)' : ''}`,
-    `Machine: ${machineLine(r)}. Whole run: ${num(r.elapsedS, 0)} s. Reproduce: \`make bench\`.`,
-    `## Goals\n\n${goalsTable(r.goals)}`,
-    scenarioTables(r, 2),
-    `## Per-component figures\n\n${componentLines(r.components)}`,
-    `## How each scenario was run\n\n${methods}`,
-  ].join('\n\n') + '\n';
+  return (
+    [
+      `# Tern benchmarks — ${r.date.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run: tiny loads, figures meaningless)' : ''}`,
+      `Machine: ${machineLine(r)}. Whole run: ${num(r.elapsedS, 0)} s. Reproduce: \`make bench\`.`,
+      `## Goals\n\n${goalsTable(r.goals)}`,
+      scenarioTables(r, 2),
+      `## Per-component figures\n\n${componentLines(r.components)}`,
+      `## How each scenario was run\n\n${methods}`,
+    ].join('\n\n') + '\n'
+  );
 }

@@ -44,10 +44,26 @@ export async function startTernNode(options: TernNodeOptions = {}): Promise<Tern
   const coapPort = await freeLoopbackUdpPort();
   const grpcPort = await freeLoopbackPort();
   const args = [
-    CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--coap-port', String(coapPort), '--grpc-port', String(grpcPort),
-    '--data', data, '--log-level', BENCH_LOG_LEVEL, ...(options.args ?? []),
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--coap-port',
+    String(coapPort),
+    '--grpc-port',
+    String(grpcPort),
+    '--data',
+    data,
+    '--log-level',
+    BENCH_LOG_LEVEL,
+    ...(options.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { env: { ...process.env, TERN_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, TERN_TOKEN: TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const tail = new OutputTail();
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const stop = onCleanup(`tern node ${proc.pid ?? '?'}`, async () => {

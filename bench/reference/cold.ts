@@ -7,16 +7,24 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 
 /** Spawn, feed stdin, wait for exit with stdout drained; returns the elapsed ms. */
-export function spawnOnce(command: string, args: string[], options: { env?: Record<string, string>; stdin?: string; expect: string }): Promise<number> {
+export function spawnOnce(
+  command: string,
+  args: string[],
+  options: { env?: Record<string, string>; stdin?: string; expect: string },
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'], ...(options.env ? { env: options.env } : {}) });
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'ignore'],
+      ...(options.env ? { env: options.env } : {}),
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.once('error', reject);
     child.once('close', (code) => {
       const ms = performance.now() - t0;
-      if (code !== 0 || !out.includes(options.expect)) reject(new Error(`${command} ${args.join(' ')} exited ${code} printing ${JSON.stringify(out.slice(0, 200))}`));
+      if (code !== 0 || !out.includes(options.expect))
+        reject(new Error(`${command} ${args.join(' ')} exited ${code} printing ${JSON.stringify(out.slice(0, 200))}`));
       else resolve(ms);
     });
     child.stdin.end(options.stdin ?? '');
@@ -39,7 +47,13 @@ export async function wasmInlineRunner(path: string): Promise<{ run: () => Promi
   const sink = openSync('/dev/null', 'w');
   const run = async () => {
     const t0 = performance.now();
-    const wasi = new WASI({ version: 'preview1', args: ['hello.wasm'], env: { REQUEST_METHOD: 'POST', PATH_INFO: '/' }, stdout: sink, returnOnExit: true });
+    const wasi = new WASI({
+      version: 'preview1',
+      args: ['hello.wasm'],
+      env: { REQUEST_METHOD: 'POST', PATH_INFO: '/' },
+      stdout: sink,
+      returnOnExit: true,
+    });
     const instance = await webAssembly.instantiate(module, wasi.getImportObject());
     const code = wasi.start(instance);
     if (code !== 0) throw new Error(`the inline wasm module exited ${code}`);

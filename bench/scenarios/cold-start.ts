@@ -29,7 +29,11 @@ interface ReportHeader {
 }
 
 /** Run `once` sequentially until `samples` are taken or `maxMs` passed (at least one sample). */
-async function sequential(samples: number, maxMs: number, once: () => Promise<number>): Promise<{ samples: number[]; elapsedS: number }> {
+async function sequential(
+  samples: number,
+  maxMs: number,
+  once: () => Promise<number>,
+): Promise<{ samples: number[]; elapsedS: number }> {
   const out: number[] = [];
   const t0 = performance.now();
   while (out.length < samples && (out.length === 0 || performance.now() - t0 < maxMs)) out.push(await once());
@@ -38,7 +42,8 @@ async function sequential(samples: number, maxMs: number, once: () => Promise<nu
 
 /** Deploy the single-use copies this scenario calls (before any load, so deploy cost stays out). */
 export async function deployColdCopies(ctx: ScenarioContext): Promise<void> {
-  for (const t of HELLO_TARGETS) await deployExample(ctx.node, t.example, `${t.example}${COLD_SUFFIX}`, { 'single-use': true, 'min-instances': 0 });
+  for (const t of HELLO_TARGETS)
+    await deployExample(ctx.node, t.example, `${t.example}${COLD_SUFFIX}`, { 'single-use': true, 'min-instances': 0 });
 }
 
 async function ternCold(ctx: ScenarioContext, t: HelloTarget, count: number): Promise<Measurement> {
@@ -54,7 +59,8 @@ async function ternCold(ctx: ScenarioContext, t: HelloTarget, count: number): Pr
     const text = await res.text();
     const ms = performance.now() - t0;
     const report = JSON.parse(res.headers.get('x-tern-report') ?? '{}') as ReportHeader;
-    if (res.status !== 200 || !text.includes(t.expect)) throw new Error(`${url} answered ${res.status}: ${text.slice(0, 200)}`);
+    if (res.status !== 200 || !text.includes(t.expect))
+      throw new Error(`${url} answered ${res.status}: ${text.slice(0, 200)}`);
     if (report.cold !== true || typeof report.initMs !== 'number' || typeof report.runMs !== 'number') {
       errors += 1; // served warm or without a report: not a cold start, not counted
       return ms;
@@ -78,7 +84,12 @@ async function ternCold(ctx: ScenarioContext, t: HelloTarget, count: number): Pr
     requests: cold.length,
     errors,
     vs: [],
-    extra: { e2eMedianMs: e.medianMs, e2eP99Ms: e.p99Ms, initMedianMs: summarise(init).medianMs, nodeTotalMedianMs: total.length ? summarise(total).medianMs : null },
+    extra: {
+      e2eMedianMs: e.medianMs,
+      e2eP99Ms: e.p99Ms,
+      initMedianMs: summarise(init).medianMs,
+      nodeTotalMedianMs: total.length ? summarise(total).medianMs : null,
+    },
   };
 }
 
@@ -96,9 +107,21 @@ async function referenceFor(t: HelloTarget): Promise<ColdReference> {
     }
     case 'python':
       // The interpreter Tern's python runtime runs (not whatever python3 is first on PATH).
-      return { target: 'python3 -c (spawn)', once: () => spawnOnce(PYTHON, ['-c', "import sys; sys.stdout.write('Hello from python!\\n')"], { expect: 'Hello from python' }) };
+      return {
+        target: 'python3 -c (spawn)',
+        once: () =>
+          spawnOnce(PYTHON, ['-c', "import sys; sys.stdout.write('Hello from python!\\n')"], {
+            expect: 'Hello from python',
+          }),
+      };
     case 'node':
-      return { target: 'node -e (spawn)', once: () => spawnOnce(process.execPath, ['-e', "process.stdout.write('Hello from node!\\n')"], { expect: 'Hello from node' }) };
+      return {
+        target: 'node -e (spawn)',
+        once: () =>
+          spawnOnce(process.execPath, ['-e', "process.stdout.write('Hello from node!\\n')"], {
+            expect: 'Hello from node',
+          }),
+      };
     case 'binary':
       return {
         target: 'sh echo.sh (spawn)',
@@ -116,7 +139,18 @@ async function referenceCold(ref: ColdReference, count: number, maxMs: number): 
   try {
     const { samples, elapsedS } = await sequential(count, maxMs, ref.once);
     const s = summarise(samples);
-    return { target: ref.target, role: 'reference', runtime: null, medianMs: s.medianMs, p99Ms: s.p99Ms, rps: round(samples.length / elapsedS, 1), requests: samples.length, errors: 0, vs: [], extra: {} };
+    return {
+      target: ref.target,
+      role: 'reference',
+      runtime: null,
+      medianMs: s.medianMs,
+      p99Ms: s.p99Ms,
+      rps: round(samples.length / elapsedS, 1),
+      requests: samples.length,
+      errors: 0,
+      vs: [],
+      extra: {},
+    };
   } finally {
     ref.close?.();
   }

@@ -4,8 +4,24 @@ import { log, reason } from '../lib/log.js';
 import type { Measurement, Skipped } from '../lib/schema.js';
 import type { ScenarioContext } from './context.js';
 
-export function measurement(target: string, role: Measurement['role'], runtime: string | null, r: LoadResult): Measurement {
-  return { target, role, runtime, medianMs: r.medianMs, p99Ms: r.p99Ms, rps: r.rps, requests: r.requests, errors: r.errors, vs: [], extra: {} };
+export function measurement(
+  target: string,
+  role: Measurement['role'],
+  runtime: string | null,
+  r: LoadResult,
+): Measurement {
+  return {
+    target,
+    role,
+    runtime,
+    medianMs: r.medianMs,
+    p99Ms: r.p99Ms,
+    rps: r.rps,
+    requests: r.requests,
+    errors: r.errors,
+    vs: [],
+    extra: {},
+  };
 }
 
 /** An answer check: the body must contain `text`. */
@@ -20,9 +36,15 @@ export interface HttpTarget {
   load: Omit<LoadOptions, 'connections'>;
 }
 
-export async function compareTargets(ctx: ScenarioContext, scenario: string, targets: HttpTarget[]): Promise<{ rows: Measurement[]; skipped: Skipped[] }> {
+export async function compareTargets(
+  ctx: ScenarioContext,
+  scenario: string,
+  targets: HttpTarget[],
+): Promise<{ rows: Measurement[]; skipped: Skipped[] }> {
   const { plan } = ctx;
-  log(`${scenario}: ${targets.map((t) => t.target).join(', ')} — ${plan.rounds} round(s) of ${plan.durationMs / plan.rounds / 1000} s each`);
+  log(
+    `${scenario}: ${targets.map((t) => t.target).join(', ')} — ${plan.rounds} round(s) of ${plan.durationMs / plan.rounds / 1000} s each`,
+  );
   const outcomes = await compareLoads(
     targets.map((t) => ({ ...t.load, connections: plan.connections })),
     { warmupMs: plan.warmupMs, rounds: plan.rounds, roundMs: plan.durationMs / plan.rounds },

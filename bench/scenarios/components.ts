@@ -17,10 +17,20 @@ interface ComponentBench {
 }
 
 export const COMPONENT_BENCHES: ComponentBench[] = [
-  { name: 'pool overhead', module: '../pool-overhead.js', exportName: 'benchPoolOverhead', args: (p) => [p.quick ? 2_000 : 100_000] },
+  {
+    name: 'pool overhead',
+    module: '../pool-overhead.js',
+    exportName: 'benchPoolOverhead',
+    args: (p) => [p.quick ? 2_000 : 100_000],
+  },
   { name: 'wasm runtime', module: '../wasm.js', exportName: 'benchWasm', args: (p) => [p.quick ? { calls: 100 } : {}] },
   // benchProcess(coldRuns, warmCalls); its defaults (30, 3000) for the full run.
-  { name: 'process runtime', module: '../process.js', exportName: 'benchProcess', args: (p) => (p.quick ? [3, 50] : []) },
+  {
+    name: 'process runtime',
+    module: '../process.js',
+    exportName: 'benchProcess',
+    args: (p) => (p.quick ? [3, 50] : []),
+  },
   { name: 'micro-VM runtime', module: '../microvm.js', exportName: 'benchMicrovm', args: () => [] },
   // benchOffload(samples): its minimum is 10; default 300.
   { name: 'offload hop', module: '../offload.js', exportName: 'benchOffload', args: (p) => (p.quick ? [10] : []) },
@@ -60,12 +70,30 @@ async function runOne(b: ComponentBench, plan: Plan): Promise<Component> {
   try {
     mod = (await import(new URL(b.module, import.meta.url).href)) as Record<string, unknown>;
   } catch (e) {
-    return { name: b.name, source, status: 'skipped', reason: `not available: ${reason(e)}`, seconds: seconds(), figures: {} };
+    return {
+      name: b.name,
+      source,
+      status: 'skipped',
+      reason: `not available: ${reason(e)}`,
+      seconds: seconds(),
+      figures: {},
+    };
   }
   const fn = mod[b.exportName];
-  if (typeof fn !== 'function') return { name: b.name, source, status: 'skipped', reason: `${source} exports no ${b.exportName}()`, seconds: seconds(), figures: {} };
+  if (typeof fn !== 'function')
+    return {
+      name: b.name,
+      source,
+      status: 'skipped',
+      reason: `${source} exports no ${b.exportName}()`,
+      seconds: seconds(),
+      figures: {},
+    };
   try {
-    const result: unknown = await withTimeout(Promise.resolve((fn as (...a: unknown[]) => unknown)(...b.args(plan))), plan.componentTimeoutMs);
+    const result: unknown = await withTimeout(
+      Promise.resolve((fn as (...a: unknown[]) => unknown)(...b.args(plan))),
+      plan.componentTimeoutMs,
+    );
     return { name: b.name, source, status: 'ok', seconds: seconds(), figures: flattenFigures(result) };
   } catch (e) {
     return { name: b.name, source, status: 'skipped', reason: `failed: ${reason(e)}`, seconds: seconds(), figures: {} };

@@ -39,6 +39,9 @@ export function throughputVs(rows: Measurement[], references: string[]): void {
   for (const row of rows) {
     row.vs = references
       .filter((name) => name !== row.target)
-      .map((name): Comparison => ({ reference: name, ratio: ratio(row.rps, rows.find((r) => r.target === name)?.rps) }));
+      .map((name): Comparison => ({
+        reference: name,
+        ratio: ratio(row.rps, rows.find((r) => r.target === name)?.rps),
+      }));
   }
 }

@@ -31,13 +31,19 @@ async function measure(t: HelloTarget, plan: Plan): Promise<MemoryRow> {
     await settle(plan.memorySettleMs);
     const name = `${t.example}-mem`;
     const before = nodeMemory(node.pid, name);
-    await deployExample(node, t.example, name, { 'single-use': false, 'min-instances': n, 'max-instances': n, keepalive: '1h' });
+    await deployExample(node, t.example, name, {
+      'single-use': false,
+      'min-instances': n,
+      'max-instances': n,
+      keepalive: '1h',
+    });
     await waitIdleInstances(node, name, n, plan.quick ? 60_000 : 120_000);
     await settle(plan.memorySettleMs);
     const after = nodeMemory(node.pid, name);
     // Still all there? (An instance that died meanwhile would make the figure a lie.)
     await waitIdleInstances(node, name, n, 5_000);
-    if (t.runtime !== 'wasm' && after.instances.processes < n) throw new Error(`only ${after.instances.processes} processes found for ${n} ${t.runtime} instances`);
+    if (t.runtime !== 'wasm' && after.instances.processes < n)
+      throw new Error(`only ${after.instances.processes} processes found for ${n} ${t.runtime} instances`);
     // In-node instances (wasm) grow the node itself; process instances are trees under it.
     const part = t.runtime === 'wasm' ? 'self' : 'instances';
     const rssPer = Math.max(0, after[part].rssKiB - before[part].rssKiB) / n / MIB;

@@ -11,7 +11,18 @@ export const PROTOCOL_FUNCTION = 'hello';
 const HTTP = 'tern http (hello)';
 
 function row(target: string, s: ProtocolStats): Measurement {
-  return { target, role: 'tern', runtime: 'wasm', medianMs: s.medianMs, p99Ms: s.p99Ms, rps: s.rps, requests: s.requests, errors: s.errors, vs: [], extra: {} };
+  return {
+    target,
+    role: 'tern',
+    runtime: 'wasm',
+    medianMs: s.medianMs,
+    p99Ms: s.p99Ms,
+    rps: s.rps,
+    requests: s.requests,
+    errors: s.errors,
+    vs: [],
+    extra: {},
+  };
 }
 
 export async function protocolsScenario(ctx: ScenarioContext): Promise<LatencyScenario> {
@@ -28,7 +39,20 @@ export async function protocolsScenario(ctx: ScenarioContext): Promise<LatencySc
   }
   // HTTP again with the suite's own autocannon wrapper: the same load, sub-millisecond latencies.
   log('protocols: http (sub-ms latencies)');
-  const http = measurement(HTTP, 'tern', 'wasm', await httpLoad({ url: `${node.url}/fn/${PROTOCOL_FUNCTION}`, method: 'POST', body: BODY, connections: plan.connections, durationMs: plan.durationMs, warmupMs: 0, check: contains('Hello from wasm') }));
+  const http = measurement(
+    HTTP,
+    'tern',
+    'wasm',
+    await httpLoad({
+      url: `${node.url}/fn/${PROTOCOL_FUNCTION}`,
+      method: 'POST',
+      body: BODY,
+      connections: plan.connections,
+      durationMs: plan.durationMs,
+      warmupMs: 0,
+      check: contains('Hello from wasm'),
+    }),
+  );
   http.extra = { protocolsBenchRps: r.http.rps, protocolsBenchErrors: r.http.errors };
   const rows = [http, row('tern coap (hello)', r.coap), row('tern grpc (hello)', r.grpc)].filter((m) => m.requests > 0);
   for (const m of rows) if (m.target !== HTTP) m.vs = [{ reference: HTTP, ratio: ratio(m.rps, http.rps) }];

@@ -18,10 +18,18 @@ export async function sieveScenario(ctx: ScenarioContext): Promise<LatencyScenar
   const get = (url: string) => ({ url, method: 'GET' as const, check: contains(EXPECT) });
   const targets: HttpTarget[] = [];
   const bare = peerUrl(ctx.peers.bare);
-  if (bare !== null) targets.push({ target: NODE_HTTP, role: 'reference', runtime: null, load: get(`${bare}/sieve?n=${SIEVE_N}`) });
+  if (bare !== null)
+    targets.push({ target: NODE_HTTP, role: 'reference', runtime: null, load: get(`${bare}/sieve?n=${SIEVE_N}`) });
   const workerd = peerUrl(ctx.peers.workerd);
-  if (workerd !== null) targets.push({ target: WORKERD, role: 'reference', runtime: null, load: get(`${workerd}/sieve?n=${SIEVE_N}`) });
-  for (const t of SIEVE_TARGETS) targets.push({ target: `tern ${t.runtime} (${t.example})`, role: 'tern', runtime: t.runtime, load: get(`${ctx.node.url}/fn/${t.example}?n=${SIEVE_N}`) });
+  if (workerd !== null)
+    targets.push({ target: WORKERD, role: 'reference', runtime: null, load: get(`${workerd}/sieve?n=${SIEVE_N}`) });
+  for (const t of SIEVE_TARGETS)
+    targets.push({
+      target: `tern ${t.runtime} (${t.example})`,
+      role: 'tern',
+      runtime: t.runtime,
+      load: get(`${ctx.node.url}/fn/${t.example}?n=${SIEVE_N}`),
+    });
 
   const { rows, skipped } = await compareTargets(ctx, 'sieve', targets);
   throughputVs(rows, [NODE_HTTP, WORKERD]);

@@ -27,10 +27,28 @@ export async function warmHttp(ctx: ScenarioContext): Promise<LatencyScenario> {
   const post = (url: string, expect: string) => ({ url, method: 'POST' as const, body: BODY, check: contains(expect) });
   const targets: HttpTarget[] = [];
   const bare = peerUrl(ctx.peers.bare);
-  if (bare !== null) targets.push({ target: NODE_HTTP, role: 'reference', runtime: null, load: post(`${bare}/hello`, 'Hello from node:http') });
+  if (bare !== null)
+    targets.push({
+      target: NODE_HTTP,
+      role: 'reference',
+      runtime: null,
+      load: post(`${bare}/hello`, 'Hello from node:http'),
+    });
   const workerd = peerUrl(ctx.peers.workerd);
-  if (workerd !== null) targets.push({ target: WORKERD, role: 'reference', runtime: null, load: post(`${workerd}/`, 'Hello from workerd') });
-  for (const t of HELLO_TARGETS) targets.push({ target: `tern ${t.runtime} (${t.example})`, role: 'tern', runtime: t.runtime, load: post(`${ctx.node.url}/fn/${t.example}`, t.expect) });
+  if (workerd !== null)
+    targets.push({
+      target: WORKERD,
+      role: 'reference',
+      runtime: null,
+      load: post(`${workerd}/`, 'Hello from workerd'),
+    });
+  for (const t of HELLO_TARGETS)
+    targets.push({
+      target: `tern ${t.runtime} (${t.example})`,
+      role: 'tern',
+      runtime: t.runtime,
+      load: post(`${ctx.node.url}/fn/${t.example}`, t.expect),
+    });
 
   const { rows, skipped } = await compareTargets(ctx, 'warm-http', targets);
   throughputVs(rows, [NODE_HTTP, WORKERD]);

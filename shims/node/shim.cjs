@@ -47,7 +47,10 @@ function capture(stream, name) {
       callback = encoding;
       encoding = undefined;
     }
-    let data = typeof chunk === 'string' ? Buffer.from(chunk, encoding || 'utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    let data =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, encoding || 'utf8')
+        : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const id = runningCall()?.wid;
     while (data.length > 0) {
       const header = id === undefined ? { t: 'log', s: name } : { t: 'log', s: name, id };
@@ -61,6 +64,7 @@ function capture(stream, name) {
 capture(process.stdout, 'stdout');
 capture(process.stderr, 'stderr');
 
+// eslint-disable-next-line no-redeclare -- the shim's own request type, not the fetch global
 class Request {
   constructor(header, body) {
     this.method = header.method ?? 'GET';
@@ -108,7 +112,13 @@ function toBuffer(body) {
 }
 
 function chainedResponse(header, data) {
-  return { status: header.status ?? 200, headers: header.headers ?? {}, body: data, text: () => data.toString('utf8'), json: () => JSON.parse(data.toString('utf8')) };
+  return {
+    status: header.status ?? 200,
+    headers: header.headers ?? {},
+    body: data,
+    text: () => data.toString('utf8'),
+    json: () => JSON.parse(data.toString('utf8')),
+  };
 }
 
 /** ctx.state: the node's shared state (docs/state.md); every method returns a promise. */
@@ -167,7 +177,12 @@ function makeState(host) {
 
 function makeContext(callId) {
   const host = (op, args, body) => hostRequest(callId, op, args, body);
-  const chainArgs = (fn, opts) => ({ function: fn, method: opts.method ?? 'POST', path: opts.path ?? '/', headers: opts.headers ?? {} });
+  const chainArgs = (fn, opts) => ({
+    function: fn,
+    method: opts.method ?? 'POST',
+    path: opts.path ?? '/',
+    headers: opts.headers ?? {},
+  });
   const invoke = async (fn, body, opts = {}) => {
     const { header, body: data } = await host('invoke', chainArgs(fn, opts), body);
     return chainedResponse(header, data);
@@ -220,7 +235,12 @@ function lowerHeaders(h) {
 
 async function toResponse(value) {
   // A fetch Response (checked by name first: touching globalThis.Response loads undici).
-  if (value !== null && typeof value === 'object' && value.constructor?.name === 'Response' && value instanceof globalThis.Response) {
+  if (
+    value !== null &&
+    typeof value === 'object' &&
+    value.constructor?.name === 'Response' &&
+    value instanceof globalThis.Response
+  ) {
     const headers = lowerHeaders(value.headers);
     return { status: value.status, headers, body: Buffer.from(await value.arrayBuffer()) };
   }
@@ -249,7 +269,8 @@ async function serve(handler, header, body) {
     const req = new Request(header, body);
     const value = await handler(req, makeContext(header.call));
     const res = await toResponse(value);
-    if (res.body.length > MAX_BODY) throw new RangeError(`response body is ${res.body.length} bytes, more than ${MAX_BODY}`);
+    if (res.body.length > MAX_BODY)
+      throw new RangeError(`response body is ${res.body.length} bytes, more than ${MAX_BODY}`);
     send({ t: 'result', id: header.id, status: res.status, headers: res.headers }, res.body);
   } catch (err) {
     process.stderr.write(`${err instanceof Error && err.stack ? err.stack : describe(err)}\n`);

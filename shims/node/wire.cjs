@@ -38,7 +38,8 @@ function createDecoder(onFrame) {
         const prefix = take(8);
         headerLength = prefix.readUInt32BE(0);
         bodyLength = prefix.readUInt32BE(4);
-        if (headerLength === 0 || headerLength > MAX_HEADER || bodyLength > MAX_BODY) throw new Error('bad frame length');
+        if (headerLength === 0 || headerLength > MAX_HEADER || bodyLength > MAX_BODY)
+          throw new Error('bad frame length');
         need = headerLength + bodyLength;
         continue;
       }

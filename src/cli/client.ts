@@ -37,20 +37,36 @@ export class Client {
     this.token = findToken(opts.token);
   }
 
-  async request(method: string, path: string, init: { body?: Buffer | string; headers?: Record<string, string>; auth?: boolean } = {}): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    init: { body?: Buffer | string; headers?: Record<string, string>; auth?: boolean } = {},
+  ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     if (init.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
     let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`, { method, headers, ...(init.body !== undefined ? { body: init.body } : {}) });
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
     } catch (e) {
-      throw new ApiError(0, 'unreachable', `cannot reach ${this.base}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+      throw new ApiError(
+        0,
+        'unreachable',
+        `cannot reach ${this.base}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`,
+      );
     }
     return res;
   }
 
   /** A JSON call that throws ApiError on any non-2xx reply. */
-  async json<T>(method: string, path: string, init: { body?: Buffer | string; headers?: Record<string, string> } = {}): Promise<T> {
+  async json<T>(
+    method: string,
+    path: string,
+    init: { body?: Buffer | string; headers?: Record<string, string> } = {},
+  ): Promise<T> {
     const res = await this.request(method, path, init);
     const text = await res.text();
     if (!res.ok) throw errorFrom(res.status, text);

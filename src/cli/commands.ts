@@ -9,8 +9,19 @@ interface FunctionDescription {
   name: string;
   version: string;
   deployedAt: string;
-  spec: { runtime: string; memory: number; concurrentRequests: number; singleUse: boolean; minInstances: number; maxInstances: number };
-  status: { instances: { starting: number; idle: number; busy: number; total: number }; queued: number; invocations: number };
+  spec: {
+    runtime: string;
+    memory: number;
+    concurrentRequests: number;
+    singleUse: boolean;
+    minInstances: number;
+    maxInstances: number;
+  };
+  status: {
+    instances: { starting: number; idle: number; busy: number; total: number };
+    queued: number;
+    invocations: number;
+  };
 }
 
 const out = (s: string): void => {
@@ -21,13 +32,19 @@ const printJson = (v: unknown): void => out(JSON.stringify(v, null, 2));
 export async function deploy(dir: string, opts: ClientOptions & { name?: string }): Promise<void> {
   const folder = resolve(dir);
   if (!(await stat(folder).catch(() => undefined))?.isDirectory()) throw new Error(`${dir}: not a folder`);
-  const spec = parseFunctionToml(await readFile(resolve(folder, 'function.toml'), 'utf8').catch(() => {
-    throw new Error(`${dir}: no function.toml`);
-  }), basename(folder));
+  const spec = parseFunctionToml(
+    await readFile(resolve(folder, 'function.toml'), 'utf8').catch(() => {
+      throw new Error(`${dir}: no function.toml`);
+    }),
+    basename(folder),
+  );
   const name = opts.name ?? spec.name;
   const archive = await packFolder(folder);
   const client = new Client(opts);
-  const res = await client.request('PUT', `/v1/functions/${encodeURIComponent(name)}`, { body: archive, headers: { 'content-type': 'application/gzip' } });
+  const res = await client.request('PUT', `/v1/functions/${encodeURIComponent(name)}`, {
+    body: archive,
+    headers: { 'content-type': 'application/gzip' },
+  });
   const text = await res.text();
   if (!res.ok) throw errorFrom(res.status, text);
   const fn = JSON.parse(text) as FunctionDescription;
@@ -35,10 +52,21 @@ export async function deploy(dir: string, opts: ClientOptions & { name?: string 
   out(`invoke: ${client.base}/fn/${fn.name}`);
 }
 
-export async function invoke(name: string, opts: ClientOptions & { data?: string; method?: string; path?: string; header?: string[]; async?: boolean; report?: boolean }): Promise<void> {
+export async function invoke(
+  name: string,
+  opts: ClientOptions & {
+    data?: string;
+    method?: string;
+    path?: string;
+    header?: string[];
+    async?: boolean;
+    report?: boolean;
+  },
+): Promise<void> {
   const client = new Client(opts);
   let body: Buffer | undefined;
-  if (opts.data !== undefined) body = opts.data.startsWith('@') ? await readFile(opts.data.slice(1)) : Buffer.from(opts.data);
+  if (opts.data !== undefined)
+    body = opts.data.startsWith('@') ? await readFile(opts.data.slice(1)) : Buffer.from(opts.data);
   const headers: Record<string, string> = {};
   for (const h of opts.header ?? []) {
     const i = h.indexOf(':');
@@ -68,10 +96,14 @@ export async function invoke(name: string, opts: ClientOptions & { data?: string
 export async function poll(id: string, opts: ClientOptions & { wait?: boolean }): Promise<void> {
   const client = new Client(opts);
   for (;;) {
-    const record = await client.json<{ state: string; result?: { body: string } }>('GET', `/v1/calls/${encodeURIComponent(id)}`);
+    const record = await client.json<{ state: string; result?: { body: string } }>(
+      'GET',
+      `/v1/calls/${encodeURIComponent(id)}`,
+    );
     if (!opts.wait || record.state === 'done' || record.state === 'failed') {
       printJson(record);
-      if (record.state === 'done' && record.result) process.stderr.write(`body: ${Buffer.from(record.result.body, 'base64').toString()}\n`);
+      if (record.state === 'done' && record.result)
+        process.stderr.write(`body: ${Buffer.from(record.result.body, 'base64').toString()}\n`);
       return;
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -82,7 +114,14 @@ export async function list(opts: ClientOptions & { json?: boolean }): Promise<vo
   const { functions } = await new Client(opts).json<{ functions: FunctionDescription[] }>('GET', '/v1/functions');
   if (opts.json) return printJson(functions);
   if (functions.length === 0) return out('no functions deployed');
-  const rows = functions.map((f) => [f.name, f.spec.runtime, f.version, `${f.status.instances.idle}/${f.status.instances.busy}/${f.status.instances.starting}`, String(f.status.queued), String(f.status.invocations)]);
+  const rows = functions.map((f) => [
+    f.name,
+    f.spec.runtime,
+    f.version,
+    `${f.status.instances.idle}/${f.status.instances.busy}/${f.status.instances.starting}`,
+    String(f.status.queued),
+    String(f.status.invocations),
+  ]);
   table([['NAME', 'RUNTIME', 'VERSION', 'IDLE/BUSY/STARTING', 'QUEUED', 'CALLS'], ...rows]);
 }
 
@@ -97,7 +136,13 @@ export async function remove(name: string, opts: ClientOptions): Promise<void> {
 
 export async function status(opts: ClientOptions): Promise<void> {
   const client = new Client(opts);
-  const info = await client.json<{ node: string; version: string; runtimes: { name: string; available: boolean; detail?: string }[]; capacity: { memoryMiB: number; usedMiB: number }; triggers?: Record<string, string | undefined> }>('GET', '/v1/info');
+  const info = await client.json<{
+    node: string;
+    version: string;
+    runtimes: { name: string; available: boolean; detail?: string }[];
+    capacity: { memoryMiB: number; usedMiB: number };
+    triggers?: Record<string, string | undefined>;
+  }>('GET', '/v1/info');
   out(`node ${info.node} (tern ${info.version}) at ${client.base}`);
   out(`memory: ${info.capacity.usedMiB} of ${info.capacity.memoryMiB} MiB reserved`);
   for (const r of info.runtimes) {
@@ -108,7 +153,10 @@ export async function status(opts: ClientOptions): Promise<void> {
   }
 }
 
-export async function logs(name: string, opts: ClientOptions & { follow?: boolean; tail?: string; since?: string }): Promise<void> {
+export async function logs(
+  name: string,
+  opts: ClientOptions & { follow?: boolean; tail?: string; since?: string },
+): Promise<void> {
   const client = new Client(opts);
   const q = new URLSearchParams();
   if (opts.tail) q.set('tail', opts.tail);
@@ -137,5 +185,11 @@ export async function logs(name: string, opts: ClientOptions & { follow?: boolea
 
 function table(rows: string[][]): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) out(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  for (const r of rows)
+    out(
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }

@@ -7,10 +7,15 @@ import { newFunction } from './new.js';
 import { serve } from './serve.js';
 import { VERSION } from '../version.js';
 
-const program = new Command('tern').description('Tern: edge Function-as-a-Service').version(VERSION).showHelpAfterError();
+const program = new Command('tern')
+  .description('Tern: edge Function-as-a-Service')
+  .version(VERSION)
+  .showHelpAfterError();
 
 const withClient = (c: Command) =>
-  c.addOption(new Option('--url <url>', 'node URL').env('TERN_URL')).addOption(new Option('--token <token>', 'management token').env('TERN_TOKEN'));
+  c
+    .addOption(new Option('--url <url>', 'node URL').env('TERN_URL'))
+    .addOption(new Option('--token <token>', 'management token').env('TERN_TOKEN'));
 
 program
   .command('serve')
@@ -31,7 +36,12 @@ program
   .option('--area <area>', 'cluster area')
   .action((o) => serve(o));
 
-withClient(program.command('deploy <dir>').description('deploy a function folder').option('--name <name>', 'deploy under this name')).action((dir, o) => cmd.deploy(dir, o));
+withClient(
+  program
+    .command('deploy <dir>')
+    .description('deploy a function folder')
+    .option('--name <name>', 'deploy under this name'),
+).action((dir, o) => cmd.deploy(dir, o));
 withClient(
   program
     .command('invoke <name>')
@@ -43,15 +53,29 @@ withClient(
     .option('--async', 'asynchronous: print the call id')
     .option('--report', 'print the execution report on stderr'),
 ).action((name, o) => cmd.invoke(name, o));
-withClient(program.command('poll <id>').description('show an async call').option('-w, --wait', 'wait until it finishes')).action((id, o) => cmd.poll(id, o));
-withClient(program.command('ls').alias('list').description('list functions').option('--json', 'JSON output')).action((o) => cmd.list(o));
-withClient(program.command('describe <name>').description('describe a function')).action((name, o) => cmd.describe(name, o));
+withClient(
+  program.command('poll <id>').description('show an async call').option('-w, --wait', 'wait until it finishes'),
+).action((id, o) => cmd.poll(id, o));
+withClient(program.command('ls').alias('list').description('list functions').option('--json', 'JSON output')).action(
+  (o) => cmd.list(o),
+);
+withClient(program.command('describe <name>').description('describe a function')).action((name, o) =>
+  cmd.describe(name, o),
+);
 withClient(program.command('rm <name>').description('remove a function')).action((name, o) => cmd.remove(name, o));
 withClient(
-  program.command('logs <name>').description("show a function's logs").option('-f, --follow', 'follow new lines').option('--tail <n>', 'last n lines').option('--since <time>', 'ISO time'),
+  program
+    .command('logs <name>')
+    .description("show a function's logs")
+    .option('-f, --follow', 'follow new lines')
+    .option('--tail <n>', 'last n lines')
+    .option('--since <time>', 'ISO time'),
 ).action((name, o) => cmd.logs(name, o));
 withClient(program.command('status').description("the node's status")).action((o) => cmd.status(o));
-program.command('new <runtime> <dir>').description('write a starter function').action((runtime, dir) => newFunction(runtime, dir));
+program
+  .command('new <runtime> <dir>')
+  .description('write a starter function')
+  .action((runtime, dir) => newFunction(runtime, dir));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const message = e instanceof ApiError ? `${e.message}${e.status ? ` (HTTP ${e.status})` : ''}` : (e as Error).message;

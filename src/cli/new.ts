@@ -7,7 +7,10 @@ import { PROJECT_ROOT } from '../version.js';
 const TEMPLATES = join(PROJECT_ROOT, 'templates');
 
 export async function availableTemplates(): Promise<string[]> {
-  return (await readdir(TEMPLATES, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  return (await readdir(TEMPLATES, { withFileTypes: true }).catch(() => []))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
 }
 
 async function substitute(dir: string, name: string): Promise<void> {
@@ -23,7 +26,8 @@ async function substitute(dir: string, name: string): Promise<void> {
 
 export async function newFunction(runtime: string, dir: string): Promise<void> {
   const templates = await availableTemplates();
-  if (!templates.includes(runtime)) throw new Error(`no starter for runtime "${runtime}" (have: ${templates.join(', ')})`);
+  if (!templates.includes(runtime))
+    throw new Error(`no starter for runtime "${runtime}" (have: ${templates.join(', ')})`);
   const target = resolve(dir);
   const name = basename(target).toLowerCase();
   if (!NAME_PATTERN.test(name)) throw new Error(`"${basename(target)}" cannot name a function: use a-z, 0-9 and "-"`);

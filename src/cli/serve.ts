@@ -17,7 +17,9 @@ export async function serve(flags: ConfigOverrides): Promise<void> {
   const node = await startNode(config);
   process.stderr.write(
     `tern: serving on ${node.url}  (dashboard ${node.url}/ui/)\n` +
-      (node.tokenPath ? `tern: management token in ${node.tokenPath}\n` : 'tern: management token from config/TERN_TOKEN\n'),
+      (node.tokenPath
+        ? `tern: management token in ${node.tokenPath}\n`
+        : 'tern: management token from config/TERN_TOKEN\n'),
   );
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {

@@ -21,7 +21,11 @@ export interface ArchiveFetchDeps {
   logger: Logger;
 }
 
-export async function fetchArchive(deps: ArchiveFetchDeps, record: LiveFunctionRecord, urls: string[]): Promise<Buffer> {
+export async function fetchArchive(
+  deps: ArchiveFetchDeps,
+  record: LiveFunctionRecord,
+  urls: string[],
+): Promise<Buffer> {
   const tried: string[] = [];
   for (const base of [...new Set(urls)]) {
     const url = `${base}${ARCHIVE_ROUTE}/${encodeURIComponent(record.name)}?version=${record.version}`;
@@ -47,6 +51,12 @@ export async function fetchArchive(deps: ArchiveFetchDeps, record: LiveFunctionR
       tried.push(`${base}: ${(e as Error).message}`);
     }
   }
-  deps.logger.debug({ event: 'archive_fetch_failed', function: record.name, version: record.version, tried }, 'archive fetch failed');
-  throw new TernError('unavailable', `no node could serve version ${record.version} of "${record.name}" (${tried.join('; ') || 'no node to ask'})`);
+  deps.logger.debug(
+    { event: 'archive_fetch_failed', function: record.name, version: record.version, tried },
+    'archive fetch failed',
+  );
+  throw new TernError(
+    'unavailable',
+    `no node could serve version ${record.version} of "${record.name}" (${tried.join('; ') || 'no node to ask'})`,
+  );
 }

@@ -68,7 +68,11 @@ export class ArchiveStore {
     return { meta, data };
   }
 
-  async put(name: string, info: { version: string; localVersion: string; type: ArchiveType }, data: Buffer): Promise<HeldArchive> {
+  async put(
+    name: string,
+    info: { version: string; localVersion: string; type: ArchiveType },
+    data: Buffer,
+  ): Promise<HeldArchive> {
     const meta: HeldArchive = { ...info, sha256: sha256(data), bytes: data.length };
     const dir = join(this.root, name);
     await mkdir(dir, { recursive: true });

@@ -33,7 +33,8 @@ export interface PendingChange {
 }
 
 /** What this node would write to etcd for a function. */
-export type Publishable = { kind: 'live'; version: string; deployedAt: string; archive: HeldArchive } | { kind: 'deleted'; version: string };
+export type Publishable =
+  { kind: 'live'; version: string; deployedAt: string; archive: HeldArchive } | { kind: 'deleted'; version: string };
 
 export class EtcdRegistry implements Registry {
   private readonly fns = new Map<string, DeployedFunction>();
@@ -145,7 +146,11 @@ export class EtcdRegistry implements Registry {
         // Deployed before this node was in a cluster: its archive is its current code folder.
         const local = this.o.local.get(name);
         if (!local) return undefined;
-        held = await this.o.store.put(name, { version: fn.version, localVersion: local.version, type: 'tar.gz' }, await packFolder(local.dir));
+        held = await this.o.store.put(
+          name,
+          { version: fn.version, localVersion: local.version, type: 'tar.gz' },
+          await packFolder(local.dir),
+        );
       }
       return { kind: 'live', version: fn.version, deployedAt: fn.deployedAt, archive: held };
     });
@@ -155,7 +160,11 @@ export class EtcdRegistry implements Registry {
    * Bring `name` to the version etcd records, its archive fetched by `fetch` and deployed through
    * the same validation as any deploy. Skipped when this node has a newer change of its own.
    */
-  adopt(name: string, record: LiveFunctionRecord, fetch: () => Promise<Buffer>): Promise<'current' | 'pending' | 'deployed'> {
+  adopt(
+    name: string,
+    record: LiveFunctionRecord,
+    fetch: () => Promise<Buffer>,
+  ): Promise<'current' | 'pending' | 'deployed'> {
     return this.serial.run(name, async () => {
       if (this.pending.has(name)) return 'pending';
       if (this.fns.get(name)?.version === record.version) return 'current';
@@ -181,7 +190,12 @@ export class EtcdRegistry implements Registry {
   }
 
   /** Deploy into the folder store, keep the archive, emit the event with the cluster version. */
-  private async install(name: string, archive: Buffer, type: ArchiveType, clusterVersion: string | undefined): Promise<DeployOutcome> {
+  private async install(
+    name: string,
+    archive: Buffer,
+    type: ArchiveType,
+    clusterVersion: string | undefined,
+  ): Promise<DeployOutcome> {
     const outcome = await this.o.local.deploy(name, archive, type);
     const previous = this.fns.get(name);
     const unchanged = previous !== undefined && outcome.previous?.version === outcome.fn.version;
@@ -211,13 +225,15 @@ export class EtcdRegistry implements Registry {
     for (const listener of this.changeListeners) listener(name);
   }
 
-
   private emit(event: RegistryEvent): void {
     for (const listener of this.listeners) {
       try {
         listener(event);
       } catch (e) {
-        this.o.logger.error({ event: 'registry_listener_failed', err: (e as Error).message }, 'a registry listener threw');
+        this.o.logger.error(
+          { event: 'registry_listener_failed', err: (e as Error).message },
+          'a registry listener threw',
+        );
       }
     }
   }

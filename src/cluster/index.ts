@@ -61,7 +61,9 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
   const { config, logger } = deps;
   const c = config.cluster;
   if (c.secret === undefined || c.secret.length < MIN_SECRET_LENGTH) {
-    throw new Error(`cluster mode (--etcd) needs a cluster secret of at least ${MIN_SECRET_LENGTH} characters, the same on every node: set [cluster] secret or TERN_CLUSTER_SECRET`);
+    throw new Error(
+      `cluster mode (--etcd) needs a cluster secret of at least ${MIN_SECRET_LENGTH} characters, the same on every node: set [cluster] secret or TERN_CLUSTER_SECRET`,
+    );
   }
   const log = logger.child({ component: 'cluster' });
   const secret = new ClusterSecret(c.secret);
@@ -101,7 +103,16 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
   return {
     registry,
     offloader: offloader.offload,
-    routes: (scheduler) => clusterRoutes({ nodeName: config.node, maxHops: c.maxHops, bodyLimit: config.limits.bodyBytes, secret, scheduler, offloader, archives }),
+    routes: (scheduler) =>
+      clusterRoutes({
+        nodeName: config.node,
+        maxHops: c.maxHops,
+        bodyLimit: config.limits.bodyBytes,
+        secret,
+        scheduler,
+        offloader,
+        archives,
+      }),
 
     async nodes() {
       const self = selfRecord?.();
@@ -113,7 +124,10 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
     start({ url, scheduler }) {
       const advertise = (c.advertise ?? url).replace(/\/+$/, '');
       if (/^https?:\/\/(0\.0\.0\.0|\[::\])(:|\/|$)/.test(advertise)) {
-        log.warn({ event: 'cluster_advertise', url: advertise }, `peers cannot reach ${advertise}: set [cluster] advertise to an address they can`);
+        log.warn(
+          { event: 'cluster_advertise', url: advertise },
+          `peers cannot reach ${advertise}: set [cluster] advertise to an address they can`,
+        );
       }
       const startedAt = new Date().toISOString();
       selfRecord = () => {
@@ -135,19 +149,41 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
           startedAt,
         };
       };
-      membership = new Membership({ client, self: selfRecord, ttlSec: c.leaseTtlSec, intervalMs: heartbeatMs(c.leaseTtlSec), logger: log });
+      membership = new Membership({
+        client,
+        self: selfRecord,
+        ttlSec: c.leaseTtlSec,
+        intervalMs: heartbeatMs(c.leaseTtlSec),
+        logger: log,
+      });
       const view = membership;
       sync = new RegistrySync({
         client,
         registry,
         nodeName: config.node,
         url: advertise,
-        fetch: (record) => fetchArchive({ agent, secret, logger: log }, record, [record.url, ...view.peers().map((p) => p.url)].filter((u) => u !== advertise)),
+        fetch: (record) =>
+          fetchArchive(
+            { agent, secret, logger: log },
+            record,
+            [record.url, ...view.peers().map((p) => p.url)].filter((u) => u !== advertise),
+          ),
         logger: log,
       });
       membership.start();
       sync.start();
-      log.info({ event: 'cluster_join', etcd: c.etcd, role: c.role, area: c.area, url: advertise, offload: c.offload, maxHops: c.maxHops }, `joining the cluster at ${c.etcd.join(',')} as ${c.role} node in area "${c.area}"`);
+      log.info(
+        {
+          event: 'cluster_join',
+          etcd: c.etcd,
+          role: c.role,
+          area: c.area,
+          url: advertise,
+          offload: c.offload,
+          maxHops: c.maxHops,
+        },
+        `joining the cluster at ${c.etcd.join(',')} as ${c.role} node in area "${c.area}"`,
+      );
     },
 
     async leave() {

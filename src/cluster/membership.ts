@@ -110,7 +110,11 @@ export class Membership {
       this.etcdDown = false;
       for (const listener of this.listeners) listener();
     } catch (e) {
-      if (!this.etcdDown) this.o.logger.warn({ event: 'etcd_unreachable', err: (e as Error).message }, `etcd unreachable, serving with the last known members: ${(e as Error).message}`);
+      if (!this.etcdDown)
+        this.o.logger.warn(
+          { event: 'etcd_unreachable', err: (e as Error).message },
+          `etcd unreachable, serving with the last known members: ${(e as Error).message}`,
+        );
       this.etcdDown = true;
     }
   }
@@ -121,7 +125,10 @@ export class Membership {
   private nameClash(other: MemberRecord): void {
     if (this.clashWarned) return;
     this.clashWarned = true;
-    this.o.logger.error({ event: 'cluster_name_clash', other: other.url }, `another node (${other.url}) is registered under this node's name; give each node its own --node name`);
+    this.o.logger.error(
+      { event: 'cluster_name_clash', other: other.url },
+      `another node (${other.url}) is registered under this node's name; give each node its own --node name`,
+    );
   }
 
   private async grant(): Promise<void> {
@@ -131,7 +138,10 @@ export class Membership {
     const lease = this.o.client.lease(this.o.ttlSec, { autoKeepAlive: true });
     lease.on('lost', (err) => {
       if (this.lease !== lease) return;
-      this.o.logger.warn({ event: 'lease_lost', err: err.message }, `cluster lease lost (${err.message}); registering again`);
+      this.o.logger.warn(
+        { event: 'lease_lost', err: err.message },
+        `cluster lease lost (${err.message}); registering again`,
+      );
       this.leaseLost = true;
       this.kick();
     });
@@ -140,7 +150,10 @@ export class Membership {
       this.lease = lease;
       this.leaseLost = false;
       this.written = '';
-      this.o.logger.info({ event: 'lease_granted', lease: id, ttl: this.o.ttlSec }, `registered in the cluster (lease ${id}, ttl ${this.o.ttlSec}s)`);
+      this.o.logger.info(
+        { event: 'lease_granted', lease: id, ttl: this.o.ttlSec },
+        `registered in the cluster (lease ${id}, ttl ${this.o.ttlSec}s)`,
+      );
     } catch (e) {
       lease.release();
       throw e;

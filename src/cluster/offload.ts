@@ -89,17 +89,33 @@ export class Offloader {
         continue;
       }
       if (spec.idempotent) {
-        this.o.logger.warn({ event: 'offload_retry', function: inv.function, call: inv.id, peer: peer.name, err: attempt.why }, `peer ${peer.name} failed mid-call; retrying elsewhere (idempotent)`);
+        this.o.logger.warn(
+          { event: 'offload_retry', function: inv.function, call: inv.id, peer: peer.name, err: attempt.why },
+          `peer ${peer.name} failed mid-call; retrying elsewhere (idempotent)`,
+        );
         skipped.push(`${peer.name}: ${attempt.why}`);
         continue;
       }
-      this.o.logger.warn({ event: 'offload_failed', function: inv.function, call: inv.id, peer: peer.name, err: attempt.why }, `peer ${peer.name} failed mid-call; not retried`);
-      const report = { ...emptyReport(this.o.nodeName, inv.function), offloaded: true, hops: [{ node: peer.name, ms: ms(attempt.ms) }] };
+      this.o.logger.warn(
+        { event: 'offload_failed', function: inv.function, call: inv.id, peer: peer.name, err: attempt.why },
+        `peer ${peer.name} failed mid-call; not retried`,
+      );
+      const report = {
+        ...emptyReport(this.o.nodeName, inv.function),
+        offloaded: true,
+        hops: [{ node: peer.name, ms: ms(attempt.ms) }],
+      };
       report.totalMs = ms(performance.now() - inv.receivedAt);
-      const err = new TernError('unavailable', `peer ${peer.name} failed mid-call (${attempt.why}); not retried because the function is not idempotent`);
+      const err = new TernError(
+        'unavailable',
+        `peer ${peer.name} failed mid-call (${attempt.why}); not retried because the function is not idempotent`,
+      );
       return errorResult(err, report);
     }
-    this.o.logger.debug({ event: 'offload_none', function: inv.function, call: inv.id, reason: reason.code, skipped }, 'no peer took the call');
+    this.o.logger.debug(
+      { event: 'offload_none', function: inv.function, call: inv.id, reason: reason.code, skipped },
+      'no peer took the call',
+    );
     return undefined;
   };
 
@@ -108,8 +124,18 @@ export class Offloader {
     const live = this.o.peers().filter((p) => !visited.has(p.name));
     const byLoad = (list: MemberRecord[]) =>
       list
-        .map((peer) => ({ peer, score: peer.load.queued + peer.load.busy + (this.inflight.get(peer.name) ?? 0), warm: peer.warmFunctions.includes(fn) }))
-        .sort((a, b) => a.score - b.score || Number(b.warm) - Number(a.warm) || b.peer.load.freeMemoryMiB - a.peer.load.freeMemoryMiB || (a.peer.name < b.peer.name ? -1 : 1))
+        .map((peer) => ({
+          peer,
+          score: peer.load.queued + peer.load.busy + (this.inflight.get(peer.name) ?? 0),
+          warm: peer.warmFunctions.includes(fn),
+        }))
+        .sort(
+          (a, b) =>
+            a.score - b.score ||
+            Number(b.warm) - Number(a.warm) ||
+            b.peer.load.freeMemoryMiB - a.peer.load.freeMemoryMiB ||
+            (a.peer.name < b.peer.name ? -1 : 1),
+        )
         .map((x) => x.peer);
     const edge = byLoad(live.filter((p) => p.role === 'edge' && p.area === this.o.area));
     const cloud = byLoad(live.filter((p) => p.role === 'cloud'));
@@ -140,7 +166,11 @@ export class Offloader {
       const type = String(res.headers['content-type'] ?? '');
       if (res.status !== 200 || !type.startsWith(RESULT_TYPE)) {
         // Answered by the peer's HTTP layer (auth, hop limit, shutting down): the call did not run there.
-        if (res.status === 401 || res.status === 403) this.o.logger.warn({ event: 'offload_refused', peer: peer.name, status: res.status }, `peer ${peer.name} refused the cluster secret`);
+        if (res.status === 401 || res.status === 403)
+          this.o.logger.warn(
+            { event: 'offload_refused', peer: peer.name, status: res.status },
+            `peer ${peer.name} refused the cluster secret`,
+          );
         return { kind: 'not_run', why: `HTTP ${res.status}` };
       }
       let result: Result;
@@ -165,7 +195,10 @@ export class Offloader {
   /** The peer's report, seen from here: offloaded, this hop first, the time on this node. */
   private withHop(result: Result, inv: Invocation, peer: string, elapsed: number): Result {
     const hops: Hop[] = [{ node: peer, ms: ms(elapsed) }, ...result.report.hops];
-    return { ...result, report: { ...result.report, offloaded: true, hops, totalMs: ms(performance.now() - inv.receivedAt) } };
+    return {
+      ...result,
+      report: { ...result.report, offloaded: true, hops, totalMs: ms(performance.now() - inv.receivedAt) },
+    };
   }
 }
 

@@ -60,7 +60,10 @@ export function peerRequest(agent: Agent, r: PeerRequest): Promise<PeerResponse>
     const headers: Record<string, string> = { ...r.headers };
     if (r.body !== undefined) headers['content-length'] = String(r.body.length);
     const req = httpRequest(r.url, { method: r.method, headers, agent });
-    const total = setTimeout(() => fail(new PeerError('timeout', connected, `no answer within ${r.timeoutMs} ms`)), r.timeoutMs);
+    const total = setTimeout(
+      () => fail(new PeerError('timeout', connected, `no answer within ${r.timeoutMs} ms`)),
+      r.timeoutMs,
+    );
     const connecting = setTimeout(() => {
       if (!connected) fail(new PeerError('connect', false, `could not connect within ${r.connectTimeoutMs} ms`));
     }, r.connectTimeoutMs);

@@ -42,7 +42,11 @@ const liveFunctionSchema = z.object({
   /** The node that deployed it; its URL is the first place to fetch the archive from. */
   source: z.string(),
   url: z.string().regex(/^https?:\/\//),
-  archive: z.object({ type: z.enum(['tar.gz', 'zip']), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().min(1) }),
+  archive: z.object({
+    type: z.enum(['tar.gz', 'zip']),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int().min(1),
+  }),
   deployedAt: z.string(),
 });
 

@@ -14,7 +14,13 @@ import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { isTernError } from '../core/errors.js';
 import type { EtcdRegistry } from './etcd-registry.js';
-import { FUNCTIONS_PREFIX, functionKey, parseFunctionRecord, type FunctionRecord, type LiveFunctionRecord } from './records.js';
+import {
+  FUNCTIONS_PREFIX,
+  functionKey,
+  parseFunctionRecord,
+  type FunctionRecord,
+  type LiveFunctionRecord,
+} from './records.js';
 
 export interface RegistrySyncOptions {
   client: Etcd3;
@@ -90,10 +96,15 @@ export class RegistrySync {
     watcher.on('put', (kv) => this.want(kv.key.toString(), kv.value.toString(), BigInt(kv.mod_revision)));
     watcher.on('delete', (kv) => this.want(kv.key.toString(), null, BigInt(kv.mod_revision)));
     watcher.on('data', (res) => this.seeRevision(BigInt(res.header.revision)));
-    watcher.on('disconnected', (err) => this.o.logger.debug({ event: 'registry_watch_disconnected', err: err.message }, 'registry watch disconnected'));
+    watcher.on('disconnected', (err) =>
+      this.o.logger.debug({ event: 'registry_watch_disconnected', err: err.message }, 'registry watch disconnected'),
+    );
     watcher.on('error', (err) => {
       // Not recoverable for this watcher (e.g. its revision was compacted away): start a fresh one.
-      this.o.logger.warn({ event: 'registry_watch_error', err: err.message }, `registry watch failed: ${err.message}; watching again`);
+      this.o.logger.warn(
+        { event: 'registry_watch_error', err: err.message },
+        `registry watch failed: ${err.message}; watching again`,
+      );
       if (this.watcher === watcher) this.rewatch();
     });
   }
@@ -127,13 +138,19 @@ export class RegistrySync {
     try {
       res = await this.o.client.getAll().prefix(FUNCTIONS_PREFIX).exec();
     } catch (e) {
-      this.o.logger.debug({ event: 'registry_resync_failed', err: (e as Error).message }, 'registry resync failed (etcd unreachable)');
+      this.o.logger.debug(
+        { event: 'registry_resync_failed', err: (e as Error).message },
+        'registry resync failed (etcd unreachable)',
+      );
       return;
     }
     const revision = BigInt(res.header.revision);
     if (revision < this.highestRevision) {
       // etcd went back in time (restored or recreated): old revisions mean nothing any more.
-      this.o.logger.warn({ event: 'etcd_reset', revision: String(revision), seen: String(this.highestRevision) }, 'etcd revision went backwards: resynchronising the registry');
+      this.o.logger.warn(
+        { event: 'etcd_reset', revision: String(revision), seen: String(this.highestRevision) },
+        'etcd revision went backwards: resynchronising the registry',
+      );
       this.applied.clear();
       this.highestRevision = revision;
       this.rewatch();
@@ -193,11 +210,19 @@ export class RegistrySync {
     }
     try {
       if (record.deleted) {
-        if (await registry.drop(name)) this.o.logger.info({ event: 'cluster_remove', function: name, by: record.source }, `removed ${name} (deleted on ${record.source})`);
+        if (await registry.drop(name))
+          this.o.logger.info(
+            { event: 'cluster_remove', function: name, by: record.source },
+            `removed ${name} (deleted on ${record.source})`,
+          );
         this.refused.delete(name);
       } else if (this.refused.get(name) !== record.version) {
         const outcome = await registry.adopt(name, record, () => this.o.fetch(record));
-        if (outcome === 'deployed') this.o.logger.info({ event: 'cluster_deploy', function: name, version: record.version, from: record.source }, `deployed ${name} ${record.version} from ${record.source}`);
+        if (outcome === 'deployed')
+          this.o.logger.info(
+            { event: 'cluster_deploy', function: name, version: record.version, from: record.source },
+            `deployed ${name} ${record.version} from ${record.source}`,
+          );
       }
       this.applied.set(name, revision);
       this.unreachable.delete(name);
@@ -207,13 +232,19 @@ export class RegistrySync {
         // This node cannot run it (e.g. a runtime it lacks): say so once, keep what it had.
         this.refused.set(name, record.version);
         this.applied.set(name, revision);
-        this.o.logger.error({ event: 'cluster_deploy_refused', function: name, version: record.version, err: (e as Error).message }, `cannot deploy ${name} ${record.version} here: ${(e as Error).message}`);
+        this.o.logger.error(
+          { event: 'cluster_deploy_refused', function: name, version: record.version, err: (e as Error).message },
+          `cannot deploy ${name} ${record.version} here: ${(e as Error).message}`,
+        );
         return;
       }
       // Said once per version; the retries that follow (backing off) stay quiet unless they succeed.
       const level = this.unreachable.get(name) === record.version ? 'debug' : 'warn';
       this.unreachable.set(name, record.version);
-      this.o.logger[level]({ event: 'cluster_deploy_retry', function: name, version: record.version, err: (e as Error).message }, `cannot deploy ${name} ${record.version} yet: ${(e as Error).message}`);
+      this.o.logger[level](
+        { event: 'cluster_deploy_retry', function: name, version: record.version, err: (e as Error).message },
+        `cannot deploy ${name} ${record.version} yet: ${(e as Error).message}`,
+      );
       this.retryLater(false);
     }
   }
@@ -266,9 +297,16 @@ export class RegistrySync {
       }
       this.lastWriteOk = true;
       this.retryLater(true);
-      this.o.logger.debug({ event: 'registry_published', function: name, version: record.version, deleted: record.deleted }, `published ${name} to etcd`);
+      this.o.logger.debug(
+        { event: 'registry_published', function: name, version: record.version, deleted: record.deleted },
+        `published ${name} to etcd`,
+      );
     } catch (e) {
-      if (this.lastWriteOk) this.o.logger.warn({ event: 'registry_publish_failed', function: name, err: (e as Error).message }, `cannot publish ${name} to etcd yet (${(e as Error).message}); retrying`);
+      if (this.lastWriteOk)
+        this.o.logger.warn(
+          { event: 'registry_publish_failed', function: name, err: (e as Error).message },
+          `cannot publish ${name} to etcd yet (${(e as Error).message}); retrying`,
+        );
       this.lastWriteOk = false;
       this.retryLater(false);
     }

@@ -63,7 +63,8 @@ function frame(meta: unknown, body: Buffer): Buffer {
 function unframe(data: Buffer, what: string): { meta: unknown; body: Buffer } {
   if (data.length < 4) throw new TernError('bad_request', `${what}: frame too short`);
   const length = data.readUInt32BE(0);
-  if (length > MAX_META_BYTES || 4 + length > data.length) throw new TernError('bad_request', `${what}: bad frame length`);
+  if (length > MAX_META_BYTES || 4 + length > data.length)
+    throw new TernError('bad_request', `${what}: bad frame length`);
   let meta: unknown;
   try {
     meta = JSON.parse(data.subarray(4, 4 + length).toString('utf8'));
@@ -89,7 +90,11 @@ export function encodeInvocation(inv: Invocation): Buffer {
 export function decodeInvocation(data: Buffer): { meta: InvocationMeta; body: Buffer } {
   const { meta, body } = unframe(data, 'forwarded call');
   const parsed = invocationMeta.safeParse(meta);
-  if (!parsed.success) throw new TernError('bad_request', `forwarded call: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new TernError(
+      'bad_request',
+      `forwarded call: ${parsed.error.issues[0]?.path.join('.') ?? ''} ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
   return { meta: parsed.data, body };
 }
 
@@ -109,8 +114,15 @@ export function decodeResult(data: Buffer): Result {
 export function parseRoute(headers: Record<string, string | string[] | undefined>): { hops: number; path: string[] } {
   const rawHops = headers[HOPS_HEADER];
   const hops = typeof rawHops === 'string' && /^\d{1,3}$/.test(rawHops) ? Number(rawHops) : NaN;
-  if (!Number.isInteger(hops) || hops < 1) throw new TernError('bad_request', `forwarded call: ${HOPS_HEADER} must be a positive integer`);
+  if (!Number.isInteger(hops) || hops < 1)
+    throw new TernError('bad_request', `forwarded call: ${HOPS_HEADER} must be a positive integer`);
   const rawPath = headers[PATH_HEADER];
-  const path = typeof rawPath === 'string' ? rawPath.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  const path =
+    typeof rawPath === 'string'
+      ? rawPath
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
   return { hops, path };
 }

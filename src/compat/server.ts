@@ -24,9 +24,13 @@ function requireTokenFor(app: FastifyInstance, profile: CompatProfile, token: st
   app.addHook('onRequest', async (request) => {
     if (!profile.isManagement!(request.method, request.url.split('?')[0]!)) return;
     if (!carriesToken(request.headers.authorization, token)) {
-      throw new TernError('unauthorized', `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>), or set [compat.${profile.name}] open-management = true`, {
-        'www-authenticate': 'Bearer',
-      });
+      throw new TernError(
+        'unauthorized',
+        `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>), or set [compat.${profile.name}] open-management = true`,
+        {
+          'www-authenticate': 'Bearer',
+        },
+      );
     }
   });
 }
@@ -47,7 +51,12 @@ export async function startCompat(
   for (const profile of profiles) {
     const cfg = config[profile.name];
     if (!cfg.enabled) continue;
-    const app: FastifyInstance = Fastify({ logger: false, exposeHeadRoutes: false, bodyLimit: deps.limits.archiveBytes, forceCloseConnections: 'idle' });
+    const app: FastifyInstance = Fastify({
+      logger: false,
+      exposeHeadRoutes: false,
+      bodyLimit: deps.limits.archiveBytes,
+      forceCloseConnections: 'idle',
+    });
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     installErrorHandlers(app);

@@ -53,7 +53,8 @@ export function newCallId(): string {
 }
 
 export function createInvocation(init: InvocationInit): Invocation {
-  const path = init.path === undefined || init.path === '' ? '/' : init.path.startsWith('/') ? init.path : `/${init.path}`;
+  const path =
+    init.path === undefined || init.path === '' ? '/' : init.path.startsWith('/') ? init.path : `/${init.path}`;
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(init.headers ?? {})) headers[k.toLowerCase()] = v;
   return {

@@ -37,7 +37,18 @@ export interface Report {
 }
 
 export function emptyReport(node: string, fn: string): Report {
-  return { node, function: fn, instance: '', cold: false, queueMs: 0, initMs: 0, runMs: 0, totalMs: 0, offloaded: false, hops: [] };
+  return {
+    node,
+    function: fn,
+    instance: '',
+    cold: false,
+    queueMs: 0,
+    initMs: 0,
+    runMs: 0,
+    totalMs: 0,
+    offloaded: false,
+    hops: [],
+  };
 }
 
 /** Round to microseconds so reports stay short. */

@@ -7,9 +7,11 @@ import type { Result } from './result.js';
 
 export type InstanceState = 'starting' | 'idle' | 'busy' | 'draining';
 
-export type RejectReason = 'queue_full' | 'queue_timeout' | 'no_capacity' | 'not_found' | 'unauthorized' | 'too_large' | 'depth_exceeded';
+export type RejectReason =
+  'queue_full' | 'queue_timeout' | 'no_capacity' | 'not_found' | 'unauthorized' | 'too_large' | 'depth_exceeded';
 
-export type InstanceStopReason = 'keepalive' | 'single_use' | 'evicted' | 'timeout' | 'crashed' | 'update' | 'removed' | 'shutdown' | 'start_failed';
+export type InstanceStopReason =
+  'keepalive' | 'single_use' | 'evicted' | 'timeout' | 'crashed' | 'update' | 'removed' | 'shutdown' | 'start_failed';
 
 export interface Telemetry {
   /** Every call that reached the scheduler, with its final result (errors included). */

@@ -22,7 +22,11 @@ export class TokenAuth {
   require(headers: IncomingHttpHeaders): void {
     const header = headers.authorization;
     if (header === undefined || header === '') {
-      throw new TernError('unauthorized', 'this call needs "Authorization: Bearer <token>" (the node token; see `tern serve` output)', { 'www-authenticate': 'Bearer' });
+      throw new TernError(
+        'unauthorized',
+        'this call needs "Authorization: Bearer <token>" (the node token; see `tern serve` output)',
+        { 'www-authenticate': 'Bearer' },
+      );
     }
     if (!this.accepts(headers)) throw new TernError('forbidden', 'the token is not valid for this node');
   }

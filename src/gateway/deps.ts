@@ -2,6 +2,7 @@
 import type { Registry, DeployedFunction } from '../registry/registry.js';
 import type { FunctionStatus, Scheduler } from '../scheduler/types.js';
 import type { FastifyInstance } from 'fastify';
+import type { CallRecord } from '../scheduler/types.js';
 
 export interface LogLine {
   time: string;
@@ -52,7 +53,7 @@ export interface GatewayDeps {
   /** Resolves once the pool has caught up with the last registry change of a function. */
   settled: (name: string) => Promise<void>;
   /** The last calls of a function, newest first (sync and async alike). */
-  recentCalls: (fn: string, limit: number) => import('../scheduler/types.js').CallRecord[];
+  recentCalls: (fn: string, limit: number) => CallRecord[];
   /** Folder served at /ui/ (absent: no dashboard). */
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
@@ -80,7 +81,12 @@ export interface FunctionDescription {
   status: Omit<FunctionStatus, 'name'>;
 }
 
-const IDLE_STATUS: Omit<FunctionStatus, 'name'> = { instances: { starting: 0, idle: 0, busy: 0, total: 0 }, queued: 0, invocations: 0, memoryMiB: 0 };
+const IDLE_STATUS: Omit<FunctionStatus, 'name'> = {
+  instances: { starting: 0, idle: 0, busy: 0, total: 0 },
+  queued: 0,
+  invocations: 0,
+  memoryMiB: 0,
+};
 
 export function describeFunction(fn: DeployedFunction, scheduler: Pick<Scheduler, 'status'>): FunctionDescription {
   const { name: _name, ...status } = scheduler.status(fn.spec.name) ?? { name: fn.spec.name, ...IDLE_STATUS };

@@ -28,7 +28,8 @@ export interface ErrorAnswer {
 }
 
 export function errorAnswer(err: unknown): ErrorAnswer {
-  if (isTernError(err)) return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message), internal: false };
+  if (isTernError(err))
+    return { status: err.status, headers: err.headers, body: errorBody(err.code, err.message), internal: false };
   const fault = typeof err === 'object' && err !== null ? (err as Partial<FastifyError>) : {};
   const code = codeForFastify(fault);
   const status = code === 'internal' ? 500 : ERROR_STATUS[code];
@@ -43,6 +44,9 @@ export function installErrorHandlers(app: FastifyInstance): void {
     void reply.code(answer.status).headers(answer.headers).type('application/json').send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).type('application/json').send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
+    void reply
+      .code(404)
+      .type('application/json')
+      .send(errorBody('not_found', `no route ${request.method} ${request.url.split('?')[0]}`));
   });
 }

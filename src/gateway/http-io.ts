@@ -19,7 +19,16 @@ export function splitUrl(url: string): { path: string; query: string } {
 }
 
 /** Headers a function must not set on the wire: the server owns framing and connection handling. */
-export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'upgrade',
+  'proxy-connection',
+  'te',
+  'trailer',
+]);
 
 /** A percent-decoded path segment, or undefined when its encoding is broken ("%zz"). */
 export function decodeSegment(segment: string): string | undefined {

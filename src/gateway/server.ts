@@ -58,7 +58,11 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     requireToken: (headers) => auth.require(headers),
   });
   let closing = false;
-  const fastPath = createFastPath(invoker, { bodyLimit: deps.limits.bodyBytes, maxNameLength: MAX_PARAM_LENGTH, closing: () => closing });
+  const fastPath = createFastPath(invoker, {
+    bodyLimit: deps.limits.bodyBytes,
+    maxNameLength: MAX_PARAM_LENGTH,
+    closing: () => closing,
+  });
   const app = Fastify({
     logger: false,
     exposeHeadRoutes: false,

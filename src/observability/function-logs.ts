@@ -86,7 +86,8 @@ export class FunctionLogs {
   private closed = false;
 
   constructor(private readonly opts: FunctionLogsOptions) {
-    if (!Number.isInteger(opts.maxLines) || opts.maxLines < 1) throw new TernError('bad_request', `logs max-lines: must be a positive integer, got ${opts.maxLines}`);
+    if (!Number.isInteger(opts.maxLines) || opts.maxLines < 1)
+      throw new TernError('bad_request', `logs max-lines: must be a positive integer, got ${opts.maxLines}`);
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.maxFollowers = opts.maxFollowers ?? DEFAULT_MAX_FOLLOWERS;
     this.memoryLines = Math.max(1, Math.min(opts.maxLines, opts.memoryLines ?? DEFAULT_MEMORY_LINES));
@@ -115,7 +116,14 @@ export class FunctionLogs {
   append(fn: string, line: string, stream: LogStream, instance: string, callId?: string): void {
     if (this.closed) return;
     checkName(fn);
-    const entry: LogEntry = { time: new Date().toISOString(), fn, instance, ...(callId ? { call: callId } : {}), stream, line: boundLine(line) };
+    const entry: LogEntry = {
+      time: new Date().toISOString(),
+      fn,
+      instance,
+      ...(callId ? { call: callId } : {}),
+      stream,
+      line: boundLine(line),
+    };
     const state = this.state(fn);
     this.remember(state, [entry]);
     state.pending.push(entry);
@@ -158,7 +166,8 @@ export class FunctionLogs {
   follow(fn: string, listener: Listener): () => void {
     checkName(fn);
     const state = this.state(fn);
-    if (state.followers.size >= this.maxFollowers) throw new TernError('queue_full', `too many log followers of "${fn}" (at most ${this.maxFollowers})`);
+    if (state.followers.size >= this.maxFollowers)
+      throw new TernError('queue_full', `too many log followers of "${fn}" (at most ${this.maxFollowers})`);
     state.followers.add(listener);
     return () => {
       state.followers.delete(listener);
@@ -192,7 +201,19 @@ export class FunctionLogs {
   private state(fn: string): FunctionState {
     let state = this.states.get(fn);
     if (!state) {
-      state = { paths: logPaths(this.opts.dir, fn), memory: [], memoryChars: 0, complete: true, loaded: false, counted: false, fileLines: 0, fileBytes: 0, pending: [], appends: 0, followers: new Set() };
+      state = {
+        paths: logPaths(this.opts.dir, fn),
+        memory: [],
+        memoryChars: 0,
+        complete: true,
+        loaded: false,
+        counted: false,
+        fileLines: 0,
+        fileBytes: 0,
+        pending: [],
+        appends: 0,
+        followers: new Set(),
+      };
       this.states.set(fn, state);
     }
     return state;
@@ -283,7 +304,11 @@ export class FunctionLogs {
         // Fill the current file up to its line and byte bounds (at least one line), then rotate.
         const chunk: string[] = [];
         let bytes = 0;
-        while (next < batch.length && state.fileLines + chunk.length < this.opts.maxLines && state.fileBytes + bytes < this.maxFileBytes) {
+        while (
+          next < batch.length &&
+          state.fileLines + chunk.length < this.opts.maxLines &&
+          state.fileBytes + bytes < this.maxFileBytes
+        ) {
           const text = `${JSON.stringify(batch[next++])}\n`;
           chunk.push(text);
           bytes += Buffer.byteLength(text);

@@ -48,15 +48,24 @@ export function lifecycleTelemetry(logger: Logger, options: LifecycleOptions = {
       );
     },
     callRejected(fn, reason) {
-      if (logger.isLevelEnabled('debug')) logger.debug({ event: LogEvent.reject, function: fn, reason }, `rejected call to ${fn}: ${reason}`);
+      if (logger.isLevelEnabled('debug'))
+        logger.debug({ event: LogEvent.reject, function: fn, reason }, `rejected call to ${fn}: ${reason}`);
     },
     instanceStarted(fn, instance, initMs) {
       const level = singleUse(fn) ? 'debug' : 'info';
-      if (logger.isLevelEnabled(level)) logger[level]({ event: LogEvent.instanceStart, function: fn, instance, initMs }, `instance ${instance} started`);
+      if (logger.isLevelEnabled(level))
+        logger[level](
+          { event: LogEvent.instanceStart, function: fn, instance, initMs },
+          `instance ${instance} started`,
+        );
     },
     instanceStopped(fn, instance, reason, detail) {
       if (reason === 'single_use') {
-        if (logger.isLevelEnabled('debug')) logger.debug({ event: LogEvent.instanceStop, function: fn, instance, reason }, `instance ${instance} stopped: ${reason}`);
+        if (logger.isLevelEnabled('debug'))
+          logger.debug(
+            { event: LogEvent.instanceStop, function: fn, instance, reason },
+            `instance ${instance} stopped: ${reason}`,
+          );
         return;
       }
       const fields = { event: stopEvent(reason), function: fn, instance, reason, ...(detail ? { detail } : {}) };
@@ -66,7 +75,10 @@ export function lifecycleTelemetry(logger: Logger, options: LifecycleOptions = {
       else logger.info(fields, `instance ${instance} stopped: ${reason}`);
     },
     offloaded(fn, target, ok) {
-      logger.info({ event: LogEvent.offload, function: fn, target, ok }, `offloaded a call to ${fn} to ${target}${ok ? '' : ' (failed)'}`);
+      logger.info(
+        { event: LogEvent.offload, function: fn, target, ok },
+        `offloaded a call to ${fn} to ${target}${ok ? '' : ' (failed)'}`,
+      );
     },
     functionEvent(fn, event, version) {
       logger.info({ event: FUNCTION_EVENTS[event], function: fn, ...(version ? { version } : {}) }, `${event} ${fn}`);

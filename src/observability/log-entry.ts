@@ -40,7 +40,8 @@ export function parseEntry(text: string): LogEntry | undefined {
   }
   if (!isRecord(v)) return undefined;
   const { time, fn, instance, call, stream, line } = v;
-  if (typeof time !== 'string' || typeof fn !== 'string' || typeof instance !== 'string' || typeof line !== 'string') return undefined;
+  if (typeof time !== 'string' || typeof fn !== 'string' || typeof instance !== 'string' || typeof line !== 'string')
+    return undefined;
   if (stream !== 'stdout' && stream !== 'stderr') return undefined;
   if (call !== undefined && typeof call !== 'string') return undefined;
   return { time, fn, instance, ...(call !== undefined ? { call } : {}), stream, line };

@@ -40,7 +40,8 @@ function isLevel(level: string): level is (typeof LOG_LEVELS)[number] {
  * writes to stdout synchronously so nothing is lost when the process exits right after a line.
  */
 export function createNodeLogger(level: string, node: string, destination?: DestinationStream): Logger {
-  if (!isLevel(level)) throw new TernError('bad_request', `log-level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!isLevel(level))
+    throw new TernError('bad_request', `log-level: "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   const options = {
     level,
     base: { node, pid: process.pid },

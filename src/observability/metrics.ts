@@ -17,7 +17,9 @@ export const OTHER_TARGET = '_other';
 const MAX_TARGETS = 64;
 
 /** Seconds, 50 µs (a warm wasm call) to 30 s (a slow micro-VM boot or a long call). */
-export const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const DURATION_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 const MIB = 1024 * 1024;
 
@@ -74,17 +76,49 @@ export class Metrics implements Telemetry {
   constructor(private readonly opts: MetricsOptions) {
     const registers = [this.register];
     collectDefaultMetrics({ register: this.register });
-    const histogram = (name: string, help: string) => new Histogram({ name, help, labelNames: ['function'] as const, buckets: DURATION_BUCKETS, registers });
+    const histogram = (name: string, help: string) =>
+      new Histogram({ name, help, labelNames: ['function'] as const, buckets: DURATION_BUCKETS, registers });
 
-    this.calls = new Counter({ name: 'tern_calls_total', help: 'Calls that reached the scheduler, by final HTTP status and instance start (cold, warm, none: no instance reached).', labelNames: ['function', 'status', 'start'] as const, registers });
-    this.callDuration = histogram('tern_call_duration_seconds', 'Whole time of a call on this node, from receipt to result.');
-    this.queueTime = histogram('tern_call_queue_seconds', 'Time a call waited for an instance (calls run on this node).');
+    this.calls = new Counter({
+      name: 'tern_calls_total',
+      help: 'Calls that reached the scheduler, by final HTTP status and instance start (cold, warm, none: no instance reached).',
+      labelNames: ['function', 'status', 'start'] as const,
+      registers,
+    });
+    this.callDuration = histogram(
+      'tern_call_duration_seconds',
+      'Whole time of a call on this node, from receipt to result.',
+    );
+    this.queueTime = histogram(
+      'tern_call_queue_seconds',
+      'Time a call waited for an instance (calls run on this node).',
+    );
     this.runTime = histogram('tern_call_run_seconds', 'Time inside the function (calls run on this node).');
     this.startTime = histogram('tern_instance_start_seconds', 'Time to start an instance (cold start).');
-    this.offloads = new Counter({ name: 'tern_offloaded_calls_total', help: 'Calls forwarded to another node, by target node and outcome (ok, failed).', labelNames: ['function', 'target', 'outcome'] as const, registers });
-    this.rejected = new Counter({ name: 'tern_rejected_calls_total', help: 'Calls refused before they ran, by reason.', labelNames: ['function', 'reason'] as const, registers });
-    this.starts = new Counter({ name: 'tern_instance_starts_total', help: 'Instances started.', labelNames: ['function'] as const, registers });
-    this.stops = new Counter({ name: 'tern_instance_stops_total', help: 'Instances stopped, by reason.', labelNames: ['function', 'reason'] as const, registers });
+    this.offloads = new Counter({
+      name: 'tern_offloaded_calls_total',
+      help: 'Calls forwarded to another node, by target node and outcome (ok, failed).',
+      labelNames: ['function', 'target', 'outcome'] as const,
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'tern_rejected_calls_total',
+      help: 'Calls refused before they ran, by reason.',
+      labelNames: ['function', 'reason'] as const,
+      registers,
+    });
+    this.starts = new Counter({
+      name: 'tern_instance_starts_total',
+      help: 'Instances started.',
+      labelNames: ['function'] as const,
+      registers,
+    });
+    this.stops = new Counter({
+      name: 'tern_instance_stops_total',
+      help: 'Instances stopped, by reason.',
+      labelNames: ['function', 'reason'] as const,
+      registers,
+    });
 
     const statuses = opts.statuses;
     new Gauge({
@@ -186,7 +220,17 @@ export class Metrics implements Telemetry {
 
   functionEvent(fn: string, event: 'deployed' | 'updated' | 'removed', _version?: string): void {
     if (event !== 'removed') return;
-    const holders: SeriesHolder<string>[] = [this.calls, this.callDuration, this.queueTime, this.runTime, this.startTime, this.offloads, this.rejected, this.starts, this.stops];
+    const holders: SeriesHolder<string>[] = [
+      this.calls,
+      this.callDuration,
+      this.queueTime,
+      this.runTime,
+      this.startTime,
+      this.offloads,
+      this.rejected,
+      this.starts,
+      this.stops,
+    ];
     this.forgetting = this.forgetting.then(() => Promise.all(holders.map((h) => forget(h, fn)))).then(() => undefined);
   }
 

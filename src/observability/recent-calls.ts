@@ -28,7 +28,13 @@ export class RecentCalls implements Telemetry {
     if (!this.isKnown(inv.function)) return;
     let ring = this.rings.get(inv.function);
     if (!ring) this.rings.set(inv.function, (ring = []));
-    ring.push({ id: inv.id, function: inv.function, status: result.status, finished: Date.now(), report: result.report });
+    ring.push({
+      id: inv.id,
+      function: inv.function,
+      status: result.status,
+      finished: Date.now(),
+      report: result.report,
+    });
     if (ring.length > this.perFunction) ring.shift();
   }
 

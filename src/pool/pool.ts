@@ -54,7 +54,12 @@ interface Waiting {
 }
 
 /** Errors after which the instance is not trusted again. 'function_error' (a trap, an exception) is not one. */
-const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['function_crashed', 'memory_exceeded', 'timeout', 'internal']);
+const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'function_crashed',
+  'memory_exceeded',
+  'timeout',
+  'internal',
+]);
 const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['queue_full', 'queue_timeout', 'no_capacity']);
 
 /** Backoff of min-instances refills after failed starts: 250ms doubling up to 30s. */
@@ -101,7 +106,12 @@ export class FunctionPool implements BudgetMember, Reapable {
     this.spec = fn.spec;
     this.perInstance = fn.spec.singleUse ? 1 : fn.spec.concurrentRequests;
     this.queue = new WaitQueue<Waiting>(deps.queue.capacity, deps.queue.waitMs, (w) =>
-      w.reject(new TernError('queue_timeout', `no instance of "${this.name}" became free within ${formatDuration(deps.queue.waitMs)}`)),
+      w.reject(
+        new TernError(
+          'queue_timeout',
+          `no instance of "${this.name}" became free within ${formatDuration(deps.queue.waitMs)}`,
+        ),
+      ),
     );
     deps.budget.join(this);
     deps.reaper.add(this);
@@ -229,7 +239,8 @@ export class FunctionPool implements BudgetMember, Reapable {
       }
     }
     this.ensureMin();
-    if (this.warmCount() < this.spec.minInstances && this.prewarmNotBefore > now) next = Math.min(next, this.prewarmNotBefore);
+    if (this.warmCount() < this.spec.minInstances && this.prewarmNotBefore > now)
+      next = Math.min(next, this.prewarmNotBefore);
     return next;
   }
 
@@ -261,12 +272,16 @@ export class FunctionPool implements BudgetMember, Reapable {
   }
 
   private acquireSlow(inv: Invocation): Promise<Grant> {
-    if (this.state === 'removing') return Promise.reject(new TernError('unavailable', `function "${this.name}" was removed`));
+    if (this.state === 'removing')
+      return Promise.reject(new TernError('unavailable', `function "${this.name}" was removed`));
     if (this.state === 'closed') return Promise.reject(new TernError('unavailable', 'the node is shutting down'));
     const budget = this.deps.budget;
     if (this.spec.memory > budget.capacityMiB) {
       return Promise.reject(
-        new TernError('no_capacity', `function "${this.name}" needs ${this.spec.memory} MiB, more than this node's whole memory budget (${budget.capacityMiB} MiB)`),
+        new TernError(
+          'no_capacity',
+          `function "${this.name}" needs ${this.spec.memory} MiB, more than this node's whole memory budget (${budget.capacityMiB} MiB)`,
+        ),
       );
     }
     if (this.queue.length === 0) {
@@ -280,7 +295,10 @@ export class FunctionPool implements BudgetMember, Reapable {
       // Nothing of its own will free up and no idle instance can be evicted: say so now (the scheduler may offload).
       if (outcome === 'none' && this.serving.size === 0) {
         return Promise.reject(
-          new TernError('no_capacity', `node memory budget is full (${budget.usedMiB}/${budget.capacityMiB} MiB in use, nothing idle to evict)`),
+          new TernError(
+            'no_capacity',
+            `node memory budget is full (${budget.usedMiB}/${budget.capacityMiB} MiB in use, nothing idle to evict)`,
+          ),
         );
       }
     }
@@ -289,7 +307,13 @@ export class FunctionPool implements BudgetMember, Reapable {
     });
   }
 
-  private async run(inv: Invocation, slot: Slot, cold: boolean, initMs: number, onRunning: (() => void) | undefined): Promise<Result> {
+  private async run(
+    inv: Invocation,
+    slot: Slot,
+    cold: boolean,
+    initMs: number,
+    onRunning: (() => void) | undefined,
+  ): Promise<Result> {
     if (onRunning !== undefined) onRunning();
     const started = performance.now();
     let response: Response | undefined;
@@ -316,7 +340,9 @@ export class FunctionPool implements BudgetMember, Reapable {
       hops: [],
     };
     const result: Result =
-      failure === undefined ? { status: response!.status, headers: response!.headers, body: response!.body, report } : errorResult(failure, report);
+      failure === undefined
+        ? { status: response!.status, headers: response!.headers, body: response!.body, report }
+        : errorResult(failure, report);
     return this.completed(inv, result);
   }
 
@@ -410,7 +436,10 @@ export class FunctionPool implements BudgetMember, Reapable {
     const capacity = this.queue.capacity;
     // Roughly when a place frees: the queue ahead, served by every instance slot at the average run time.
     const perSecond = (this.spec.maxInstances * this.perInstance * 1000) / Math.max(this.avgRunMs, 1);
-    const seconds = Math.min(Math.max(1, Math.ceil((capacity + 1) / perSecond)), Math.max(1, Math.ceil(this.queue.waitMs / 1000)));
+    const seconds = Math.min(
+      Math.max(1, Math.ceil((capacity + 1) / perSecond)),
+      Math.max(1, Math.ceil(this.queue.waitMs / 1000)),
+    );
     const message =
       capacity === 0
         ? `no instance of "${this.name}" is free and this node does not queue calls`
@@ -485,13 +514,19 @@ export class FunctionPool implements BudgetMember, Reapable {
   private startInstance(slot: Slot): Promise<Instance> {
     const fn = slot.fn;
     const runtime = this.deps.runtimes(fn.spec.runtime);
-    if (!runtime) return Promise.reject(new TernError('unavailable', `runtime "${fn.spec.runtime}" is not available on this node`));
+    if (!runtime)
+      return Promise.reject(new TernError('unavailable', `runtime "${fn.spec.runtime}" is not available on this node`));
     const boundMs = Math.max(fn.spec.timeoutMs, START_BOUND_MS);
     return new Promise<Instance>((resolve, reject) => {
       let late = false;
       const timer = setTimeout(() => {
         late = true;
-        reject(new TernError('function_crashed', `instance of "${this.name}" did not start within ${formatDuration(boundMs)}`));
+        reject(
+          new TernError(
+            'function_crashed',
+            `instance of "${this.name}" did not start within ${formatDuration(boundMs)}`,
+          ),
+        );
       }, boundMs);
       // The runtime's own work keeps the process alive while a start is real; this bound must not.
       timer.unref();
@@ -544,7 +579,12 @@ export class FunctionPool implements BudgetMember, Reapable {
   }
 
   private startFailed(slot: Slot, e: unknown): TernError {
-    const err = isTernError(e) ? e : new TernError('function_crashed', `instance of "${this.name}" failed to start: ${e instanceof Error ? e.message : String(e)}`);
+    const err = isTernError(e)
+      ? e
+      : new TernError(
+          'function_crashed',
+          `instance of "${this.name}" failed to start: ${e instanceof Error ? e.message : String(e)}`,
+        );
     slot.starting = false;
     slot.claims = 0;
     slot.retired = slot.stopping = true;
@@ -552,8 +592,12 @@ export class FunctionPool implements BudgetMember, Reapable {
     this.reservedMiB -= slot.memoryMiB;
     this.deps.budget.release(slot.memoryMiB, false);
     this.startFailures++;
-    this.prewarmNotBefore = performance.now() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (this.startFailures - 1));
-    this.deps.logger.warn({ event: 'instance_start_failed', function: this.name, instance: slot.id, err: err.message }, `instance of ${this.name} failed to start`);
+    this.prewarmNotBefore =
+      performance.now() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (this.startFailures - 1));
+    this.deps.logger.warn(
+      { event: 'instance_start_failed', function: this.name, instance: slot.id, err: err.message },
+      `instance of ${this.name} failed to start`,
+    );
     this.deps.telemetry.instanceStopped(this.name, slot.id, 'start_failed', err.message);
     this.afterStop();
     return err;
@@ -561,7 +605,10 @@ export class FunctionPool implements BudgetMember, Reapable {
 
   private exited(slot: Slot, reason: string): void {
     if (slot.stopping) return;
-    this.deps.logger.warn({ event: 'instance_exit', function: this.name, instance: slot.id, reason }, `instance ${slot.id} exited`);
+    this.deps.logger.warn(
+      { event: 'instance_exit', function: this.name, instance: slot.id, reason },
+      `instance ${slot.id} exited`,
+    );
     this.kill(slot, 'crashed', `exited: ${reason}`);
   }
 
@@ -602,7 +649,10 @@ export class FunctionPool implements BudgetMember, Reapable {
       this.reservedMiB -= slot.memoryMiB;
       this.deps.budget.release(slot.memoryMiB, true);
       if (problem !== undefined) {
-        this.deps.logger.warn({ event: 'instance_stop_problem', function: this.name, instance: slot.id, problem }, `instance ${slot.id}: ${problem}`);
+        this.deps.logger.warn(
+          { event: 'instance_stop_problem', function: this.name, instance: slot.id, problem },
+          `instance ${slot.id}: ${problem}`,
+        );
       }
       this.deps.telemetry.instanceStopped(this.name, slot.id, slot.stopReason, slot.stopDetail);
       this.afterStop();
@@ -685,7 +735,10 @@ export class FunctionPool implements BudgetMember, Reapable {
       try {
         this.deps.runtimes(fn.spec.runtime)?.release(fn);
       } catch (e) {
-        this.deps.logger.warn({ function: this.name, version: fn.version, err: (e as Error).message }, 'runtime release failed');
+        this.deps.logger.warn(
+          { function: this.name, version: fn.version, err: (e as Error).message },
+          'runtime release failed',
+        );
       }
     }
   }

@@ -72,7 +72,12 @@ export class Slot implements EvictionCandidate {
   /** The instance has stopped: its controller may serve another (see spareControllers). */
   releaseController(): void {
     const signal = this.abort.signal;
-    if (signal.aborted || getEventListeners(signal, 'abort').length !== 0 || spareControllers.length >= MAX_SPARE_CONTROLLERS) return;
+    if (
+      signal.aborted ||
+      getEventListeners(signal, 'abort').length !== 0 ||
+      spareControllers.length >= MAX_SPARE_CONTROLLERS
+    )
+      return;
     spareControllers.push(this.abort);
   }
 }

@@ -18,7 +18,13 @@ import type { ArchiveType } from './registry.js';
 
 export type { ArchiveLimits } from './entry-rules.js';
 
-const GZIP_TYPES = new Set(['application/gzip', 'application/x-gzip', 'application/x-tar+gzip', 'application/tar+gzip', 'application/x-gtar']);
+const GZIP_TYPES = new Set([
+  'application/gzip',
+  'application/x-gzip',
+  'application/x-tar+gzip',
+  'application/tar+gzip',
+  'application/x-gtar',
+]);
 const ZIP_TYPES = new Set(['application/zip', 'application/x-zip-compressed']);
 
 /** The archive type of an upload: by its Content-Type when that names one, else by its magic bytes. */
@@ -38,9 +44,17 @@ export function detectArchiveType(contentType: string | undefined, body: Buffer)
  * entries than `limits.files`, more real unpacked bytes than `limits.unpackedBytes`, corrupt or
  * truncated data, and data that is not of the given type. On failure `dest` is removed again.
  */
-export async function extractArchive(archive: Buffer, type: ArchiveType, dest: string, limits: ArchiveLimits): Promise<void> {
+export async function extractArchive(
+  archive: Buffer,
+  type: ArchiveType,
+  dest: string,
+  limits: ArchiveLimits,
+): Promise<void> {
   if (archive.length > limits.archiveBytes) {
-    throw new TernError('too_large', `the archive is ${archive.length} bytes, over the limit of ${limits.archiveBytes} bytes`);
+    throw new TernError(
+      'too_large',
+      `the archive is ${archive.length} bytes, over the limit of ${limits.archiveBytes} bytes`,
+    );
   }
   await mkdir(dirname(dest), { recursive: true });
   await mkdir(dest, { mode: DIR_MODE });

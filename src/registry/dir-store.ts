@@ -18,7 +18,14 @@ import { extractArchive } from './archive.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { ArchiveLimits } from './entry-rules.js';
 import { copyFolder } from './folder-copy.js';
-import type { ArchiveType, DeployedFunction, DeployOutcome, DeployValidator, Registry, RegistryEvent } from './registry.js';
+import type {
+  ArchiveType,
+  DeployedFunction,
+  DeployOutcome,
+  DeployValidator,
+  Registry,
+  RegistryEvent,
+} from './registry.js';
 import { NAME_PATTERN, parseFunctionToml, type FunctionSpec } from './spec.js';
 import { hashAndSyncFolder, syncPath } from './version-hash.js';
 import { KeyedSerial } from './keyed-serial.js';
@@ -51,7 +58,11 @@ function parsePointer(text: string): CurrentPointer {
 }
 
 function checkName(name: string): void {
-  if (!NAME_PATTERN.test(name)) throw new TernError('bad_request', `invalid function name ${JSON.stringify(name)}: use 1-63 characters of a-z, 0-9 and "-"`);
+  if (!NAME_PATTERN.test(name))
+    throw new TernError(
+      'bad_request',
+      `invalid function name ${JSON.stringify(name)}: use 1-63 characters of a-z, 0-9 and "-"`,
+    );
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -89,7 +100,10 @@ export class DirRegistry implements Registry {
     for (const entry of entries) {
       if (entry.name === TMP) continue;
       if (!entry.isDirectory() || !NAME_PATTERN.test(entry.name)) {
-        this.logger.warn({ event: 'registry_skip', entry: entry.name }, `registry: ignoring ${join(this.root, entry.name)} (not a function folder)`);
+        this.logger.warn(
+          { event: 'registry_skip', entry: entry.name },
+          `registry: ignoring ${join(this.root, entry.name)} (not a function folder)`,
+        );
         continue;
       }
       try {
@@ -97,7 +111,10 @@ export class DirRegistry implements Registry {
         this.functions.set(fn.spec.name, fn);
         await this.pruneOthers(fn);
       } catch (e) {
-        this.logger.error({ event: 'registry_broken', function: entry.name, err: (e as Error).message }, `registry: cannot load function ${entry.name}, skipped: ${(e as Error).message}`);
+        this.logger.error(
+          { event: 'registry_broken', function: entry.name, err: (e as Error).message },
+          `registry: cannot load function ${entry.name}, skipped: ${(e as Error).message}`,
+        );
       }
     }
   }
@@ -112,12 +129,16 @@ export class DirRegistry implements Registry {
 
   async deploy(name: string, archive: Buffer, type: ArchiveType): Promise<DeployOutcome> {
     checkName(name);
-    return this.serial.run(name, () => this.fromWorkFolder(name, (work) => extractArchive(archive, type, work, this.limits), 'archive'));
+    return this.serial.run(name, () =>
+      this.fromWorkFolder(name, (work) => extractArchive(archive, type, work, this.limits), 'archive'),
+    );
   }
 
   async deployFolder(name: string, folder: string): Promise<DeployOutcome> {
     checkName(name);
-    return this.serial.run(name, () => this.fromWorkFolder(name, (work) => copyFolder(folder, work, this.limits), `folder ${folder}`));
+    return this.serial.run(name, () =>
+      this.fromWorkFolder(name, (work) => copyFolder(folder, work, this.limits), `folder ${folder}`),
+    );
   }
 
   async remove(name: string): Promise<DeployedFunction | undefined> {
@@ -157,7 +178,6 @@ export class DirRegistry implements Registry {
     this.listeners.clear();
   }
 
-
   private async load(name: string): Promise<DeployedFunction> {
     const fnDir = join(this.root, name);
     const pointer = parsePointer(await readFile(join(fnDir, 'current'), 'utf8'));
@@ -180,7 +200,11 @@ export class DirRegistry implements Registry {
   }
 
   /** Fill a fresh work folder, then check and commit it; the work folder never outlives the call. */
-  private async fromWorkFolder(name: string, fill: (work: string) => Promise<void>, source: string): Promise<DeployOutcome> {
+  private async fromWorkFolder(
+    name: string,
+    fill: (work: string) => Promise<void>,
+    source: string,
+  ): Promise<DeployOutcome> {
     const work = join(this.tmpRoot, `deploy-${name}-${randomBytes(6).toString('hex')}`);
     try {
       await fill(work);
@@ -198,12 +222,16 @@ export class DirRegistry implements Registry {
       text = await readFile(join(dir, 'function.toml'), 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'EISDIR') throw new TernError('bad_archive', `the ${source} has no function.toml at its root`);
+      if (code === 'ENOENT' || code === 'EISDIR')
+        throw new TernError('bad_archive', `the ${source} has no function.toml at its root`);
       throw e;
     }
     const spec = parseFunctionToml(text, name);
     if (spec.name !== name) {
-      throw new TernError('bad_spec', `function.toml: name: "${spec.name}" does not match the name it is deployed as ("${name}")`);
+      throw new TernError(
+        'bad_spec',
+        `function.toml: name: "${spec.name}" does not match the name it is deployed as ("${name}")`,
+      );
     }
     return spec;
   }
@@ -229,7 +257,10 @@ export class DirRegistry implements Registry {
         await syncPath(versionsDir);
       }
       const deployedAt = new Date().toISOString();
-      await writeFileAtomic(join(fnDir, 'current'), `${JSON.stringify({ version, deployedAt } satisfies CurrentPointer)}\n`);
+      await writeFileAtomic(
+        join(fnDir, 'current'),
+        `${JSON.stringify({ version, deployedAt } satisfies CurrentPointer)}\n`,
+      );
       const fn: DeployedFunction = { spec, dir, version, deployedAt };
       this.functions.set(name, fn);
       this.emit(previous ? { type: 'deployed', fn, previous } : { type: 'deployed', fn });
@@ -246,7 +277,10 @@ export class DirRegistry implements Registry {
       try {
         listener(event);
       } catch (e) {
-        this.logger.error({ event: 'registry_listener_failed', err: (e as Error).message }, 'a registry listener threw');
+        this.logger.error(
+          { event: 'registry_listener_failed', err: (e as Error).message },
+          'a registry listener threw',
+        );
       }
     }
   }

@@ -42,7 +42,8 @@ export function safeRelativePath(name: string): string | undefined {
   if (parts.length === 0) return undefined;
   const rel = parts.join('/');
   if (rel.length > MAX_PATH_CHARS) throw refuse(name, `path longer than ${MAX_PATH_CHARS} characters`);
-  if (parts.some((p) => Buffer.byteLength(p) > MAX_SEGMENT_BYTES)) throw refuse(name, `a path segment longer than ${MAX_SEGMENT_BYTES} bytes`);
+  if (parts.some((p) => Buffer.byteLength(p) > MAX_SEGMENT_BYTES))
+    throw refuse(name, `a path segment longer than ${MAX_SEGMENT_BYTES} bytes`);
   return rel;
 }
 
@@ -60,12 +61,14 @@ export class Budget {
 
   entry(name: string): void {
     this.entries += 1;
-    if (this.entries > this.limits.files) throw refuse(name, `more than ${this.limits.files} files and folders (the limit)`);
+    if (this.entries > this.limits.files)
+      throw refuse(name, `more than ${this.limits.files} files and folders (the limit)`);
   }
 
   add(name: string, n: number): void {
     this.bytes += n;
-    if (this.bytes > this.limits.unpackedBytes) throw refuse(name, `unpacked size over the limit of ${this.limits.unpackedBytes} bytes`);
+    if (this.bytes > this.limits.unpackedBytes)
+      throw refuse(name, `unpacked size over the limit of ${this.limits.unpackedBytes} bytes`);
   }
 }
 
@@ -94,7 +97,12 @@ const ENTRY_FS_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 
 export function entryFsError(name: string, e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (code === undefined || !ENTRY_FS_ERRORS.has(code)) return e;
-  const reason = code === 'EEXIST' ? 'duplicate entry, or a file where a folder is needed' : code === 'ENAMETOOLONG' ? 'name too long' : 'a file where a folder is needed';
+  const reason =
+    code === 'EEXIST'
+      ? 'duplicate entry, or a file where a folder is needed'
+      : code === 'ENAMETOOLONG'
+        ? 'name too long'
+        : 'a file where a folder is needed';
   return refuse(name, reason);
 }
 

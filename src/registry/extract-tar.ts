@@ -8,7 +8,16 @@ import { dirname, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { TernError } from '../core/errors.js';
-import { Budget, fileMode, Folders, isJunk, refuse, safeRelativePath, writeCounted, type ArchiveLimits } from './entry-rules.js';
+import {
+  Budget,
+  fileMode,
+  Folders,
+  isJunk,
+  refuse,
+  safeRelativePath,
+  writeCounted,
+  type ArchiveLimits,
+} from './entry-rules.js';
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
 const DEVICE_TYPES = new Set(['CharacterDevice', 'BlockDevice', 'FIFO']);
@@ -47,7 +56,11 @@ class FailureLatch {
 }
 
 export async function extractTarGz(archive: Buffer, dest: string, limits: ArchiveLimits): Promise<void> {
-  if (!isGzip(archive)) throw new TernError('bad_archive', 'the archive is not a gzip-compressed tar (it does not start with the gzip magic bytes)');
+  if (!isGzip(archive))
+    throw new TernError(
+      'bad_archive',
+      'the archive is not a gzip-compressed tar (it does not start with the gzip magic bytes)',
+    );
   const budget = new Budget(limits);
   const folders = new Folders();
   const latch = new FailureLatch();
@@ -55,8 +68,12 @@ export async function extractTarGz(archive: Buffer, dest: string, limits: Archiv
   let lastName = '(start of archive)';
 
   const parser = new Parser({ strict: true });
-  parser.on('error', (e: Error) => latch.fail(new TernError('bad_archive', `corrupt tar archive near ${JSON.stringify(lastName)}: ${e.message}`)));
-  parser.on('ignoredEntry', (entry: ReadEntry) => latch.fail(refuse(entry.path, `oversized ${entry.type} metadata entry`)));
+  parser.on('error', (e: Error) =>
+    latch.fail(new TernError('bad_archive', `corrupt tar archive near ${JSON.stringify(lastName)}: ${e.message}`)),
+  );
+  parser.on('ignoredEntry', (entry: ReadEntry) =>
+    latch.fail(refuse(entry.path, `oversized ${entry.type} metadata entry`)),
+  );
   parser.on('entry', (entry: ReadEntry) => {
     lastName = entry.path;
     if (latch.failed) {
@@ -78,7 +95,8 @@ export async function extractTarGz(archive: Buffer, dest: string, limits: Archiv
   try {
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       if (latch.failed) break;
-      if (total === 0 && isCompressedAgain(chunk)) throw new TernError('bad_archive', 'the archive is compressed twice: expected a tar inside one gzip layer');
+      if (total === 0 && isCompressedAgain(chunk))
+        throw new TernError('bad_archive', 'the archive is compressed twice: expected a tar inside one gzip layer');
       total += chunk.length;
       if (total > limit) throw refuse(lastName, `the archive unpacks to more than ${limit} bytes of tar data`);
       if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), latch.promise]);
@@ -98,7 +116,13 @@ export async function extractTarGz(archive: Buffer, dest: string, limits: Archiv
 }
 
 /** `abort` rejects when the extraction fails: the entry's remaining data will then never come. */
-async function handleEntry(entry: ReadEntry, dest: string, budget: Budget, folders: Folders, abort: Promise<never>): Promise<void> {
+async function handleEntry(
+  entry: ReadEntry,
+  dest: string,
+  budget: Budget,
+  folders: Folders,
+  abort: Promise<never>,
+): Promise<void> {
   const name = entry.path;
   if (entry.type === 'SymbolicLink') throw refuse(name, 'symbolic links are not allowed');
   if (entry.type === 'Link') throw refuse(name, 'hard links are not allowed');

@@ -7,7 +7,16 @@ import { dirname, join } from 'node:path';
 import * as zlib from 'node:zlib';
 import yauzl from 'yauzl';
 import { TernError } from '../core/errors.js';
-import { Budget, fileMode, Folders, isJunk, refuse, safeRelativePath, writeCounted, type ArchiveLimits } from './entry-rules.js';
+import {
+  Budget,
+  fileMode,
+  Folders,
+  isJunk,
+  refuse,
+  safeRelativePath,
+  writeCounted,
+  type ArchiveLimits,
+} from './entry-rules.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -34,8 +43,10 @@ function kindOf(entry: yauzl.Entry, name: string): EntryKind {
   const mode = unix ? (entry.externalFileAttributes >>> 16) & 0xffff : undefined;
   const type = mode === undefined ? 0 : mode & S_IFMT;
   if (type === S_IFLNK) throw refuse(name, 'symbolic links are not allowed');
-  if (type !== 0 && type !== S_IFREG && type !== S_IFDIR) throw refuse(name, 'device, FIFO and socket entries are not allowed');
-  const dir = name.endsWith('/') || type === S_IFDIR || (!unix && (entry.externalFileAttributes & MSDOS_DIR_ATTRIBUTE) !== 0);
+  if (type !== 0 && type !== S_IFREG && type !== S_IFDIR)
+    throw refuse(name, 'device, FIFO and socket entries are not allowed');
+  const dir =
+    name.endsWith('/') || type === S_IFDIR || (!unix && (entry.externalFileAttributes & MSDOS_DIR_ATTRIBUTE) !== 0);
   return { kind: dir ? 'dir' : 'file', mode };
 }
 
@@ -65,25 +76,35 @@ async function* withCrc(source: AsyncIterable<Buffer>, state: { crc: number }): 
 
 function openZip(archive: Buffer): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.fromBuffer(archive, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, strictFileNames: false }, (err, zip) => {
-      if (err) reject(new TernError('bad_archive', `corrupt zip archive: ${err.message}`));
-      else resolve(zip);
-    });
+    yauzl.fromBuffer(
+      archive,
+      { lazyEntries: true, decodeStrings: false, validateEntrySizes: true, strictFileNames: false },
+      (err, zip) => {
+        if (err) reject(new TernError('bad_archive', `corrupt zip archive: ${err.message}`));
+        else resolve(zip);
+      },
+    );
   });
 }
 
 export async function extractZip(archive: Buffer, dest: string, limits: ArchiveLimits): Promise<void> {
-  if (!isZip(archive)) throw new TernError('bad_archive', 'the archive is not a zip file (it does not start with the zip magic bytes)');
+  if (!isZip(archive))
+    throw new TernError('bad_archive', 'the archive is not a zip file (it does not start with the zip magic bytes)');
   const zip = await openZip(archive);
   if (zip.entryCount > limits.files) {
     zip.close();
-    throw new TernError('bad_archive', `the zip archive lists ${zip.entryCount} entries, more than the limit of ${limits.files} files and folders`);
+    throw new TernError(
+      'bad_archive',
+      `the zip archive lists ${zip.entryCount} entries, more than the limit of ${limits.files} files and folders`,
+    );
   }
   const budget = new Budget(limits);
   const folders = new Folders();
   try {
     await new Promise<void>((resolve, reject) => {
-      zip.on('error', (e: Error) => reject(e instanceof TernError ? e : new TernError('bad_archive', `corrupt zip archive: ${e.message}`)));
+      zip.on('error', (e: Error) =>
+        reject(e instanceof TernError ? e : new TernError('bad_archive', `corrupt zip archive: ${e.message}`)),
+      );
       zip.on('end', () => resolve());
       zip.on('entry', (entry: yauzl.Entry) => {
         handleEntry(zip, entry, dest, budget, folders).then(() => zip.readEntry(), reject);
@@ -95,7 +116,13 @@ export async function extractZip(archive: Buffer, dest: string, limits: ArchiveL
   }
 }
 
-async function handleEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, dest: string, budget: Budget, folders: Folders): Promise<void> {
+async function handleEntry(
+  zip: yauzl.ZipFile,
+  entry: yauzl.Entry,
+  dest: string,
+  budget: Budget,
+  folders: Folders,
+): Promise<void> {
   // decodeStrings: false leaves the raw bytes in fileName; yauzl still knows the encodings.
   const raw = entry.fileName as unknown as Buffer;
   const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, false);

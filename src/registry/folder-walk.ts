@@ -50,9 +50,11 @@ export async function walkFolder(root: string, maxEntries = Number.POSITIVE_INFI
         if (target === undefined) throw folderError(rel, 'symbolic link to nothing');
         if (!inside(rootReal, target)) throw folderError(rel, 'symbolic link points outside the folder');
         info = await stat(path);
-        if (info.isDirectory() && ancestors.includes(target)) throw folderError(rel, 'symbolic link loops back to a parent folder');
+        if (info.isDirectory() && ancestors.includes(target))
+          throw folderError(rel, 'symbolic link loops back to a parent folder');
       }
-      if (!info.isFile() && !info.isDirectory()) throw folderError(rel, 'not a regular file or folder (device, FIFO or socket)');
+      if (!info.isFile() && !info.isDirectory())
+        throw folderError(rel, 'not a regular file or folder (device, FIFO or socket)');
       if (out.length >= maxEntries) throw folderError(rel, `more than ${maxEntries} files and folders (the limit)`);
       out.push({ rel, path, kind: info.isDirectory() ? 'dir' : 'file', mode: info.mode & 0o7777 });
       if (info.isDirectory()) await visit(path, rel, [...ancestors, await realpath(path)]);

@@ -32,7 +32,8 @@ async function functionFolders(folder: string): Promise<string[]> {
 
 export async function loadRegistryFolder(reg: Registry, folder: string, logger: Logger): Promise<RegistryFolderResult> {
   const root = resolve(folder);
-  if (!(await stat(root).catch(() => undefined))?.isDirectory()) throw new TernError('bad_request', `registry folder ${folder}: not a folder`);
+  if (!(await stat(root).catch(() => undefined))?.isDirectory())
+    throw new TernError('bad_request', `registry folder ${folder}: not a folder`);
   const result: RegistryFolderResult = { loaded: [], failed: [] };
   for (const dir of await functionFolders(root)) {
     let name = basename(dir);
@@ -43,7 +44,10 @@ export async function loadRegistryFolder(reg: Registry, folder: string, logger: 
     } catch (e) {
       const error = (e as Error).message;
       result.failed.push({ name, error });
-      logger.error({ event: 'registry_folder_failed', function: name, folder: dir, err: error }, `cannot load function ${name} from ${dir}: ${error}`);
+      logger.error(
+        { event: 'registry_folder_failed', function: name, folder: dir, err: error },
+        `cannot load function ${name} from ${dir}: ${error}`,
+      );
     }
   }
   return result;

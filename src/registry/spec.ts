@@ -17,7 +17,10 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)} (use e.g. "500ms", "10s", "5m" or seconds as a number)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `not a duration: ${JSON.stringify(v)} (use e.g. "500ms", "10s", "5m" or seconds as a number)`,
+    });
     return z.NEVER;
   }
   return ms;
@@ -35,18 +38,31 @@ const vmTable = z
     'copy-rootfs': z.boolean().default(false),
     // UniFaaS writes copy-rootfs inside the hypervisor table (`{ type = "firecracker", copy-rootfs = true }`).
     // UniFaaS names QEMU's microvm machine "microvm"; Tern runs every QEMU guest on that machine.
-    hypervisor: z.object({ type: z.enum(['qemu', 'microvm', 'firecracker']).default('qemu'), 'copy-rootfs': z.boolean().optional() }).loose().optional(),
+    hypervisor: z
+      .object({
+        type: z.enum(['qemu', 'microvm', 'firecracker']).default('qemu'),
+        'copy-rootfs': z.boolean().optional(),
+      })
+      .loose()
+      .optional(),
   })
   .loose();
 
 /** UniFaaS's [container]: image, memory (MiB) and an optional container runtime (e.g. "runsc"). */
 const containerTable = z
-  .object({ image: z.string().min(1), memory: z.number().int().min(1).max(65536).optional(), runtime: z.string().min(1).optional() })
+  .object({
+    image: z.string().min(1),
+    memory: z.number().int().min(1).max(65536).optional(),
+    runtime: z.string().min(1).optional(),
+  })
   .loose();
 
 export const functionTomlSchema = z
   .object({
-    name: z.string().regex(NAME_PATTERN, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit').optional(),
+    name: z
+      .string()
+      .regex(NAME_PATTERN, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit')
+      .optional(),
     runtime: z.enum(RUNTIMES).optional(),
     handler: z.string().min(1).optional(),
     memory: z.number().int().min(1).max(65536).default(128),
@@ -73,7 +89,11 @@ export const functionTomlSchema = z
   .strict()
   .superRefine((s, ctx) => {
     if (s['min-instances'] > s['max-instances']) {
-      ctx.addIssue({ code: 'custom', path: ['min-instances'], message: `is ${s['min-instances']}, more than max-instances (${s['max-instances']})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min-instances'],
+        message: `is ${s['min-instances']}, more than max-instances (${s['max-instances']})`,
+      });
     }
   });
 
@@ -126,7 +146,8 @@ function describeIssues(error: z.ZodError): string {
   return error.issues
     .map((i) => {
       const key = i.path.length ? i.path.join('.') : '(top level)';
-      if (i.code === 'unrecognized_keys') return `${i.keys.map((k) => (i.path.length ? `${key}.${k}` : k)).join(', ')}: unknown key`;
+      if (i.code === 'unrecognized_keys')
+        return `${i.keys.map((k) => (i.path.length ? `${key}.${k}` : k)).join(', ')}: unknown key`;
       return `${key}: ${i.message}`;
     })
     .join('; ');
@@ -153,12 +174,21 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
   const s = parsed.data;
   const name = s.name ?? folderName;
   if (name === undefined || !NAME_PATTERN.test(name)) {
-    throw new TernError('bad_spec', `function.toml: name: ${name === undefined ? 'missing' : `"${name}" must be 1-63 characters of a-z, 0-9 and "-"`}`);
+    throw new TernError(
+      'bad_spec',
+      `function.toml: name: ${name === undefined ? 'missing' : `"${name}" must be 1-63 characters of a-z, 0-9 and "-"`}`,
+    );
   }
   const runtime: RuntimeName | undefined = s.runtime ?? (s.vm ? 'microvm' : s.container ? 'container' : undefined);
-  if (runtime === undefined) throw new TernError('bad_spec', `function.toml: runtime: missing (one of ${RUNTIMES.join(', ')})`);
-  if (runtime === 'microvm' && !s.vm) throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
-  if (runtime === 'container' && !s.container) throw new TernError('bad_spec', 'function.toml: container: a [container] table is required for runtime "container"');
+  if (runtime === undefined)
+    throw new TernError('bad_spec', `function.toml: runtime: missing (one of ${RUNTIMES.join(', ')})`);
+  if (runtime === 'microvm' && !s.vm)
+    throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
+  if (runtime === 'container' && !s.container)
+    throw new TernError(
+      'bad_spec',
+      'function.toml: container: a [container] table is required for runtime "container"',
+    );
   const spec: FunctionSpec = {
     name,
     runtime,
@@ -191,6 +221,10 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
       ...(s.vm.memory !== undefined ? { memory: s.vm.memory } : {}),
     };
   }
-  if (s.container) spec.container = { image: s.container.image, ...(s.container.runtime !== undefined ? { runtime: s.container.runtime } : {}) };
+  if (s.container)
+    spec.container = {
+      image: s.container.image,
+      ...(s.container.runtime !== undefined ? { runtime: s.container.runtime } : {}),
+    };
   return spec;
 }

@@ -6,6 +6,8 @@ import type { Invocation } from '../core/invocation.js';
 import type { Response } from '../core/result.js';
 import type { DeployedFunction } from '../registry/registry.js';
 import type { RuntimeName } from '../registry/spec.js';
+import type { Logger } from 'pino';
+import type { Result } from '../core/result.js';
 
 export type LogStream = 'stdout' | 'stderr';
 
@@ -67,7 +69,7 @@ export interface RuntimeContext {
   /** Node scratch folder for temp files, removed at shutdown (absolute). */
   scratchDir: string;
   /** Structured node logger. */
-  logger: import('pino').Logger;
+  logger: Logger;
   /** Host services for state and chaining, when the node has them (issue 9). */
   host?: HostServices;
 }
@@ -75,7 +77,12 @@ export interface RuntimeContext {
 /** What a function can ask of the node from inside (state, chaining). Filled in by the node. */
 export interface HostServices {
   /** A chained call: `fn` runs through the scheduler as a child of `parent` (depth + 1). */
-  invoke(parent: Invocation, fn: string, body: Buffer, opts?: { method?: string; path?: string; headers?: Record<string, string> }): Promise<import('../core/result.js').Result>;
+  invoke(
+    parent: Invocation,
+    fn: string,
+    body: Buffer,
+    opts?: { method?: string; path?: string; headers?: Record<string, string> },
+  ): Promise<Result>;
   /** Shared state (docs/state.md); absent on a node without it. */
   state?: HostState;
 }

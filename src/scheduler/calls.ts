@@ -77,7 +77,11 @@ export class CallTable {
       kept.splice(0, kept.length, ...kept.filter((r) => !oldest.has(r)));
     }
     const journal = await Journal.open(path, kept);
-    if (interrupted > 0) o.logger.warn({ event: 'calls_interrupted', count: interrupted }, `${interrupted} async call(s) were cut short by the last shutdown`);
+    if (interrupted > 0)
+      o.logger.warn(
+        { event: 'calls_interrupted', count: interrupted },
+        `${interrupted} async call(s) were cut short by the last shutdown`,
+      );
     return new CallTable(o, journal, kept);
   }
 
@@ -90,7 +94,12 @@ export class CallTable {
     if (this.closed) throw new TernError('unavailable', 'the node is shutting down');
     if (this.records.has(inv.id)) throw new TernError('conflict', `call id "${inv.id}" is already taken`);
     this.makeRoom();
-    const record: CallRecord = { id: inv.id, function: inv.function, state: 'queued', createdAt: new Date().toISOString() };
+    const record: CallRecord = {
+      id: inv.id,
+      function: inv.function,
+      state: 'queued',
+      createdAt: new Date().toISOString(),
+    };
     this.records.set(record.id, record);
     try {
       await this.journal.append(record, true);
@@ -117,7 +126,10 @@ export class CallTable {
     const code = result.report.error;
     if (result.body.length > this.o.maxBodyBytes) {
       r.state = 'failed';
-      r.error = { code: 'too_large', message: `the response body (${result.body.length} bytes) is over the ${this.o.maxBodyBytes}-byte limit for stored results` };
+      r.error = {
+        code: 'too_large',
+        message: `the response body (${result.body.length} bytes) is over the ${this.o.maxBodyBytes}-byte limit for stored results`,
+      };
     } else {
       r.result = { status: result.status, headers: result.headers, body: result.body.toString('base64') };
       if (code === undefined) {
@@ -154,7 +166,10 @@ export class CallTable {
   private write(r: CallRecord): void {
     if (this.closed) return;
     this.journal.append(r, false).catch((e: unknown) => {
-      this.o.logger.error({ event: 'calls_journal', call: r.id, err: (e as Error).message }, 'cannot write the async call journal');
+      this.o.logger.error(
+        { event: 'calls_journal', call: r.id, err: (e as Error).message },
+        'cannot write the async call journal',
+      );
     });
   }
 
@@ -163,7 +178,8 @@ export class CallTable {
     this.expire(Date.now());
     if (this.records.size < this.o.max) return;
     const oldest = this.finished.keys().next();
-    if (oldest.done) throw new TernError('unavailable', `too many async calls in progress (${this.o.max}); try again later`);
+    if (oldest.done)
+      throw new TernError('unavailable', `too many async calls in progress (${this.o.max}); try again later`);
     this.drop(oldest.value);
   }
 
@@ -187,9 +203,15 @@ export class CallTable {
   private maybeCompact(): void {
     if (this.closed || this.journal.compacting) return;
     const j = this.journal;
-    if ((j.lineCount > COMPACT_MIN_LINES && j.lineCount > 2 * this.records.size) || j.bytesSinceCompact > COMPACT_BYTES) {
+    if (
+      (j.lineCount > COMPACT_MIN_LINES && j.lineCount > 2 * this.records.size) ||
+      j.bytesSinceCompact > COMPACT_BYTES
+    ) {
       j.compact(() => this.records.values()).catch((e: unknown) => {
-        this.o.logger.error({ event: 'calls_journal', err: (e as Error).message }, 'cannot compact the async call journal');
+        this.o.logger.error(
+          { event: 'calls_journal', err: (e as Error).message },
+          'cannot compact the async call journal',
+        );
       });
     }
   }
@@ -203,7 +225,8 @@ function finishedMs(r: CallRecord): number {
 function errorMessage(body: Buffer): string | undefined {
   try {
     const parsed: unknown = JSON.parse(body.toString('utf8'));
-    if (isObject(parsed) && isObject(parsed.error) && typeof parsed.error.message === 'string') return parsed.error.message;
+    if (isObject(parsed) && isObject(parsed.error) && typeof parsed.error.message === 'string')
+      return parsed.error.message;
   } catch {
     // not the JSON error shape
   }
@@ -222,14 +245,27 @@ function isStringMap(v: unknown): v is Record<string, string> {
 function asCallRecord(v: unknown): CallRecord | undefined {
   if (!isObject(v)) return undefined;
   const { id, function: fn, state, createdAt, finishedAt, result, report, error } = v;
-  if (typeof id !== 'string' || typeof fn !== 'string' || typeof state !== 'string' || !STATES.has(state) || typeof createdAt !== 'string') return undefined;
+  if (
+    typeof id !== 'string' ||
+    typeof fn !== 'string' ||
+    typeof state !== 'string' ||
+    !STATES.has(state) ||
+    typeof createdAt !== 'string'
+  )
+    return undefined;
   const r: CallRecord = { id, function: fn, state: state as CallState, createdAt };
   if (typeof finishedAt === 'string') r.finishedAt = finishedAt;
-  if (isObject(result) && typeof result.status === 'number' && isStringMap(result.headers) && typeof result.body === 'string') {
+  if (
+    isObject(result) &&
+    typeof result.status === 'number' &&
+    isStringMap(result.headers) &&
+    typeof result.body === 'string'
+  ) {
     r.result = { status: result.status, headers: result.headers, body: result.body };
   }
   if (isObject(report) && typeof report.node === 'string') r.report = report as unknown as Report;
-  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string') r.error = { code: error.code, message: error.message };
+  if (isObject(error) && typeof error.code === 'string' && typeof error.message === 'string')
+    r.error = { code: error.code, message: error.message };
   if ((r.state === 'done' || r.state === 'failed') && r.finishedAt === undefined) r.finishedAt = createdAt;
   return r;
 }

@@ -133,7 +133,7 @@ export class Journal {
     if (!handle) throw new Error('call journal is closed');
     let durable = false;
     let bytes = 0;
-    for (let i = 0; i < batch.length; ) {
+    for (let i = 0; i < batch.length;) {
       let text = '';
       while (i < batch.length && text.length < CHUNK_BYTES) {
         const line = batch[i++]!;

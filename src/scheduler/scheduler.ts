@@ -54,7 +54,15 @@ const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
 const SHUTDOWN_STOP_MS = STOP_GRACE_MS + KILL_WAIT_MS + 1_000;
 const SHUTDOWN_RECORDS_MS = 1_000;
 
-const REJECT_REASONS: ReadonlySet<string> = new Set<RejectReason>(['queue_full', 'queue_timeout', 'no_capacity', 'not_found', 'unauthorized', 'too_large', 'depth_exceeded']);
+const REJECT_REASONS: ReadonlySet<string> = new Set<RejectReason>([
+  'queue_full',
+  'queue_timeout',
+  'no_capacity',
+  'not_found',
+  'unauthorized',
+  'too_large',
+  'depth_exceeded',
+]);
 
 export async function createScheduler(o: SchedulerOptions): Promise<NodeScheduler> {
   const calls = await CallTable.open({
@@ -170,9 +178,11 @@ class LocalScheduler implements NodeScheduler {
 
   /** The one path of every call, sync or async. */
   private dispatch(inv: Invocation, onRunning: (() => void) | undefined): Promise<Result> {
-    if (this.closing) return Promise.resolve(this.answerHere(inv, new TernError('unavailable', 'the node is shutting down')));
+    if (this.closing)
+      return Promise.resolve(this.answerHere(inv, new TernError('unavailable', 'the node is shutting down')));
     const pool = this.pools.get(inv.function);
-    if (pool === undefined) return Promise.resolve(this.answerHere(inv, new TernError('not_found', `no function "${inv.function}"`)));
+    if (pool === undefined)
+      return Promise.resolve(this.answerHere(inv, new TernError('not_found', `no function "${inv.function}"`)));
     return pool.invoke(inv, onRunning);
   }
 
@@ -206,7 +216,10 @@ class LocalScheduler implements NodeScheduler {
           return result;
         }
       } catch (e) {
-        this.o.logger.warn({ event: 'offload_failed', function: inv.function, err: (e as Error).message }, 'offloading failed');
+        this.o.logger.warn(
+          { event: 'offload_failed', function: inv.function, err: (e as Error).message },
+          'offloading failed',
+        );
       }
     }
     if (REJECT_REASONS.has(reason.code)) this.o.telemetry.callRejected(inv.function, reason.code as RejectReason);
@@ -215,7 +228,10 @@ class LocalScheduler implements NodeScheduler {
 
   private prune(name: string): void {
     this.o.registry.prune(name).catch((e: unknown) => {
-      this.o.logger.warn({ event: 'prune_failed', function: name, err: (e as Error).message }, `cannot prune old versions of ${name}`);
+      this.o.logger.warn(
+        { event: 'prune_failed', function: name, err: (e as Error).message },
+        `cannot prune old versions of ${name}`,
+      );
     });
   }
 }

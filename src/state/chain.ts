@@ -16,7 +16,6 @@ const MAX_LISTED_CHILDREN = 1000;
 /** Parents tracked at once: a bound on what a runtime that never reports an end can leak. */
 const MAX_PARENTS = 10_000;
 
-
 export interface ChainOptions {
   nodeName: string;
   /** Deepest chain allowed (config chain-depth): a call from outside is depth 0. */
@@ -49,10 +48,19 @@ export class Chaining {
     let id: string;
     if (!NAME_PATTERN.test(fn)) {
       id = newCallId();
-      result = this.refuse(fn, new TernError('bad_request', `cannot chain to ${JSON.stringify(fn)}: not a function name`));
+      result = this.refuse(
+        fn,
+        new TernError('bad_request', `cannot chain to ${JSON.stringify(fn)}: not a function name`),
+      );
     } else if (depth > this.o.maxDepth) {
       id = newCallId();
-      result = this.refuse(fn, new TernError('bad_request', `chain depth limit ${this.o.maxDepth} reached: ${parent.function} (depth ${parent.depth}) cannot call ${fn} (config chain-depth)`));
+      result = this.refuse(
+        fn,
+        new TernError(
+          'bad_request',
+          `chain depth limit ${this.o.maxDepth} reached: ${parent.function} (depth ${parent.depth}) cannot call ${fn} (config chain-depth)`,
+        ),
+      );
     } else if (!this.scheduler) {
       id = newCallId();
       result = this.refuse(fn, new TernError('unavailable', 'the node is not ready for chained calls yet'));
@@ -72,7 +80,8 @@ export class Chaining {
       id = inv.id;
       result = await this.scheduler.invoke(inv);
     }
-    if (listed && listed.length < MAX_LISTED_CHILDREN) listed.push({ id, function: fn, status: result.status, ms: ms(performance.now() - started) });
+    if (listed && listed.length < MAX_LISTED_CHILDREN)
+      listed.push({ id, function: fn, status: result.status, ms: ms(performance.now() - started) });
     return result;
   }
 

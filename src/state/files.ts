@@ -56,7 +56,8 @@ export class StateFiles {
         const bytes = await readFile(path);
         const stored = decode(bytes);
         if (!stored || fileNameFor(stored.key) !== name) throw new Error('not a state file');
-        if (stored.value.length > maxValueBytes) throw new Error(`value of ${stored.value.length} bytes is over the limit`);
+        if (stored.value.length > maxValueBytes)
+          throw new Error(`value of ${stored.value.length} bytes is over the limit`);
         out.push(stored);
       } catch (e) {
         this.logger.warn({ event: 'state_load', file: path, err: (e as Error).message }, `state file ${path} skipped`);
@@ -86,7 +87,8 @@ export class StateFiles {
     const run = (this.flushing ?? Promise.resolve()).then(() => this.writeDirty());
     const tracked = run.finally(() => {
       if (this.flushing === tracked) this.flushing = undefined;
-      if (this.dirty.size > 0 && this.flushing === undefined && this.timer === undefined) this.changed([...this.dirty][0]!);
+      if (this.dirty.size > 0 && this.flushing === undefined && this.timer === undefined)
+        this.changed([...this.dirty][0]!);
     });
     this.flushing = tracked;
     return tracked;
@@ -106,7 +108,8 @@ export class StateFiles {
     const path = join(this.dir, fileNameFor(key));
     const value = this.current(key);
     try {
-      if (value === undefined) await unlink(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
+      if (value === undefined)
+        await unlink(path).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
       else await writeAtomic(path, encode(key, value));
       if (this.failedKeys.delete(key)) this.logger.info({ event: 'state_persist', key }, `state "${key}" stored again`);
     } catch (e) {

@@ -43,7 +43,12 @@ export interface HostSide {
 }
 
 export async function createHostSide(o: HostSideOptions): Promise<HostSide> {
-  const state = await StateService.open({ dataDir: o.dataDir, limits: o.limits, logger: o.logger, ...(o.redis !== undefined ? { redis: o.redis } : {}) });
+  const state = await StateService.open({
+    dataDir: o.dataDir,
+    limits: o.limits,
+    logger: o.logger,
+    ...(o.redis !== undefined ? { redis: o.redis } : {}),
+  });
   const chaining = new Chaining({ nodeName: o.nodeName, maxDepth: o.chainDepth });
   const services: HostServices = {
     invoke: (parent, fn, body, opts) => chaining.invoke(parent, fn, body, opts),

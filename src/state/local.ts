@@ -55,7 +55,8 @@ export class LocalTier {
     if (!s) return undefined;
     const total = segmentLength(s);
     checkRange(offset, 0);
-    if (offset > total) throw new TernError('bad_request', `offset ${offset} is past the end of "${key}" (${total} bytes)`);
+    if (offset > total)
+      throw new TernError('bad_request', `offset ${offset} is past the end of "${key}" (${total} bytes)`);
     return Buffer.from(s.u8.subarray(offset, Math.min(total, offset + Math.max(0, length))));
   }
 
@@ -75,7 +76,11 @@ export class LocalTier {
   write(key: string, offset: number, bytes: Uint8Array): number {
     checkRange(offset, bytes.length);
     const current = this.size(key) ?? 0;
-    if (offset > current) throw new TernError('bad_request', `offset ${offset} is past the end of "${key}" (${current} bytes): writes may not leave a gap`);
+    if (offset > current)
+      throw new TernError(
+        'bad_request',
+        `offset ${offset} is past the end of "${key}" (${current} bytes): writes may not leave a gap`,
+      );
     const length = Math.max(current, offset + bytes.length);
     this.checkValueSize(key, length);
     const s = this.room(key, length, true);
@@ -101,7 +106,10 @@ export class LocalTier {
 
   private checkValueSize(key: string, length: number): void {
     if (length > this.limits.maxValueBytes) {
-      throw new TernError('too_large', `state value "${key}" would be ${length} bytes, over the ${this.limits.maxValueBytes}-byte limit ([state] max-value)`);
+      throw new TernError(
+        'too_large',
+        `state value "${key}" would be ${length} bytes, over the ${this.limits.maxValueBytes}-byte limit ([state] max-value)`,
+      );
     }
   }
 
@@ -111,16 +119,30 @@ export class LocalTier {
    */
   private room(key: string, length: number, keep: boolean): Segment {
     const current = this.segments.get(key);
-    if (current && length <= current.capacity && !(current.capacity >= SHRINK_MIN_BYTES && length * SHRINK_FACTOR < current.capacity)) return current;
+    if (
+      current &&
+      length <= current.capacity &&
+      !(current.capacity >= SHRINK_MIN_BYTES && length * SHRINK_FACTOR < current.capacity)
+    )
+      return current;
     if (!current && this.segments.size >= this.limits.maxKeys) {
-      throw new TernError('no_capacity', `the state store holds ${this.segments.size} keys, its limit ([state] max-keys)`);
+      throw new TernError(
+        'no_capacity',
+        `the state store holds ${this.segments.size} keys, its limit ([state] max-keys)`,
+      );
     }
     // Growth doubles, so appending byte by byte copies each byte O(1) times on average.
-    const wanted = current && length > current.capacity ? Math.max(length, Math.min(current.capacity * 2, this.limits.maxValueBytes)) : length;
+    const wanted =
+      current && length > current.capacity
+        ? Math.max(length, Math.min(current.capacity * 2, this.limits.maxValueBytes))
+        : length;
     const capacity = capacityFor(wanted);
     const after = this.reserved - (current?.capacity ?? 0) + capacity;
     if (after > this.limits.maxTotalBytes) {
-      throw new TernError('no_capacity', `the state store is full: ${this.reserved} of ${this.limits.maxTotalBytes} bytes reserved ([state] max-bytes)`);
+      throw new TernError(
+        'no_capacity',
+        `the state store is full: ${this.reserved} of ${this.limits.maxTotalBytes} bytes reserved ([state] max-bytes)`,
+      );
     }
     const next = newSegment(capacity);
     if (current && keep) {

@@ -36,7 +36,8 @@ export class LocalLocks {
       return Promise.resolve();
     }
     if (h.owner === owner) return Promise.resolve();
-    if (h.waiters.length >= MAX_WAITERS_PER_KEY) return Promise.reject(new TernError('conflict', `lock "${key}": ${h.waiters.length} calls already wait for it`));
+    if (h.waiters.length >= MAX_WAITERS_PER_KEY)
+      return Promise.reject(new TernError('conflict', `lock "${key}": ${h.waiters.length} calls already wait for it`));
     return new Promise<void>((resolve, reject) => {
       let cancels = this.waiting.get(owner);
       if (!cancels) this.waiting.set(owner, (cancels = new Set()));
@@ -53,7 +54,13 @@ export class LocalLocks {
       };
       const cancel = () => stopWaiting(new TernError('conflict', `lock "${key}": the call ended while waiting`));
       const timer = setTimeout(
-        () => stopWaiting(new TernError('conflict', `lock "${key}" not acquired within ${this.waitMs} ms (held by call ${this.held.get(key)?.owner ?? '?'})`)),
+        () =>
+          stopWaiting(
+            new TernError(
+              'conflict',
+              `lock "${key}" not acquired within ${this.waitMs} ms (held by call ${this.held.get(key)?.owner ?? '?'})`,
+            ),
+          ),
         this.waitMs,
       );
       const waiter: Waiter = { owner, grant: () => stopWaiting(undefined) };

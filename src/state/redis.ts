@@ -14,7 +14,8 @@ const VALUE_PREFIX = 'tern:state:';
 const LOCK_PREFIX = 'tern:lock:';
 const COMMAND_TIMEOUT_MS = 5_000;
 const CONNECT_WAIT_MS = 5_000;
-const RELEASE_SCRIPT = 'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end';
+const RELEASE_SCRIPT =
+  'if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end';
 
 export class GlobalTier {
   private readonly redis: Redis;
@@ -35,7 +36,8 @@ export class GlobalTier {
     });
     let down = false;
     this.redis.on('error', (e: Error) => {
-      if (!down && !this.closed) logger.warn({ event: 'redis', address, err: e.message }, `global state (redis ${address}): ${e.message}`);
+      if (!down && !this.closed)
+        logger.warn({ event: 'redis', address, err: e.message }, `global state (redis ${address}): ${e.message}`);
       down = true;
     });
     this.redis.on('ready', () => {
@@ -50,7 +52,10 @@ export class GlobalTier {
       await this.redis.connect();
       this.logger.info({ event: 'redis', address: this.address }, `global state tier: redis ${this.address}`);
     } catch (e) {
-      this.logger.warn({ event: 'redis', address: this.address, err: (e as Error).message }, `global state (redis ${this.address}) not reachable yet`);
+      this.logger.warn(
+        { event: 'redis', address: this.address, err: (e as Error).message },
+        `global state (redis ${this.address}) not reachable yet`,
+      );
     }
   }
 

@@ -24,7 +24,12 @@ export interface Segment {
 }
 
 export function wrapSegment(sab: SharedArrayBuffer): Segment {
-  return { sab, i32: new Int32Array(sab, 0, SEGMENT_HEADER_BYTES / 4), u8: new Uint8Array(sab, SEGMENT_HEADER_BYTES), capacity: sab.byteLength - SEGMENT_HEADER_BYTES };
+  return {
+    sab,
+    i32: new Int32Array(sab, 0, SEGMENT_HEADER_BYTES / 4),
+    u8: new Uint8Array(sab, SEGMENT_HEADER_BYTES),
+    capacity: sab.byteLength - SEGMENT_HEADER_BYTES,
+  };
 }
 
 /** Room for `needed` bytes: small values round up to a power of two, big ones to 4 KiB. */

@@ -56,7 +56,14 @@ export class StateService implements HostState {
     const dir = join(o.dataDir, 'state');
     this.files = o.redis === undefined ? new StateFiles(dir, (k) => this.local.get(k), o.logger) : undefined;
     const files = this.files;
-    this.local = new LocalTier(o.limits, files ? (k) => { if (!this.restoring) files.changed(k); } : undefined);
+    this.local = new LocalTier(
+      o.limits,
+      files
+        ? (k) => {
+            if (!this.restoring) files.changed(k);
+          }
+        : undefined,
+    );
     this.global = o.redis !== undefined ? new GlobalTier(o.redis, o.logger) : undefined;
     this.locks = new LocalLocks(o.limits.lockWaitMs);
   }
@@ -77,13 +84,21 @@ export class StateService implements HostState {
       } finally {
         this.restoring = false;
       }
-      if (stored.length > 0) this.o.logger.info({ event: 'state_loaded', keys: stored.length - skipped, skipped }, `state: ${stored.length - skipped} key(s) restored from ${this.files.dir}`);
+      if (stored.length > 0)
+        this.o.logger.info(
+          { event: 'state_loaded', keys: stored.length - skipped, skipped },
+          `state: ${stored.length - skipped} key(s) restored from ${this.files.dir}`,
+        );
     }
     await this.global?.open();
   }
 
   info(): StateInfo {
-    return { keys: this.local.keyCount, reservedBytes: this.local.reservedBytes, global: this.global?.address ?? 'embedded' };
+    return {
+      keys: this.local.keyCount,
+      reservedBytes: this.local.reservedBytes,
+      global: this.global?.address ?? 'embedded',
+    };
   }
 
   get hasGlobalTier(): boolean {
@@ -154,7 +169,8 @@ export class StateService implements HostState {
     checkKey(key);
     if (!global || !this.global) return this.locks.unlock(key, owner);
     const held = this.globalHolds.get(key);
-    if (!held || held.owner !== owner) throw new TernError('bad_request', `global lock "${key}" is not held by this call`);
+    if (!held || held.owner !== owner)
+      throw new TernError('bad_request', `global lock "${key}" is not held by this call`);
     await this.releaseGlobal(key, held);
   }
 
@@ -190,7 +206,11 @@ export class StateService implements HostState {
 
   async globalSet(key: string, value: Buffer): Promise<void> {
     checkKey(key);
-    if (value.length > this.o.limits.maxValueBytes) throw new TernError('too_large', `state value "${key}" is ${value.length} bytes, over the ${this.o.limits.maxValueBytes}-byte limit ([state] max-value)`);
+    if (value.length > this.o.limits.maxValueBytes)
+      throw new TernError(
+        'too_large',
+        `state value "${key}" is ${value.length} bytes, over the ${this.o.limits.maxValueBytes}-byte limit ([state] max-value)`,
+      );
     if (this.global) await this.global.set(key, value);
     else this.local.set(key, value);
   }
@@ -211,7 +231,12 @@ export class StateService implements HostState {
     for (const key of keys) {
       const held = this.globalHolds.get(key);
       if (held?.owner !== owner) continue;
-      this.releaseGlobal(key, held).catch((e: unknown) => this.o.logger.warn({ event: 'state_unlock', key, err: (e as Error).message }, `global lock "${key}" not released; it expires by itself`));
+      this.releaseGlobal(key, held).catch((e: unknown) =>
+        this.o.logger.warn(
+          { event: 'state_unlock', key, err: (e as Error).message },
+          `global lock "${key}" not released; it expires by itself`,
+        ),
+      );
     }
   }
 
@@ -221,7 +246,11 @@ export class StateService implements HostState {
     keys?.delete(key);
     if (keys?.size === 0) this.ownersWithGlobal.delete(held.owner);
     const released = await this.global!.unlock(key, held.token);
-    if (!released) this.o.logger.warn({ event: 'state_unlock', key }, `global lock "${key}" had expired before its release ([state] lock-ttl)`);
+    if (!released)
+      this.o.logger.warn(
+        { event: 'state_unlock', key },
+        `global lock "${key}" had expired before its release ([state] lock-ttl)`,
+      );
   }
 
   async close(): Promise<void> {

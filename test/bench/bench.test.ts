@@ -27,7 +27,11 @@ interface Finished {
 }
 
 /** Run the bench CLI; `onLine` sees each stderr line (and may signal the child). */
-function runBench(args: string[], onLine?: (line: string, child: ReturnType<typeof spawn>) => void, timeoutMs = 280_000): Promise<Finished> {
+function runBench(
+  args: string[],
+  onLine?: (line: string, child: ReturnType<typeof spawn>) => void,
+  timeoutMs = 280_000,
+): Promise<Finished> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [RUN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -78,7 +82,10 @@ describe('bench --quick', () => {
     const files = readdirSync(out);
     const json = files.find((f) => f.endsWith('.json'));
     const md = files.find((f) => f.endsWith('.md'));
-    assert.ok(json && md, `expected a .json and a .md in ${out}, found ${files.join(', ')}\n${finished.stderr.slice(-4000)}`);
+    assert.ok(
+      json && md,
+      `expected a .json and a .md in ${out}, found ${files.join(', ')}\n${finished.stderr.slice(-4000)}`,
+    );
     result = resultFileSchema.parse(JSON.parse(await readFile(join(out, json), 'utf8')));
     markdown = await readFile(join(out, md), 'utf8');
   });
@@ -102,7 +109,14 @@ describe('bench --quick', () => {
 
   test('every scenario ran every target, nothing skipped', () => {
     const expected: Record<string, string[]> = {
-      'warm-http': ['node:http (inline)', 'workerd', 'tern wasm (hello)', 'tern python (hello-python)', 'tern node (hello-node)', 'tern binary (echo-binary)'],
+      'warm-http': [
+        'node:http (inline)',
+        'workerd',
+        'tern wasm (hello)',
+        'tern python (hello-python)',
+        'tern node (hello-node)',
+        'tern binary (echo-binary)',
+      ],
       'cold-start': [
         'wasm inline (node:wasi, in-process)',
         'tern wasm (hello, single-use)',
@@ -113,9 +127,20 @@ describe('bench --quick', () => {
         'sh echo.sh (spawn)',
         'tern binary (echo-binary, single-use)',
       ],
-      sieve: ['node:http (inline)', 'workerd', 'tern wasm (sieve)', 'tern python (sieve-python)', 'tern node (sieve-node)'],
+      sieve: [
+        'node:http (inline)',
+        'workerd',
+        'tern wasm (sieve)',
+        'tern python (sieve-python)',
+        'tern node (sieve-node)',
+      ],
       protocols: ['tern http (hello)', 'tern coap (hello)', 'tern grpc (hello)'],
-      memory: ['tern wasm (hello)', 'tern python (hello-python)', 'tern node (hello-node)', 'tern binary (echo-binary)'],
+      memory: [
+        'tern wasm (hello)',
+        'tern python (hello-python)',
+        'tern node (hello-node)',
+        'tern binary (echo-binary)',
+      ],
     };
     assert.deepEqual(
       result.scenarios.map((s) => s.id),
@@ -131,7 +156,8 @@ describe('bench --quick', () => {
       if (s.kind === 'latency') {
         for (const r of s.rows) assert.ok(r.requests > 0, `${s.id} / ${r.target}: no successful request`);
         // Every Tern row is compared with at least one reference.
-        for (const r of s.rows.filter((x) => x.role === 'tern' && s.id !== 'protocols')) assert.ok(r.vs.length > 0, `${s.id} / ${r.target}: no comparison`);
+        for (const r of s.rows.filter((x) => x.role === 'tern' && s.id !== 'protocols'))
+          assert.ok(r.vs.length > 0, `${s.id} / ${r.target}: no comparison`);
       } else {
         for (const r of s.rows) assert.ok(r.instances > 0);
       }
@@ -176,15 +202,18 @@ describe('bench interrupted', () => {
   test('SIGINT stops every node and peer it started', async () => {
     const pids: number[] = [];
     let signalled = false;
-    const finished = await runBench(['--quick', '--only', 'warm-http', '--out', join(tmpdir(), 'tern-bench-never')], (line, child) => {
-      const m = /pid (\d+) serving on/.exec(line);
-      if (m) pids.push(Number(m[1]));
-      // Interrupt once the first scenario starts (the node and both peers are up by then).
-      if (!signalled && line.includes('warm-http: ')) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    });
+    const finished = await runBench(
+      ['--quick', '--only', 'warm-http', '--out', join(tmpdir(), 'tern-bench-never')],
+      (line, child) => {
+        const m = /pid (\d+) serving on/.exec(line);
+        if (m) pids.push(Number(m[1]));
+        // Interrupt once the first scenario starts (the node and both peers are up by then).
+        if (!signalled && line.includes('warm-http: ')) {
+          signalled = true;
+          child.kill('SIGINT');
+        }
+      },
+    );
     assert.ok(signalled, `the run never reached a Tern target:\n${finished.stderr.slice(-4000)}`);
     assert.equal(finished.code, 130);
     assert.equal(pids.length, 3, `expected a node and two peers, saw pids ${pids.join(', ')}`);
@@ -195,7 +224,13 @@ describe('bench interrupted', () => {
 
 describe('bench helpers', () => {
   test('goals read the right rows and say whether each is met', () => {
-    const row = (target: string, runtime: string | null, role: 'tern' | 'reference', medianMs: number, vs: Array<{ reference: string; ratio: number }> = []) => ({
+    const row = (
+      target: string,
+      runtime: string | null,
+      role: 'tern' | 'reference',
+      medianMs: number,
+      vs: Array<{ reference: string; ratio: number }> = [],
+    ) => ({
       target,
       role,
       runtime,
@@ -208,8 +243,24 @@ describe('bench helpers', () => {
       extra: {},
     });
     const scenarios: Scenario[] = [
-      { id: 'warm-http', title: 't', method: 'm', kind: 'latency', ratio: 'throughput', skipped: [], rows: [row('w', 'wasm', 'tern', 1, [{ reference: 'node:http (inline)', ratio: 0.9 }])] },
-      { id: 'cold-start', title: 't', method: 'm', kind: 'latency', ratio: 'latency', skipped: [], rows: [row('a', 'wasm', 'tern', 2), row('b', 'python', 'tern', 10), row('c', 'node', 'tern', 60)] },
+      {
+        id: 'warm-http',
+        title: 't',
+        method: 'm',
+        kind: 'latency',
+        ratio: 'throughput',
+        skipped: [],
+        rows: [row('w', 'wasm', 'tern', 1, [{ reference: 'node:http (inline)', ratio: 0.9 }])],
+      },
+      {
+        id: 'cold-start',
+        title: 't',
+        method: 'm',
+        kind: 'latency',
+        ratio: 'latency',
+        skipped: [],
+        rows: [row('a', 'wasm', 'tern', 2), row('b', 'python', 'tern', 10), row('c', 'node', 'tern', 60)],
+      },
     ];
     const goals = Object.fromEntries(evaluateGoals(scenarios).map((g) => [g.id, g]));
     assert.equal(goals['warm-wasm-http']!.met, true);
@@ -226,7 +277,15 @@ describe('bench helpers', () => {
       date: '2026-01-02T03:04:05.000Z',
       quick: false,
       elapsedS: 1,
-      machine: { cores: 2, cpuModel: 'Test CPU', memoryMiB: 1024, node: 'v20.0.0', platform: 'linux', arch: 'x64', kernel: '6' },
+      machine: {
+        cores: 2,
+        cpuModel: 'Test CPU',
+        memoryMiB: 1024,
+        node: 'v20.0.0',
+        platform: 'linux',
+        arch: 'x64',
+        kernel: '6',
+      },
       source: { commit: null, dirty: null },
       scenarios: [
         {
@@ -235,10 +294,25 @@ describe('bench helpers', () => {
           method: 'm',
           kind: 'memory',
           skipped: [],
-          rows: [{ target: 'tern python (x)', runtime: 'python', instances: 8, rssPerInstanceMiB: 12.5, pssPerInstanceMiB: 4.5, instancesPerGiB: 80, instancesPerGiBPss: 100, processesPerInstance: 3, nodeRssBeforeMiB: 1, nodeRssAfterMiB: 2 }],
+          rows: [
+            {
+              target: 'tern python (x)',
+              runtime: 'python',
+              instances: 8,
+              rssPerInstanceMiB: 12.5,
+              pssPerInstanceMiB: 4.5,
+              instancesPerGiB: 80,
+              instancesPerGiBPss: 100,
+              processesPerInstance: 3,
+              nodeRssBeforeMiB: 1,
+              nodeRssAfterMiB: 2,
+            },
+          ],
         },
       ],
-      components: [{ name: 'offload hop', source: 'bench/offload.ts', status: 'skipped', reason: 'not available', seconds: 0 }],
+      components: [
+        { name: 'offload hop', source: 'bench/offload.ts', status: 'skipped', reason: 'not available', seconds: 0 },
+      ],
       goals: [],
     });
     const md = renderMarkdown(file);
@@ -247,6 +321,12 @@ describe('bench helpers', () => {
   });
 
   test('component figures are flattened to finite numbers, strings and booleans', () => {
-    assert.deepEqual(flattenFigures({ a: 1.23456789, b: { c: 'x', d: Number.NaN }, e: [true], f: null }), { a: 1.2346, 'b.c': 'x', 'b.d': null, 'e.0': true, f: null });
+    assert.deepEqual(flattenFigures({ a: 1.23456789, b: { c: 'x', d: Number.NaN }, e: [true], f: null }), {
+      a: 1.2346,
+      'b.c': 'x',
+      'b.d': null,
+      'e.0': true,
+      f: null,
+    });
   });
 });

@@ -81,7 +81,11 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
       assert.equal(res.status, 200);
       assert.equal(((await res.json()) as { version: string }).version, slowVersion);
     }
-    for (const [node, spec] of [[a, A], [b, B], [c, C]] as const) {
+    for (const [node, spec] of [
+      [a, A],
+      [b, B],
+      [c, C],
+    ] as const) {
       const out = await invoke(node, 'slow', 'ms=0&tag=hello');
       assert.equal(out.status, 200, out.body);
       assert.deepEqual(JSON.parse(out.body), { slept: 0, tag: 'hello' });
@@ -103,14 +107,18 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
 
     const onB = calls.find((out) => out.report!.node === B.name)!;
     assert.equal(onB.report!.offloaded, true);
-    assert.deepEqual(onB.report!.hops.map((h) => h.node), [B.name]);
+    assert.deepEqual(
+      onB.report!.hops.map((h) => h.node),
+      [B.name],
+    );
 
     const onCloud = calls.find((out) => out.report!.node === C.name)!;
     assert.equal(onCloud.report!.offloaded, true);
     // Through B (B full, forwards on) or straight from A after B refused: either way the cloud ran it.
     assert.equal(onCloud.report!.hops.at(-1)!.node, C.name);
     assert.ok(onCloud.report!.hops.length <= 2);
-    for (const out of [onB, onCloud]) for (const hop of out.report!.hops) assert.ok(hop.ms > 0, 'each hop has its latency');
+    for (const out of [onB, onCloud])
+      for (const hop of out.report!.hops) assert.ok(hop.ms > 0, 'each hop has its latency');
   });
 
   test('node-to-node routes refuse a call without the cluster secret', async () => {
@@ -118,14 +126,24 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     const headers = { 'content-type': 'application/x-tern-invocation', 'x-tern-hops': '1', 'x-tern-path': A.name };
     const none = await fetch(route, { method: 'POST', headers, body: Buffer.alloc(8) });
     assert.equal(none.status, 401);
-    const wrong = await fetch(route, { method: 'POST', headers: { ...headers, 'x-tern-cluster-secret': 'not-the-secret-at-all' }, body: Buffer.alloc(8) });
+    const wrong = await fetch(route, {
+      method: 'POST',
+      headers: { ...headers, 'x-tern-cluster-secret': 'not-the-secret-at-all' },
+      body: Buffer.alloc(8),
+    });
     assert.equal(wrong.status, 403);
     // The management token is not the cluster secret.
-    const token = await fetch(route, { method: 'POST', headers: { ...headers, authorization: `Bearer ${b.token}` }, body: Buffer.alloc(8) });
+    const token = await fetch(route, {
+      method: 'POST',
+      headers: { ...headers, authorization: `Bearer ${b.token}` },
+      body: Buffer.alloc(8),
+    });
     assert.equal(token.status, 401);
     const archive = await fetch(`${a.url}/v1/cluster/archive/slow?version=${slowVersion}`);
     assert.equal(archive.status, 401);
-    const fetched = await fetch(`${a.url}/v1/cluster/archive/slow?version=${slowVersion}`, { headers: { 'x-tern-cluster-secret': SECRET } });
+    const fetched = await fetch(`${a.url}/v1/cluster/archive/slow?version=${slowVersion}`, {
+      headers: { 'x-tern-cluster-secret': SECRET },
+    });
     assert.equal(fetched.status, 200);
     assert.equal(fetched.headers.get('x-tern-version'), slowVersion);
   });
@@ -138,7 +156,12 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     const send = (hops: number, path: string, query = 'ms=0') =>
       fetch(`${b.url}/v1/cluster/invoke/slow`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-tern-invocation', 'x-tern-cluster-secret': SECRET, 'x-tern-hops': String(hops), 'x-tern-path': path },
+        headers: {
+          'content-type': 'application/x-tern-invocation',
+          'x-tern-cluster-secret': SECRET,
+          'x-tern-hops': String(hops),
+          'x-tern-path': path,
+        },
         body: frame(query),
       });
 
@@ -174,7 +197,14 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     await b.stop({ signal: 'SIGKILL' });
     await removeScratch(b);
     const outcomes: CallOutcome[] = await Promise.all([...onA, ...viaB]);
-    t.diagnostic(outcomes.map((o) => `${o.status} ${o.report?.node ?? '-'} [${o.report?.hops.map((h) => h.node).join('>') ?? ''}] ${o.report?.error ?? ''}`).join('; '));
+    t.diagnostic(
+      outcomes
+        .map(
+          (o) =>
+            `${o.status} ${o.report?.node ?? '-'} [${o.report?.hops.map((h) => h.node).join('>') ?? ''}] ${o.report?.error ?? ''}`,
+        )
+        .join('; '),
+    );
 
     const [slowA, idemA, slowB, idemB] = outcomes as [CallOutcome, CallOutcome, CallOutcome, CallOutcome];
     for (const out of [slowA, idemA]) {
@@ -185,9 +215,15 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     assert.equal(slowB.status, 503, slowB.body);
     const error = (JSON.parse(slowB.body) as { error: { code: string; message: string } }).error;
     assert.equal(error.code, 'unavailable');
-    assert.match(error.message, new RegExp(`peer ${B.name} failed mid-call.*not retried because the function is not idempotent`));
+    assert.match(
+      error.message,
+      new RegExp(`peer ${B.name} failed mid-call.*not retried because the function is not idempotent`),
+    );
     assert.equal(slowB.report?.error, 'unavailable');
-    assert.deepEqual(slowB.report?.hops.map((h) => h.node), [B.name]);
+    assert.deepEqual(
+      slowB.report?.hops.map((h) => h.node),
+      [B.name],
+    );
     // Idempotent: retried on the next candidate, the cloud.
     assert.equal(idemB.status, 200, idemB.body);
     assert.equal(idemB.report?.node, C.name);

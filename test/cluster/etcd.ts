@@ -49,14 +49,22 @@ export async function startEtcd(timeoutMs = 30_000): Promise<EtcdServer> {
     const child = spawn(
       'etcd',
       [
-        '--name', 'tern-test',
-        '--data-dir', dataDir,
-        '--listen-client-urls', url,
-        '--advertise-client-urls', url,
-        '--listen-peer-urls', peer,
-        '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `tern-test=${peer}`,
-        '--logger', 'zap',
+        '--name',
+        'tern-test',
+        '--data-dir',
+        dataDir,
+        '--listen-client-urls',
+        url,
+        '--advertise-client-urls',
+        url,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `tern-test=${peer}`,
+        '--logger',
+        'zap',
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -69,7 +77,10 @@ export async function startEtcd(timeoutMs = 30_000): Promise<EtcdServer> {
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`etcd did not start within ${timeoutMs} ms:\n${mine}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`etcd did not start within ${timeoutMs} ms:\n${mine}`)),
+        timeoutMs,
+      );
       const check = () => {
         if (READY.test(mine)) {
           clearTimeout(timer);

@@ -39,7 +39,19 @@ export interface CallOutcome {
 
 export function startNode(etcd: EtcdServer, spec: NodeSpec, env: Record<string, string> = {}): Promise<TernProcess> {
   return startTern({
-    args: ['--node', spec.name, '--etcd', etcd.url, '--role', spec.role, '--area', spec.area, '--grpc-port', '-1', ...(spec.args ?? [])],
+    args: [
+      '--node',
+      spec.name,
+      '--etcd',
+      etcd.url,
+      '--role',
+      spec.role,
+      '--area',
+      spec.area,
+      '--grpc-port',
+      '-1',
+      ...(spec.args ?? []),
+    ],
     env: { TERN_CLUSTER_SECRET: SECRET, ...env },
     ...(spec.data ? { data: spec.data } : {}),
     timeoutMs: 90_000,
@@ -63,7 +75,12 @@ export function logEntries(node: TernProcess): Record<string, unknown>[] {
 }
 
 /** Resolve when a log line of `node` matches; checked on every output chunk. */
-export function waitForLog(node: TernProcess, match: (entry: Record<string, unknown>) => boolean, what: string, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+export function waitForLog(
+  node: TernProcess,
+  match: (entry: Record<string, unknown>) => boolean,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const check = () => {
       const hit = logEntries(node).find(match);
@@ -98,20 +115,27 @@ export async function until<T>(probe: () => Promise<T | undefined>, what: string
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
 export async function invoke(node: TernProcess, fn: string, query = '', init: RequestInit = {}): Promise<CallOutcome> {
-  const res = await fetch(`${node.url}/fn/${fn}${query ? `?${query}` : ''}`, { ...init, signal: AbortSignal.timeout(120_000) });
+  const res = await fetch(`${node.url}/fn/${fn}${query ? `?${query}` : ''}`, {
+    ...init,
+    signal: AbortSignal.timeout(120_000),
+  });
   const header = res.headers.get('x-tern-report');
   return { status: res.status, body: await res.text(), report: header ? (JSON.parse(header) as Report) : undefined };
 }
 
 export async function deployFixture(node: TernProcess, name: string): Promise<string> {
   const archive = await packFolder(join(FIXTURES, name));
-  const res = await node.api('PUT', `/v1/functions/${name}`, { body: archive, headers: { 'content-type': 'application/gzip' } });
+  const res = await node.api('PUT', `/v1/functions/${name}`, {
+    body: archive,
+    headers: { 'content-type': 'application/gzip' },
+  });
   const text = await res.text();
   if (res.status !== 201 && res.status !== 200) throw new Error(`deploy ${name}: ${res.status} ${text}`);
   return (JSON.parse(text) as { version: string }).version;
@@ -119,7 +143,12 @@ export async function deployFixture(node: TernProcess, name: string): Promise<st
 
 /** Wait until `node`'s scheduler runs `fn` at `version` (logged by the node when its pool has it). */
 export function waitDeployed(node: TernProcess, fn: string, version: string, timeoutMs = 60_000): Promise<unknown> {
-  return waitForLog(node, (e) => (e.event === 'deploy' || e.event === 'update') && e.function === fn && e.version === version, `${fn} ${version} deployed`, timeoutMs);
+  return waitForLog(
+    node,
+    (e) => (e.event === 'deploy' || e.event === 'update') && e.function === fn && e.version === version,
+    `${fn} ${version} deployed`,
+    timeoutMs,
+  );
 }
 
 export interface Member {
@@ -139,24 +168,39 @@ export async function members(node: TernProcess): Promise<Member[]> {
 /** Wait until `node` sees exactly `names` as members. */
 export function waitMembers(node: TernProcess, names: string[], timeoutMs = 30_000): Promise<Member[]> {
   const want = [...names].sort().join(',');
-  return until(async () => {
-    const list = await members(node);
-    return list.map((m) => m.name).sort().join(',') === want ? list : undefined;
-  }, `members ${want}`, timeoutMs);
+  return until(
+    async () => {
+      const list = await members(node);
+      return list
+        .map((m) => m.name)
+        .sort()
+        .join(',') === want
+        ? list
+        : undefined;
+    },
+    `members ${want}`,
+    timeoutMs,
+  );
 }
 
 /** A SIGKILLed node cannot remove its scratch folder: find it in its log and remove it. */
 export async function removeScratch(node: TernProcess): Promise<void> {
   for (const e of logEntries(node)) {
-    if (e.event === 'serving' && typeof e.scratch === 'string' && e.scratch.startsWith('/tmp/tern-')) await rm(e.scratch, { recursive: true, force: true });
+    if (e.event === 'serving' && typeof e.scratch === 'string' && e.scratch.startsWith('/tmp/tern-'))
+      await rm(e.scratch, { recursive: true, force: true });
   }
 }
 
 /** Wait until each of `fns` has a busy instance on `node` (a call of it is running there). */
 export function busyOn(node: TernProcess, fns: string[], timeoutMs = 30_000): Promise<true> {
-  return until(async () => {
-    const res = await node.api('GET', '/v1/functions');
-    const list = ((await res.json()) as { functions: { name: string; status: { instances: { busy: number } } }[] }).functions;
-    return fns.every((fn) => (list.find((f) => f.name === fn)?.status.instances.busy ?? 0) > 0) || undefined;
-  }, `busy instances of ${fns.join(', ')}`, timeoutMs);
+  return until(
+    async () => {
+      const res = await node.api('GET', '/v1/functions');
+      const list = ((await res.json()) as { functions: { name: string; status: { instances: { busy: number } } }[] })
+        .functions;
+      return fns.every((fn) => (list.find((f) => f.name === fn)?.status.instances.busy ?? 0) > 0) || undefined;
+    },
+    `busy instances of ${fns.join(', ')}`,
+    timeoutMs,
+  );
 }

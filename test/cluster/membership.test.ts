@@ -28,7 +28,13 @@ function record(name: string, queued = 0): MemberRecord {
 /** Resolve once `m`'s view satisfies `check`, re-checked after each of its refreshes. */
 function viewWhere(m: Membership, check: (names: string[]) => boolean, timeoutMs = 20_000): Promise<void> {
   return new Promise((resolve, reject) => {
-    const test = () => check(m.members().map((x) => x.name).sort());
+    const test = () =>
+      check(
+        m
+          .members()
+          .map((x) => x.name)
+          .sort(),
+      );
     if (test()) return resolve();
     const timer = setTimeout(() => {
       stop();
@@ -73,7 +79,10 @@ describe('cluster membership', { timeout: 120_000 }, () => {
     const { m: two } = join('two', () => record('two', queued));
     await viewWhere(one, (n) => n.join() === 'one,two');
     await viewWhere(two, (n) => n.join() === 'one,two');
-    assert.deepEqual(two.peers().map((p) => p.name), ['one']);
+    assert.deepEqual(
+      two.peers().map((p) => p.name),
+      ['one'],
+    );
     queued = 3;
     await viewWhere(one, () => one.peers().find((p) => p.name === 'two')?.load.queued === 3);
   });
@@ -96,13 +105,16 @@ describe('cluster membership', { timeout: 120_000 }, () => {
     const newLease = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('not registered again')), 20_000);
       const stop = four.onRefresh(() => {
-        void client.get(nodeKey('four')).exec().then((res) => {
-          const current = res.kvs[0]?.lease;
-          if (current === undefined || current === lease) return;
-          clearTimeout(timer);
-          stop();
-          resolve(current);
-        });
+        void client
+          .get(nodeKey('four'))
+          .exec()
+          .then((res) => {
+            const current = res.kvs[0]?.lease;
+            if (current === undefined || current === lease) return;
+            clearTimeout(timer);
+            stop();
+            resolve(current);
+          });
       });
     });
     assert.notEqual(newLease, lease);

@@ -31,8 +31,23 @@ interface Seen {
   inv: ReturnType<typeof decodeInvocation>;
 }
 
-function peer(name: string, role: 'edge' | 'cloud', area: string, url: string, load: Partial<MemberRecord['load']> = {}, warm: string[] = []): MemberRecord {
-  return { name, role, area, url, load: { freeMemoryMiB: 100, queued: 0, warm: 0, busy: 0, ...load }, warmFunctions: warm, startedAt: '' };
+function peer(
+  name: string,
+  role: 'edge' | 'cloud',
+  area: string,
+  url: string,
+  load: Partial<MemberRecord['load']> = {},
+  warm: string[] = [],
+): MemberRecord {
+  return {
+    name,
+    role,
+    area,
+    url,
+    load: { freeMemoryMiB: 100, queued: 0, warm: 0, busy: 0, ...load },
+    warmFunctions: warm,
+    startedAt: '',
+  };
 }
 
 describe('offloading', () => {
@@ -50,7 +65,12 @@ describe('offloading', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         const inv = decodeInvocation(Buffer.concat(chunks));
-        seen.push({ hops: String(req.headers[HOPS_HEADER]), path: String(req.headers[PATH_HEADER]), secret: String(req.headers[SECRET_HEADER]), inv });
+        seen.push({
+          hops: String(req.headers[HOPS_HEADER]),
+          path: String(req.headers[PATH_HEADER]),
+          secret: String(req.headers[SECRET_HEADER]),
+          inv,
+        });
         if (behaviour === 'die') {
           req.socket.destroy();
           return;
@@ -58,7 +78,12 @@ describe('offloading', () => {
         const report = { ...emptyReport(name, 'fn'), instance: behaviour === 'run' ? `${name}-1` : '' };
         const result =
           behaviour === 'run'
-            ? { status: 200, headers: { 'content-type': 'text/plain' }, body: Buffer.from(`ran on ${name}: ${inv.body.toString()}`), report }
+            ? {
+                status: 200,
+                headers: { 'content-type': 'text/plain' },
+                body: Buffer.from(`ran on ${name}: ${inv.body.toString()}`),
+                report,
+              }
             : errorResult(new TernError('queue_full', 'full'), report);
         res.writeHead(200, { 'content-type': RESULT_TYPE }).end(encodeResult(result));
       });
@@ -69,7 +94,11 @@ describe('offloading', () => {
     return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   }
 
-  function offloader(peers: MemberRecord[], spec: Partial<Record<string, unknown>> = {}, opts: { maxHops?: number; defaultPolicy?: FunctionSpec['offload'] } = {}): Offloader {
+  function offloader(
+    peers: MemberRecord[],
+    spec: Partial<Record<string, unknown>> = {},
+    opts: { maxHops?: number; defaultPolicy?: FunctionSpec['offload'] } = {},
+  ): Offloader {
     const fn = normaliseSpec({ name: 'fn', runtime: 'python', timeout: '5s', offload: 'edge-cloud', ...spec });
     return new Offloader({
       nodeName: 'self',
@@ -100,7 +129,8 @@ describe('offloading', () => {
       peer('edge-elsewhere', 'edge', 'b', 'http://e4'),
     ];
     const o = offloader(peers);
-    const names = (policy: 'edge' | 'cloud' | 'edge-cloud', visited: string[] = []) => o.candidates(policy, new Set(visited), 'fn').map((p) => p.name);
+    const names = (policy: 'edge' | 'cloud' | 'edge-cloud', visited: string[] = []) =>
+      o.candidates(policy, new Set(visited), 'fn').map((p) => p.name);
     assert.deepEqual(names('edge-cloud'), ['edge-warm', 'edge-cold', 'edge-busy', 'cloud-idle', 'cloud-busy']);
     assert.deepEqual(names('edge'), ['edge-warm', 'edge-cold', 'edge-busy']);
     assert.deepEqual(names('cloud'), ['cloud-idle', 'cloud-busy']);
@@ -111,8 +141,15 @@ describe('offloading', () => {
     const url = await fakePeer('p-none', 'run');
     const peers = [peer('p-none', 'edge', 'a', url)];
     assert.equal(await offloader(peers, { offload: 'none' }).offload(call(), full), undefined);
-    assert.equal(await offloader(peers, { offload: undefined }).offload(call(), full), undefined, 'the node default is none');
-    assert.ok(await offloader(peers, { offload: undefined }, { defaultPolicy: 'edge' }).offload(call(), full), 'the node default applies');
+    assert.equal(
+      await offloader(peers, { offload: undefined }).offload(call(), full),
+      undefined,
+      'the node default is none',
+    );
+    assert.ok(
+      await offloader(peers, { offload: undefined }, { defaultPolicy: 'edge' }).offload(call(), full),
+      'the node default applies',
+    );
     assert.equal(await offloader(peers, {}, { maxHops: 1 }).offload(call({ hops: 1 }), full), undefined);
   });
 
@@ -127,7 +164,10 @@ describe('offloading', () => {
     assert.equal(result.body.toString(), 'ran on p-run: payload');
     assert.equal(result.report.node, 'p-run');
     assert.equal(result.report.offloaded, true);
-    assert.deepEqual(result.report.hops.map((h) => h.node), ['p-run']);
+    assert.deepEqual(
+      result.report.hops.map((h) => h.node),
+      ['p-run'],
+    );
     assert.ok(result.report.hops[0]!.ms > 0);
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.secret, SECRET);
@@ -143,10 +183,17 @@ describe('offloading', () => {
     const refusing = await fakePeer('p-refuse', 'refuse');
     const running = await fakePeer('p-next', 'run');
     const gone = `http://127.0.0.1:${await freePort()}`;
-    const o = offloader([peer('p-gone', 'edge', 'a', gone), peer('p-refuse', 'edge', 'a', refusing, { queued: 1 }), peer('p-next', 'cloud', 'z', running)]);
+    const o = offloader([
+      peer('p-gone', 'edge', 'a', gone),
+      peer('p-refuse', 'edge', 'a', refusing, { queued: 1 }),
+      peer('p-next', 'cloud', 'z', running),
+    ]);
     const result = await o.offload(call(), full);
     assert.equal(result?.report.node, 'p-next');
-    assert.deepEqual(result?.report.hops.map((h) => h.node), ['p-next']);
+    assert.deepEqual(
+      result?.report.hops.map((h) => h.node),
+      ['p-next'],
+    );
   });
 
   test('every peer refusing leaves the local refusal', async () => {
@@ -169,7 +216,10 @@ describe('offloading', () => {
     assert.equal(error.code, 'unavailable');
     assert.match(error.message, /peer p-dies failed mid-call .*not retried because the function is not idempotent/);
     assert.equal(once.report.offloaded, true);
-    assert.deepEqual(once.report.hops.map((h) => h.node), ['p-dies']);
+    assert.deepEqual(
+      once.report.hops.map((h) => h.node),
+      ['p-dies'],
+    );
     assert.equal(next.length, 0, 'never run a second time');
 
     const retried = await offloader(peers, { idempotent: true }).offload(call(), full);

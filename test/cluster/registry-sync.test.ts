@@ -43,7 +43,10 @@ const prepareLikeARuntime = async (_spec: unknown, dir: string) => {
 };
 
 function archiveOf(body: string): Promise<Buffer> {
-  return packFiles({ 'function.toml': 'runtime = "python"\nhandler = "main:handle"\n', 'main.py': `def handle(req):\n    return ${JSON.stringify(body)}\n` });
+  return packFiles({
+    'function.toml': 'runtime = "python"\nhandler = "main:handle"\n',
+    'main.py': `def handle(req):\n    return ${JSON.stringify(body)}\n`,
+  });
 }
 
 describe('the shared registry on etcd', { timeout: 120_000 }, () => {
@@ -63,7 +66,12 @@ describe('the shared registry on etcd', { timeout: 120_000 }, () => {
   async function startSimNode(name: string, root?: string): Promise<SimNode> {
     const dir = root ?? (await mkdtemp(join(tmpdir(), `tern-sync-${name}-`)));
     if (!root) roots.push(dir);
-    const local = new DirRegistry({ root: join(dir, 'functions'), limits: LIMITS, validate: prepareLikeARuntime, logger: silent });
+    const local = new DirRegistry({
+      root: join(dir, 'functions'),
+      limits: LIMITS,
+      validate: prepareLikeARuntime,
+      logger: silent,
+    });
     const store = new ArchiveStore(join(dir, 'cluster'));
     const registry = new EtcdRegistry({ local, store, logger: silent });
     const events: RegistryEvent[] = [];
@@ -115,7 +123,8 @@ describe('the shared registry on etcd', { timeout: 120_000 }, () => {
       });
     });
   }
-  const deployed = (fn: string, version?: string) => (e: RegistryEvent) => e.type === 'deployed' && e.fn.spec.name === fn && (version === undefined || e.fn.version === version);
+  const deployed = (fn: string, version?: string) => (e: RegistryEvent) =>
+    e.type === 'deployed' && e.fn.spec.name === fn && (version === undefined || e.fn.version === version);
   const removed = (fn: string) => (e: RegistryEvent) => e.type === 'removed' && e.name === fn;
 
   before(async () => {

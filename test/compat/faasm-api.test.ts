@@ -35,13 +35,15 @@ beforeEach(async () => {
   h.scheduler.invoked.length = 0;
   h.scheduler.submitted.length = 0;
   h.scheduler.call = () => undefined;
-  h.scheduler.respond = (inv) => result(inv, 200, { 'content-type': 'text/plain' }, inv.body.length ? inv.body : 'Nothing to echo');
+  h.scheduler.respond = (inv) =>
+    result(inv, 200, { 'content-type': 'text/plain' }, inv.body.length ? inv.body : 'Nothing to echo');
 });
 
 /** curl -X PUT URL -T FILE: the file as the body, no content type. */
 const putFile = (url: string, body: Buffer) => h.app.inject({ method: 'PUT', url, payload: body });
 /** requests.post(url, json=msg) */
-const postJson = (msg: unknown, url = '/') => h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(msg) });
+const postJson = (msg: unknown, url = '/') =>
+  h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: JSON.stringify(msg) });
 
 describe('the upload server', () => {
   test('GET /ping is PONG', async () => {
@@ -74,7 +76,10 @@ describe('the upload server', () => {
     assert.equal(fn.spec.runtime, 'python');
     assert.equal(fn.spec.handler, '_faasm_entry:handle');
     assert.deepEqual(await readFile(join(fn.dir, 'function.py')), source);
-    assert.match(await readFile(join(fn.dir, 'pyfaasm/core.py'), 'utf8'), /def get_input\(\):[\s\S]*def set_output\(data\):/);
+    assert.match(
+      await readFile(join(fn.dir, 'pyfaasm/core.py'), 'utf8'),
+      /def get_input\(\):[\s\S]*def set_output\(data\):/,
+    );
     assert.match(await readFile(join(fn.dir, '_faasm_entry.py'), 'utf8'), /_function\.faasm_main\(\)/);
   });
 
@@ -128,7 +133,15 @@ describe('invocations: POST a message', () => {
   });
 
   test('python: {user: "python", function: "py_func", python: true, py_user, py_func} runs py_user/py_func', async () => {
-    const res = await postJson({ user: 'python', function: 'py_func', async: false, py_user: 'python', py_func: 'echo', python: true, input_data: 'x' });
+    const res = await postJson({
+      user: 'python',
+      function: 'py_func',
+      async: false,
+      py_user: 'python',
+      py_func: 'echo',
+      python: true,
+      input_data: 'x',
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(h.scheduler.invoked[0]!.function, 'python-echo');
   });
@@ -144,14 +157,28 @@ describe('invocations: POST a message', () => {
     const second = await postJson({ user: 'demo', function: 'echo', async: true });
     assert.ok(Number.parseInt(second.body, 10) > id, 'ids rise');
 
-    let record: CallRecord = { id: res.body, function: 'demo-echo', state: 'queued', createdAt: new Date().toISOString() };
+    let record: CallRecord = {
+      id: res.body,
+      function: 'demo-echo',
+      state: 'queued',
+      createdAt: new Date().toISOString(),
+    };
     const scheduler: Scheduler = h.scheduler;
     scheduler.call = (callId) => (callId === res.body ? record : undefined);
     const status = () => postJson({ user: 'demo', function: 'echo', status: true, id });
     assert.equal((await status()).body, 'RUNNING');
-    record = { ...record, state: 'done', result: { status: 200, headers: {}, body: Buffer.from('later').toString('base64') } };
+    record = {
+      ...record,
+      state: 'done',
+      result: { status: 200, headers: {}, body: Buffer.from('later').toString('base64') },
+    };
     assert.equal((await status()).body, 'SUCCESS: later');
-    record = { ...record, state: 'failed', result: { status: 502, headers: {}, body: '' }, error: { code: 'function_crashed', message: 'exit 1' } };
+    record = {
+      ...record,
+      state: 'failed',
+      result: { status: 502, headers: {}, body: '' },
+      error: { code: 'function_crashed', message: 'exit 1' },
+    };
     assert.equal((await status()).body, 'FAILED: exit 1');
     const unknown = await postJson({ user: 'demo', function: 'echo', status: true, id: 42 });
     assert.equal(unknown.statusCode, 404);
@@ -167,7 +194,11 @@ describe('invocations: POST a message', () => {
     const unknown = await postJson({ user: 'demo', function: 'nope' });
     assert.equal(unknown.statusCode, 404);
     assert.match(unknown.body, /no function demo\/nope/);
-    h.scheduler.respond = (inv) => errorResult(new TernError('timeout', 'the function ran past its timeout of 10000 ms'), result(inv, 0, {}, '').report);
+    h.scheduler.respond = (inv) =>
+      errorResult(
+        new TernError('timeout', 'the function ran past its timeout of 10000 ms'),
+        result(inv, 0, {}, '').report,
+      );
     const timeout = await postJson({ user: 'demo', function: 'echo' });
     assert.equal(timeout.statusCode, 504);
     assert.equal(timeout.body, 'the function ran past its timeout of 10000 ms\n');

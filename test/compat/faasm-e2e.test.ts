@@ -15,9 +15,11 @@ const FA = join(FIXTURES, 'faasm');
 let node: CompatNode;
 let faasm: string;
 
-const put = async (path: string, file: string) => fetch(`${faasm}${path}`, { method: 'PUT', body: await readFile(file) });
+const put = async (path: string, file: string) =>
+  fetch(`${faasm}${path}`, { method: 'PUT', body: await readFile(file) });
 /** requests.post(url, json=msg) as faasmcli's do_post sends it. */
-const post = (msg: unknown) => fetch(`${faasm}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(msg) });
+const post = (msg: unknown) =>
+  fetch(`${faasm}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(msg) });
 
 before(async () => {
   ensureBuilt(join(FA, 'build.sh'), join(FA, 'build/native.wasm'));
@@ -62,7 +64,7 @@ describe('wasm functions', () => {
     assert.deepEqual(Buffer.from(await res.arrayBuffer()), await readFile(join(FA, 'build/echo.wasm')));
   });
 
-  test('a module built for Faasm\'s host interface is refused at upload, saying why', async () => {
+  test("a module built for Faasm's host interface is refused at upload, saying why", async () => {
     const res = await put('/f/demo/native', join(FA, 'build/native.wasm'));
     assert.equal(res.status, 400);
     assert.match(await res.text(), /__faasm_read_input|import/);
@@ -72,16 +74,31 @@ describe('wasm functions', () => {
 });
 
 describe('python functions', () => {
-  test('faasmcli upload --py and invoke --py: Faasm\'s echo.py and hello.py run unchanged', async () => {
+  test("faasmcli upload --py and invoke --py: Faasm's echo.py and hello.py run unchanged", async () => {
     for (const fn of ['echo', 'hello']) {
       const res = await put(`/p/python/${fn}`, join(FA, `${fn}.py`));
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal(await res.text(), 'Python function upload complete\n');
     }
-    const echo = await post({ user: 'python', function: 'py_func', async: false, py_user: 'python', py_func: 'echo', python: true, input_data: 'hi there' });
+    const echo = await post({
+      user: 'python',
+      function: 'py_func',
+      async: false,
+      py_user: 'python',
+      py_func: 'echo',
+      python: true,
+      input_data: 'hi there',
+    });
     assert.equal(echo.status, 200);
     assert.equal(await echo.text(), 'hi there\n');
-    const hello = await post({ user: 'python', function: 'py_func', async: false, py_user: 'python', py_func: 'hello', python: true });
+    const hello = await post({
+      user: 'python',
+      function: 'py_func',
+      async: false,
+      py_user: 'python',
+      py_func: 'hello',
+      python: true,
+    });
     assert.match(await hello.text(), /^Hello! Running Python version 3\.\d+/);
   });
 });

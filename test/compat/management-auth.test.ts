@@ -33,7 +33,11 @@ test('management routes refuse calls without the token', async () => {
 
 test('with the token they reach the adapter', async () => {
   for (const [profile, method, path] of calls) {
-    const res = await fetch(`${node.urls[profile]}${path}`, { method, body: method === 'GET' ? undefined : '{}', headers: { authorization: `Bearer ${node.node.token}` } });
+    const res = await fetch(`${node.urls[profile]}${path}`, {
+      method,
+      body: method === 'GET' ? undefined : '{}',
+      headers: { authorization: `Bearer ${node.node.token}` },
+    });
     assert.notEqual(res.status, 401, `${profile} ${method} ${path}`);
   }
 });

@@ -12,7 +12,15 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { createOpenfaasProfile } from '../../src/compat/openfaas/index.js';
-import { ADMIN, basic, IMAGES, result, startHarness, TOKEN, type Harness } from '../fixtures/compat/openfaas/harness.js';
+import {
+  ADMIN,
+  basic,
+  IMAGES,
+  result,
+  startHarness,
+  TOKEN,
+  type Harness,
+} from '../fixtures/compat/openfaas/harness.js';
 
 let h: Harness;
 
@@ -27,11 +35,21 @@ function deployment(overrides: Record<string, unknown> = {}): string {
 }
 
 async function deploy(body: string, method: 'POST' | 'PUT' = 'POST') {
-  return h.app.inject({ method, url: '/system/functions', headers: { authorization: ADMIN, 'content-type': 'application/json' }, payload: body });
+  return h.app.inject({
+    method,
+    url: '/system/functions',
+    headers: { authorization: ADMIN, 'content-type': 'application/json' },
+    payload: body,
+  });
 }
 
 async function remove(name: string) {
-  return h.app.inject({ method: 'DELETE', url: '/system/functions', headers: { authorization: ADMIN }, payload: JSON.stringify({ functionName: name }) });
+  return h.app.inject({
+    method: 'DELETE',
+    url: '/system/functions',
+    headers: { authorization: ADMIN },
+    payload: JSON.stringify({ functionName: name }),
+  });
 }
 
 async function clear() {
@@ -54,7 +72,11 @@ describe('health, info, namespaces', () => {
     assert.match(res.headers['content-type'] as string, /^application\/json/);
     const info = res.json();
     assert.deepEqual(Object.keys(info), ['provider', 'version', 'arch']);
-    assert.deepEqual(info.provider, { provider: 'tern', version: { sha: 'unknown', release: '9.9.9' }, orchestration: 'tern' });
+    assert.deepEqual(info.provider, {
+      provider: 'tern',
+      version: { sha: 'unknown', release: '9.9.9' },
+      orchestration: 'tern',
+    });
     assert.deepEqual(info.version, { sha: 'unknown', release: '9.9.9' });
     assert.equal(typeof info.arch, 'string');
     assert.notEqual(info.arch, '');
@@ -71,14 +93,24 @@ describe('health, info, namespaces', () => {
     assert.equal(list.statusCode, 200);
     assert.deepEqual(list.json(), []);
     for (const method of ['POST', 'PUT', 'DELETE'] as const) {
-      const res = await h.app.inject({ method, url: '/system/secrets', headers: { authorization: ADMIN }, payload: JSON.stringify({ name: 'k', value: 'v' }) });
+      const res = await h.app.inject({
+        method,
+        url: '/system/secrets',
+        headers: { authorization: ADMIN },
+        payload: JSON.stringify({ name: 'k', value: 'v' }),
+      });
       assert.equal(res.statusCode, 501, method);
       assert.match(res.body, /secrets are not supported/);
     }
   });
 
   test('/system/namespace/{ns}: Tern has one namespace, so 501', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/system/namespace/extra', headers: { authorization: ADMIN }, payload: '{}' });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/system/namespace/extra',
+      headers: { authorization: ADMIN },
+      payload: '{}',
+    });
     assert.equal(res.statusCode, 501);
   });
 });
@@ -107,7 +139,14 @@ describe('basic auth as the gateway does it', () => {
   }
 
   test('wrong user, wrong password and a broken header are refused', async () => {
-    for (const authorization of [basic('root', TOKEN), basic('admin', 'wrong'), basic('admin', `${TOKEN}x`), 'Basic !!!', `Bearer ${TOKEN}x`, TOKEN]) {
+    for (const authorization of [
+      basic('root', TOKEN),
+      basic('admin', 'wrong'),
+      basic('admin', `${TOKEN}x`),
+      'Basic !!!',
+      `Bearer ${TOKEN}x`,
+      TOKEN,
+    ]) {
       const res = await h.app.inject({ method: 'GET', url: '/system/functions', headers: { authorization } });
       assert.equal(res.statusCode, 401, authorization);
     }
@@ -130,7 +169,15 @@ describe('deploy, update, describe, list, scale, delete', () => {
     assert.equal(put.body, 'function: echo.openfaas-fn not found\n');
     assert.match(put.headers['content-type'] as string, /^text\/plain/);
 
-    const post = await deploy(deployment({ envVars: { GREETING: 'hi' }, envProcess: 'echo', labels: { ctrType: 'wasm', team: 'a' }, annotations: { topic: 't1' }, limits: { memory: '48Mi' } }));
+    const post = await deploy(
+      deployment({
+        envVars: { GREETING: 'hi' },
+        envProcess: 'echo',
+        labels: { ctrType: 'wasm', team: 'a' },
+        annotations: { topic: 't1' },
+        limits: { memory: '48Mi' },
+      }),
+    );
     assert.equal(post.statusCode, 202, post.body);
     assert.equal(post.body, '');
 
@@ -143,11 +190,33 @@ describe('deploy, update, describe, list, scale, delete', () => {
   });
 
   test('GET /system/function/{name} and GET /system/functions report FunctionStatus', async () => {
-    assert.equal((await deploy(deployment({ envVars: { GREETING: 'hi' }, labels: { ctrType: 'wasm' }, annotations: { topic: 't1' }, constraints: ['node.platform.os == linux'] }))).statusCode, 202);
-    h.scheduler.statuses.set('echo', { name: 'echo', instances: { starting: 1, idle: 1, busy: 1, total: 3 }, queued: 0, invocations: 7, memoryMiB: 96 });
+    assert.equal(
+      (
+        await deploy(
+          deployment({
+            envVars: { GREETING: 'hi' },
+            labels: { ctrType: 'wasm' },
+            annotations: { topic: 't1' },
+            constraints: ['node.platform.os == linux'],
+          }),
+        )
+      ).statusCode,
+      202,
+    );
+    h.scheduler.statuses.set('echo', {
+      name: 'echo',
+      instances: { starting: 1, idle: 1, busy: 1, total: 3 },
+      queued: 0,
+      invocations: 7,
+      memoryMiB: 96,
+    });
     const fn = h.registry.get('echo')!;
 
-    const one = await h.app.inject({ method: 'GET', url: '/system/function/echo?namespace=openfaas-fn&usage=1', headers: { authorization: ADMIN } });
+    const one = await h.app.inject({
+      method: 'GET',
+      url: '/system/function/echo?namespace=openfaas-fn&usage=1',
+      headers: { authorization: ADMIN },
+    });
     assert.equal(one.statusCode, 200);
     const status = one.json();
     assert.deepEqual(status, {
@@ -204,9 +273,14 @@ describe('deploy, update, describe, list, scale, delete', () => {
   });
 
   test('envVars.fprocess wins over envProcess, as faasd prepareEnv', async () => {
-    assert.equal((await deploy(deployment({ envProcess: 'from-envProcess', envVars: { fprocess: 'from-envVars' } }))).statusCode, 202);
+    assert.equal(
+      (await deploy(deployment({ envProcess: 'from-envProcess', envVars: { fprocess: 'from-envVars' } }))).statusCode,
+      202,
+    );
     assert.equal(h.registry.get('echo')!.spec.env.fprocess, 'from-envVars');
-    const status = (await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })).json();
+    const status = (
+      await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })
+    ).json();
     assert.equal(status.envProcess, 'from-envProcess');
     assert.deepEqual(status.envVars, { GREETING: 'from function.toml' });
   });
@@ -215,7 +289,12 @@ describe('deploy, update, describe, list, scale, delete', () => {
     assert.equal((await deploy(deployment())).statusCode, 202);
     // faas-cli proxy/scale.go: POST /system/scale-function/{name} with types.ScaleServiceRequest.
     const scale = (replicas: number) =>
-      h.app.inject({ method: 'POST', url: '/system/scale-function/echo', headers: { authorization: ADMIN }, payload: JSON.stringify({ serviceName: 'echo', replicas, namespace: '' }) });
+      h.app.inject({
+        method: 'POST',
+        url: '/system/scale-function/echo',
+        headers: { authorization: ADMIN },
+        payload: JSON.stringify({ serviceName: 'echo', replicas, namespace: '' }),
+      });
     const res = await scale(12);
     assert.equal(res.statusCode, 202, res.body);
     assert.equal(h.registry.get('echo')!.spec.minInstances, 12);
@@ -227,20 +306,36 @@ describe('deploy, update, describe, list, scale, delete', () => {
 
     assert.equal((await scale(0)).statusCode, 202);
     assert.equal(h.registry.get('echo')!.spec.minInstances, 0);
-    const status = (await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })).json();
+    const status = (
+      await h.app.inject({ method: 'GET', url: '/system/function/echo', headers: { authorization: ADMIN } })
+    ).json();
     assert.equal(status.image, 'echo:latest', 'the image survives scaling');
   });
 
   test('scale-function of an unknown function: 404; a bad body: 400', async () => {
-    const missing = await h.app.inject({ method: 'POST', url: '/system/scale-function/nope', headers: { authorization: ADMIN }, payload: JSON.stringify({ serviceName: 'nope', replicas: 1 }) });
+    const missing = await h.app.inject({
+      method: 'POST',
+      url: '/system/scale-function/nope',
+      headers: { authorization: ADMIN },
+      payload: JSON.stringify({ serviceName: 'nope', replicas: 1 }),
+    });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.body, 'function: nope.openfaas-fn not found\n');
-    const bad = await h.app.inject({ method: 'POST', url: '/system/scale-function/echo', headers: { authorization: ADMIN }, payload: '{"replicas": -1}' });
+    const bad = await h.app.inject({
+      method: 'POST',
+      url: '/system/scale-function/echo',
+      headers: { authorization: ADMIN },
+      payload: '{"replicas": -1}',
+    });
     assert.equal(bad.statusCode, 400);
   });
 
   test('the com.openfaas.scale.min / .max labels set min- and max-instances', async () => {
-    assert.equal((await deploy(deployment({ labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '4' } }))).statusCode, 202);
+    assert.equal(
+      (await deploy(deployment({ labels: { 'com.openfaas.scale.min': '2', 'com.openfaas.scale.max': '4' } })))
+        .statusCode,
+      202,
+    );
     const fn = h.registry.get('echo')!;
     assert.equal(fn.spec.minInstances, 2);
     assert.equal(fn.spec.maxInstances, 4);
@@ -262,8 +357,17 @@ describe('deploy, update, describe, list, scale, delete', () => {
   test('namespaces other than openfaas-fn: 400 "namespace not valid"', async () => {
     const checks = [
       await deploy(deployment({ namespace: 'other' })),
-      await h.app.inject({ method: 'GET', url: '/system/functions?namespace=other', headers: { authorization: ADMIN } }),
-      await h.app.inject({ method: 'DELETE', url: '/system/functions', headers: { authorization: ADMIN }, payload: JSON.stringify({ functionName: 'echo', namespace: 'other' }) }),
+      await h.app.inject({
+        method: 'GET',
+        url: '/system/functions?namespace=other',
+        headers: { authorization: ADMIN },
+      }),
+      await h.app.inject({
+        method: 'DELETE',
+        url: '/system/functions',
+        headers: { authorization: ADMIN },
+        payload: JSON.stringify({ functionName: 'echo', namespace: 'other' }),
+      }),
     ];
     for (const res of checks) {
       assert.equal(res.statusCode, 400);
@@ -282,7 +386,10 @@ describe('deploy, update, describe, list, scale, delete', () => {
       [deployment({ service: 'Bad_Name' }), /invalid function name/],
       [deployment({ secrets: ['api-key'] }), /unable to find secret: api-key/],
       [deployment({ labels: { ctrType: 'docker' } }), /ctrType/],
-      [deployment({ labels: { ctrType: 'native' } }), /ctrType=native, but image echo:latest is a WebAssembly function/],
+      [
+        deployment({ labels: { ctrType: 'native' } }),
+        /ctrType=native, but image echo:latest is a WebAssembly function/,
+      ],
       [deployment({ limits: { memory: 'plenty' } }), /limits\.memory/],
     ];
     for (const [body, message] of cases) {
@@ -294,7 +401,9 @@ describe('deploy, update, describe, list, scale, delete', () => {
   });
 
   test('images: a .wasm file path, a folder without function.toml (python inferred), a registry-style name', async () => {
-    const wasm = await deploy(deployment({ service: 'by-path', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'wasm' } }));
+    const wasm = await deploy(
+      deployment({ service: 'by-path', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'wasm' } }),
+    );
     assert.equal(wasm.statusCode, 202, wasm.body);
     assert.equal(h.registry.get('by-path')!.spec.runtime, 'wasm');
     assert.equal(h.registry.get('by-path')!.spec.handler, 'echo.wasm');
@@ -308,7 +417,9 @@ describe('deploy, update, describe, list, scale, delete', () => {
     assert.equal(qualified.statusCode, 202, qualified.body);
     assert.equal(h.registry.get('qualified')!.spec.runtime, 'wasm');
 
-    const nativeWasm = await deploy(deployment({ service: 'nw', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'native' } }));
+    const nativeWasm = await deploy(
+      deployment({ service: 'nw', image: join(IMAGES, 'echo/build/echo.wasm'), labels: { ctrType: 'native' } }),
+    );
     assert.equal(nativeWasm.statusCode, 400);
     const wasmPy = await deploy(deployment({ service: 'wp', image: 'hello-py', labels: { ctrType: 'wasm' } }));
     assert.equal(wasmPy.statusCode, 400);
@@ -320,25 +431,58 @@ describe('logs', () => {
     await clear();
     h.logs.lines.length = 0;
     await h.registry.deployFolder('echo', join(IMAGES, 'echo'));
-    for (let i = 1; i <= 5; i++) h.logs.lines.push({ time: `2026-11-24T10:00:0${i}.000Z`, fn: 'echo', instance: i % 2 ? 'i-odd' : 'i-even', stream: 'stderr', line: `line ${i}` });
+    for (let i = 1; i <= 5; i++)
+      h.logs.lines.push({
+        time: `2026-11-24T10:00:0${i}.000Z`,
+        fn: 'echo',
+        instance: i % 2 ? 'i-odd' : 'i-even',
+        stream: 'stderr',
+        line: `line ${i}`,
+      });
   });
 
   test('GET /system/logs as faas-cli asks: NDJSON {name, namespace, instance, timestamp, text}', async () => {
     // faas-cli proxy/logs.go reqAsQueryValues: name, follow always; tail and since when set.
-    const res = await h.app.inject({ method: 'GET', url: '/system/logs?name=echo&follow=false&tail=2', headers: { authorization: ADMIN } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/system/logs?name=echo&follow=false&tail=2',
+      headers: { authorization: ADMIN },
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers['content-type'], 'application/x-ndjson');
-    const messages = res.body.trim().split('\n').map((l) => JSON.parse(l));
+    const messages = res.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.deepEqual(messages, [
-      { name: 'echo', namespace: 'openfaas-fn', instance: 'i-even', timestamp: '2026-11-24T10:00:04.000Z', text: 'line 4' },
-      { name: 'echo', namespace: 'openfaas-fn', instance: 'i-odd', timestamp: '2026-11-24T10:00:05.000Z', text: 'line 5' },
+      {
+        name: 'echo',
+        namespace: 'openfaas-fn',
+        instance: 'i-even',
+        timestamp: '2026-11-24T10:00:04.000Z',
+        text: 'line 4',
+      },
+      {
+        name: 'echo',
+        namespace: 'openfaas-fn',
+        instance: 'i-odd',
+        timestamp: '2026-11-24T10:00:05.000Z',
+        text: 'line 5',
+      },
     ]);
   });
 
   test('instance and since filter; tail <= 0 means all', async () => {
-    const res = await h.app.inject({ method: 'GET', url: '/system/logs?name=echo&instance=i-odd&since=2026-11-24T10:00:02Z&tail=0', headers: { authorization: ADMIN } });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/system/logs?name=echo&instance=i-odd&since=2026-11-24T10:00:02Z&tail=0',
+      headers: { authorization: ADMIN },
+    });
     assert.deepEqual(
-      res.body.trim().split('\n').map((l) => JSON.parse(l).text),
+      res.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).text),
       ['line 3', 'line 5'],
     );
   });
@@ -363,7 +507,13 @@ describe('logs', () => {
     };
     assert.equal((await nextLine())?.text, 'line 5');
     h.logs.emit({ time: '2026-11-24T10:00:09.000Z', fn: 'echo', instance: 'i-new', stream: 'stdout', line: 'fresh' });
-    assert.deepEqual(await nextLine(), { name: 'echo', namespace: 'openfaas-fn', instance: 'i-new', timestamp: '2026-11-24T10:00:09.000Z', text: 'fresh' });
+    assert.deepEqual(await nextLine(), {
+      name: 'echo',
+      namespace: 'openfaas-fn',
+      instance: 'i-new',
+      timestamp: '2026-11-24T10:00:09.000Z',
+      text: 'fresh',
+    });
     await h.registry.remove('echo');
     assert.equal(await nextLine(), undefined, 'the stream ends with the function');
     assert.equal(h.logs.followers, 0);
@@ -383,7 +533,11 @@ describe('logs', () => {
 
   test('bad tail or since: 422; unknown function: 404', async () => {
     for (const q of ['tail=many', 'since=yesterday']) {
-      const res = await h.app.inject({ method: 'GET', url: `/system/logs?name=echo&${q}`, headers: { authorization: ADMIN } });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `/system/logs?name=echo&${q}`,
+        headers: { authorization: ADMIN },
+      });
       assert.equal(res.statusCode, 422, q);
       assert.equal(res.body, 'could not parse the log request\n');
     }
@@ -403,7 +557,11 @@ describe('invocation: /function/{name}', () => {
     const res = await h.app.inject({
       method: 'PUT',
       url: '/function/echo/a/b?x=1&y=2',
-      headers: { 'content-type': 'text/plain', 'user-agent': 'faas-cli/0.17.0 (openfaas; linux; amd64)', 'x-test': 'yes' },
+      headers: {
+        'content-type': 'text/plain',
+        'user-agent': 'faas-cli/0.17.0 (openfaas; linux; amd64)',
+        'x-test': 'yes',
+      },
       payload: 'hello',
     });
     assert.equal(res.statusCode, 200);
@@ -426,7 +584,12 @@ describe('invocation: /function/{name}', () => {
   });
 
   test('a caller-given X-Call-Id is passed on and echoed', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/function/echo', headers: { 'x-call-id': 'my-call' }, payload: '' });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/function/echo',
+      headers: { 'x-call-id': 'my-call' },
+      payload: '',
+    });
     assert.equal(res.headers['x-call-id'], 'my-call');
     assert.equal(JSON.parse(res.body).headers['x-call-id'], 'my-call');
     assert.equal(JSON.parse(res.body).path, '/');
@@ -447,7 +610,12 @@ describe('invocation: /function/{name}', () => {
   test("Content-Type: the function's, else the request's, else text/plain", async () => {
     h.scheduler.respond = (inv) => result(inv, 201, {}, 'made');
     try {
-      const withType = await h.app.inject({ method: 'POST', url: '/function/echo', headers: { 'content-type': 'application/x-custom' }, payload: 'x' });
+      const withType = await h.app.inject({
+        method: 'POST',
+        url: '/function/echo',
+        headers: { 'content-type': 'application/x-custom' },
+        payload: 'x',
+      });
       assert.equal(withType.statusCode, 201);
       assert.equal(withType.headers['content-type'], 'application/x-custom');
       const without = await h.app.inject({ method: 'GET', url: '/function/echo' });
@@ -469,7 +637,11 @@ describe('invocation: /function/{name}', () => {
   });
 
   test('a body over the limit: 413', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/function/echo', payload: Buffer.alloc(h.deps.limits.bodyBytes + 1) });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/function/echo',
+      payload: Buffer.alloc(h.deps.limits.bodyBytes + 1),
+    });
     assert.equal(res.statusCode, 413);
   });
 });
@@ -481,7 +653,12 @@ describe('invocation: /async-function/{name}', () => {
   });
 
   test('without X-Callback-Url: 202 with X-Call-Id, recorded as an async call (POST to the function)', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/async-function/echo/sub?q=1', headers: { 'content-type': 'text/plain' }, payload: 'later' });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/async-function/echo/sub?q=1',
+      headers: { 'content-type': 'text/plain' },
+      payload: 'later',
+    });
     assert.equal(res.statusCode, 202);
     assert.equal(res.body, '');
     const inv = h.scheduler.submitted[0]!;
@@ -503,7 +680,11 @@ describe('invocation: /async-function/{name}', () => {
     assert.equal((await h.app.inject({ method: 'POST', url: '/async-function/nope' })).statusCode, 404);
     assert.equal((await h.app.inject({ method: 'GET', url: '/async-function/echo' })).statusCode, 405);
     for (const url of ['not a url', 'ftp://127.0.0.1/x']) {
-      const res = await h.app.inject({ method: 'POST', url: '/async-function/echo', headers: { 'x-callback-url': url } });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/async-function/echo',
+        headers: { 'x-callback-url': url },
+      });
       assert.equal(res.statusCode, 400, url);
       assert.match(res.body, /X-Callback-Url/);
     }
@@ -524,7 +705,12 @@ describe('invocation: /async-function/{name}', () => {
       server.listen(0, '127.0.0.1', () => {
         const port = (server.address() as AddressInfo).port;
         void h.app
-          .inject({ method: 'POST', url: '/async-function/echo/cb?z=9', headers: { 'x-callback-url': `http://127.0.0.1:${port}/done?k=v`, 'content-type': 'text/plain' }, payload: 'payload' })
+          .inject({
+            method: 'POST',
+            url: '/async-function/echo/cb?z=9',
+            headers: { 'x-callback-url': `http://127.0.0.1:${port}/done?k=v`, 'content-type': 'text/plain' },
+            payload: 'payload',
+          })
           .then((res) => {
             assert.equal(res.statusCode, 202);
             callId = res.headers['x-call-id'] as string;

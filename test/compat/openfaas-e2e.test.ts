@@ -17,7 +17,11 @@ let n: CompatNode;
 let base: string;
 
 const system = (method: string, path: string, body?: unknown) =>
-  fetch(`${base}${path}`, { method, headers: { authorization: basic('admin', n.node.token), 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: basic('admin', n.node.token), 'content-type': 'application/json' },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
 
 before(async () => {
   ensureBuilt(join(IMAGES, 'echo/build.sh'), join(IMAGES, 'echo/build/echo.wasm'));
@@ -32,24 +36,48 @@ after(async () => n.stop());
 describe('faas-cli against a real node', () => {
   test('healthz and info', async () => {
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
-    const info = (await (await system('GET', '/system/info')).json()) as { provider: { provider: string }; version: { release: string } };
+    const info = (await (await system('GET', '/system/info')).json()) as {
+      provider: { provider: string };
+      version: { release: string };
+    };
     assert.equal(info.provider.provider, 'tern');
     assert.match(info.version.release, /^\d+\.\d+\.\d+/);
   });
 
   test('deploy (PUT 404, POST 202), invoke, list, describe', async () => {
-    const fn = { service: 'echo', image: 'echo:latest', envProcess: 'cat', envVars: { GREETING: 'hi' }, labels: { ctrType: 'wasm' }, annotations: null, limits: { memory: '32Mi' } };
+    const fn = {
+      service: 'echo',
+      image: 'echo:latest',
+      envProcess: 'cat',
+      envVars: { GREETING: 'hi' },
+      labels: { ctrType: 'wasm' },
+      annotations: null,
+      limits: { memory: '32Mi' },
+    };
     assert.equal((await system('PUT', '/system/functions', fn)).status, 404);
     const post = await system('POST', '/system/functions', fn);
     assert.equal(post.status, 202, await post.text());
 
-    const res = await fetch(`${base}/function/echo/sub?x=1`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
+    const res = await fetch(`${base}/function/echo/sub?x=1`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: 'hello',
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('x-echo'), 'yes');
     assert.equal(res.headers.get('content-type'), 'application/json');
     const callId = res.headers.get('x-call-id');
     assert.ok(callId);
-    assert.deepEqual(await res.json(), { method: 'POST', path: '/sub', query: 'x=1', contentType: 'text/plain', callId, greeting: 'hi', fprocess: 'cat', body: 'hello' });
+    assert.deepEqual(await res.json(), {
+      method: 'POST',
+      path: '/sub',
+      query: 'x=1',
+      contentType: 'text/plain',
+      callId,
+      greeting: 'hi',
+      fprocess: 'cat',
+      body: 'hello',
+    });
 
     const list = (await (await system('GET', '/system/functions')).json()) as Record<string, unknown>[];
     assert.equal(list.length, 1);
@@ -65,14 +93,24 @@ describe('faas-cli against a real node', () => {
   });
 
   test('scale-function 1 keeps a warm instance (availableReplicas, as faas-cli describe/ready read it)', async () => {
-    const res = await system('POST', '/system/scale-function/echo', { serviceName: 'echo', replicas: 1, namespace: '' });
+    const res = await system('POST', '/system/scale-function/echo', {
+      serviceName: 'echo',
+      replicas: 1,
+      namespace: '',
+    });
     assert.equal(res.status, 202);
     const status = await eventually('a warm echo instance', async () => {
-      const s = (await (await system('GET', '/system/function/echo')).json()) as { replicas: number; availableReplicas: number };
+      const s = (await (await system('GET', '/system/function/echo')).json()) as {
+        replicas: number;
+        availableReplicas: number;
+      };
       return s.availableReplicas >= 1 ? s : undefined;
     });
     assert.equal(status.replicas, 1);
-    assert.equal((await system('POST', '/system/scale-function/echo', { serviceName: 'echo', replicas: 0 })).status, 202);
+    assert.equal(
+      (await system('POST', '/system/scale-function/echo', { serviceName: 'echo', replicas: 0 })).status,
+      202,
+    );
   });
 
   test('invoke --async without a callback: 202, the X-Call-Id is a native call record', async () => {
@@ -80,12 +118,19 @@ describe('faas-cli against a real node', () => {
     assert.equal(res.status, 202);
     const id = res.headers.get('x-call-id')!;
     const record = await eventually('the async call to finish', async () => {
-      const r = (await (await n.node.api('GET', `/v1/calls/${id}`)).json()) as { state: string; result?: { status: number; body: string } };
+      const r = (await (await n.node.api('GET', `/v1/calls/${id}`)).json()) as {
+        state: string;
+        result?: { status: number; body: string };
+      };
       return r.state === 'done' || r.state === 'failed' ? r : undefined;
     });
     assert.equal(record.state, 'done');
     assert.equal(record.result?.status, 200);
-    const seen = JSON.parse(Buffer.from(record.result!.body, 'base64').toString()) as { method: string; path: string; body: string };
+    const seen = JSON.parse(Buffer.from(record.result!.body, 'base64').toString()) as {
+      method: string;
+      path: string;
+      body: string;
+    };
     assert.deepEqual([seen.method, seen.path, seen.body], ['POST', '/later', 'queued']);
   });
 
@@ -103,7 +148,11 @@ describe('faas-cli against a real node', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const port = (server.address() as AddressInfo).port;
-      const res = await fetch(`${base}/async-function/echo`, { method: 'POST', headers: { 'x-callback-url': `http://127.0.0.1:${port}/cb`, 'x-call-id': 'given-id' }, body: 'ping' });
+      const res = await fetch(`${base}/async-function/echo`, {
+        method: 'POST',
+        headers: { 'x-callback-url': `http://127.0.0.1:${port}/cb`, 'x-call-id': 'given-id' },
+        body: 'ping',
+      });
       assert.equal(res.status, 202);
       const { req, body } = await callback;
       assert.equal(req.headers['x-call-id'], 'given-id');
@@ -120,7 +169,11 @@ describe('faas-cli against a real node', () => {
   });
 
   test('a native python folder without function.toml: deploy, invoke, logs', async () => {
-    const post = await system('POST', '/system/functions', { service: 'hello-py', image: join(IMAGES, 'hello-py'), labels: { ctrType: 'native' } });
+    const post = await system('POST', '/system/functions', {
+      service: 'hello-py',
+      image: join(IMAGES, 'hello-py'),
+      labels: { ctrType: 'native' },
+    });
     assert.equal(post.status, 202, await post.text());
     const res = await fetch(`${base}/function/hello-py`, { method: 'POST', body: 'bob' });
     assert.equal(res.status, 200);
@@ -128,7 +181,13 @@ describe('faas-cli against a real node', () => {
 
     const messages = await eventually('the function log line', async () => {
       const text = await (await system('GET', '/system/logs?name=hello-py&follow=false&tail=10')).text();
-      const lines = text.trim() === '' ? [] : text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, string>);
+      const lines =
+        text.trim() === ''
+          ? []
+          : text
+              .trim()
+              .split('\n')
+              .map((l) => JSON.parse(l) as Record<string, string>);
       return lines.some((m) => m.text === 'hello-py called on /') ? lines : undefined;
     });
     const m = messages.find((x) => x.text === 'hello-py called on /')!;

@@ -35,10 +35,19 @@ describe('image names', () => {
     const roots = { imagesDir: join(dir, 'images'), cwd: join(dir, 'cwd') };
     assert.deepEqual(await resolveImage('figlet:0.1', roots), { kind: 'folder', path: join(dir, 'images/figlet') });
     assert.deepEqual(await resolveImage('team/tool', roots), { kind: 'folder', path: join(dir, 'images/team/tool') });
-    assert.deepEqual(await resolveImage('ghcr.io/openfaas/figlet:latest', roots), { kind: 'folder', path: join(dir, 'images/figlet') });
-    assert.deepEqual(await resolveImage('examples/hello', roots), { kind: 'folder', path: join(dir, 'cwd/examples/hello') });
+    assert.deepEqual(await resolveImage('ghcr.io/openfaas/figlet:latest', roots), {
+      kind: 'folder',
+      path: join(dir, 'images/figlet'),
+    });
+    assert.deepEqual(await resolveImage('examples/hello', roots), {
+      kind: 'folder',
+      path: join(dir, 'cwd/examples/hello'),
+    });
     assert.deepEqual(await resolveImage('mod.wasm', roots), { kind: 'wasm', path: join(dir, 'cwd/mod.wasm') });
-    assert.deepEqual(await resolveImage(join(dir, 'cwd/mod.wasm'), roots), { kind: 'wasm', path: join(dir, 'cwd/mod.wasm') });
+    assert.deepEqual(await resolveImage(join(dir, 'cwd/mod.wasm'), roots), {
+      kind: 'wasm',
+      path: join(dir, 'cwd/mod.wasm'),
+    });
   });
 
   test('not found, not a folder or .wasm, or climbing out with "..": 400', async () => {
@@ -61,7 +70,12 @@ describe('memory quantities', () => {
   });
 
   test('nonsense or out of range: 400', () => {
-    for (const v of ['lots', '-1Mi', '1Pi', '0']) assert.throws(() => memoryQuantityMiB('limits.memory', v), (e: { status?: number }) => e.status === 400, v);
+    for (const v of ['lots', '-1Mi', '1Pi', '0'])
+      assert.throws(
+        () => memoryQuantityMiB('limits.memory', v),
+        (e: { status?: number }) => e.status === 400,
+        v,
+      );
   });
 });
 
@@ -70,8 +84,14 @@ describe('callbacks', () => {
     assert.equal(parseCallbackUrl(undefined), undefined);
     assert.equal(parseCallbackUrl(''), undefined);
     assert.equal(parseCallbackUrl('http://127.0.0.1:9/x?y=1')?.href, 'http://127.0.0.1:9/x?y=1');
-    assert.throws(() => parseCallbackUrl('/relative'), (e: { status?: number }) => e.status === 400);
-    assert.throws(() => parseCallbackUrl('file:///etc/passwd'), (e: { status?: number }) => e.status === 400);
+    assert.throws(
+      () => parseCallbackUrl('/relative'),
+      (e: { status?: number }) => e.status === 400,
+    );
+    assert.throws(
+      () => parseCallbackUrl('file:///etc/passwd'),
+      (e: { status?: number }) => e.status === 400,
+    );
   });
 
   test("headers: the function's (framing removed) plus the queue worker's four", () => {
@@ -80,17 +100,35 @@ describe('callbacks', () => {
       callId: 'c-1',
       functionName: 'fn',
       seconds: 0.25,
-      result: { status: 502, headers: { 'content-type': 'application/json', 'content-length': '9', 'x-own': '1' }, body: Buffer.from('{}'), report: emptyReport('n', 'fn') },
+      result: {
+        status: 502,
+        headers: { 'content-type': 'application/json', 'content-length': '9', 'x-own': '1' },
+        body: Buffer.from('{}'),
+        report: emptyReport('n', 'fn'),
+      },
     });
-    assert.deepEqual(headers, { 'content-type': 'application/json', 'x-own': '1', 'x-duration-seconds': '0.250000', 'x-function-status': '502', 'x-function-name': 'fn', 'x-call-id': 'c-1' });
+    assert.deepEqual(headers, {
+      'content-type': 'application/json',
+      'x-own': '1',
+      'x-duration-seconds': '0.250000',
+      'x-function-status': '502',
+      'x-function-name': 'fn',
+      'x-call-id': 'c-1',
+    });
   });
 });
 
 describe('basic auth', () => {
   const auth = new BasicAuth('s3cret:with:colons');
   test('the password may contain colons (split at the first)', () => {
-    assert.equal(auth.accepts({ authorization: `Basic ${Buffer.from('admin:s3cret:with:colons').toString('base64')}` }), true);
-    assert.equal(auth.accepts({ authorization: `basic ${Buffer.from('admin:s3cret:with:colons').toString('base64')}` }), true);
+    assert.equal(
+      auth.accepts({ authorization: `Basic ${Buffer.from('admin:s3cret:with:colons').toString('base64')}` }),
+      true,
+    );
+    assert.equal(
+      auth.accepts({ authorization: `basic ${Buffer.from('admin:s3cret:with:colons').toString('base64')}` }),
+      true,
+    );
     assert.equal(auth.accepts({ authorization: `Basic ${Buffer.from('admin:s3cret').toString('base64')}` }), false);
     assert.equal(auth.accepts({}), false);
   });

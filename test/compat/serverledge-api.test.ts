@@ -45,7 +45,16 @@ async function tarOf(file: string): Promise<string> {
 
 /** The CLI's create: function.Function marshalled with every field (cli.go create()). */
 async function createBody(overrides: Record<string, unknown> = {}): Promise<string> {
-  return JSON.stringify({ Name: 'isprime', Runtime: 'python310', MemoryMB: 128, CPUDemand: 0, Handler: 'isprime.handler', TarFunctionCode: await tarOf('isprime.py'), CustomImage: '', ...overrides });
+  return JSON.stringify({
+    Name: 'isprime',
+    Runtime: 'python310',
+    MemoryMB: 128,
+    CPUDemand: 0,
+    Handler: 'isprime.handler',
+    TarFunctionCode: await tarOf('isprime.py'),
+    CustomImage: '',
+    ...overrides,
+  });
 }
 
 const post = (url: string, payload: string, headers: Record<string, string> = {}) =>
@@ -53,10 +62,27 @@ const post = (url: string, payload: string, headers: Record<string, string> = {}
 
 /** The CLI's invoke: client.InvocationRequest with every field (cli.go invoke()). */
 function invocation(params: Record<string, unknown>, opts: { async?: boolean; returnOutput?: boolean } = {}): string {
-  return JSON.stringify({ Params: params, QoSClass: 0, QoSMaxRespT: -1, CanDoOffloading: true, Async: opts.async ?? false, ReturnOutput: opts.returnOutput ?? false });
+  return JSON.stringify({
+    Params: params,
+    QoSClass: 0,
+    QoSMaxRespT: -1,
+    CanDoOffloading: true,
+    Async: opts.async ?? false,
+    ReturnOutput: opts.returnOutput ?? false,
+  });
 }
 
-const REPORT_KEYS = ['Success', 'Result', 'ResponseTime', 'IsWarmStart', 'InitTime', 'OffloadLatency', 'Duration', 'SchedAction', 'Output'];
+const REPORT_KEYS = [
+  'Success',
+  'Result',
+  'ResponseTime',
+  'IsWarmStart',
+  'InitTime',
+  'OffloadLatency',
+  'Duration',
+  'SchedAction',
+  'Output',
+];
 
 describe('POST /create', () => {
   test('a python310 function becomes a python function with a generated entry; the reply is {"Created": name}', async () => {
@@ -78,18 +104,38 @@ describe('POST /create', () => {
   test('nodejs17ng and nodejs17 become node functions calling the handler file', async () => {
     for (const runtime of ['nodejs17ng', 'nodejs17']) {
       const name = `sieve-${runtime}`;
-      const res = await post('/create', await createBody({ Name: name, Runtime: runtime, Handler: 'sieve.js', MemoryMB: 256, TarFunctionCode: await tarOf('sieve.js') }));
+      const res = await post(
+        '/create',
+        await createBody({
+          Name: name,
+          Runtime: runtime,
+          Handler: 'sieve.js',
+          MemoryMB: 256,
+          TarFunctionCode: await tarOf('sieve.js'),
+        }),
+      );
       assert.equal(res.statusCode, 200, res.body);
       const fn = h.registry.get(name)!;
       assert.equal(fn.spec.runtime, 'node');
       assert.equal(fn.spec.handler, '_serverledge_entry.mjs');
       assert.equal(fn.spec.memory, 256);
-      assert.match(await readFile(join(fn.dir, '_serverledge_entry.mjs'), 'utf8'), /new URL\("\.\/sieve\.js", import\.meta\.url\)/);
+      assert.match(
+        await readFile(join(fn.dir, '_serverledge_entry.mjs'), 'utf8'),
+        /new URL\("\.\/sieve\.js", import\.meta\.url\)/,
+      );
     }
   });
 
   test('field names match in any case, as Go decodes them', async () => {
-    const res = await post('/create', JSON.stringify({ name: 'hello', runtime: 'python310', handler: 'hello.handler', tarfunctioncode: await tarOf('hello.py') }));
+    const res = await post(
+      '/create',
+      JSON.stringify({
+        name: 'hello',
+        runtime: 'python310',
+        handler: 'hello.handler',
+        tarfunctioncode: await tarOf('hello.py'),
+      }),
+    );
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(h.registry.get('hello')?.spec.memory, 128);
   });
@@ -106,7 +152,10 @@ describe('POST /create', () => {
     assert.equal(res.statusCode, 404);
     assert.match(res.headers['content-type'] as string, /^application\/json/);
     assert.equal(res.json(), 'Invalid runtime.');
-    const custom = await post('/create', await createBody({ Runtime: 'custom', CustomImage: 'me/fn:latest', TarFunctionCode: '' }));
+    const custom = await post(
+      '/create',
+      await createBody({ Runtime: 'custom', CustomImage: 'me/fn:latest', TarFunctionCode: '' }),
+    );
     assert.equal(custom.statusCode, 404);
     assert.match(custom.json() as string, /^Invalid runtime\. Tern runs no container images/);
     assert.equal(h.registry.list().length, 0);
@@ -137,12 +186,26 @@ describe('POST /create', () => {
 describe('POST /delete and GET /function', () => {
   test('list names every function; delete answers {"Deleted": name}, then 404 "Unknown function"', async () => {
     await post('/create', await createBody());
-    await post('/create', await createBody({ Name: 'hello', Handler: 'hello.handler', TarFunctionCode: await tarOf('hello.py') }));
+    await post(
+      '/create',
+      await createBody({ Name: 'hello', Handler: 'hello.handler', TarFunctionCode: await tarOf('hello.py') }),
+    );
     const list = await h.app.inject({ method: 'GET', url: '/function' });
     assert.equal(list.statusCode, 200);
     assert.deepEqual(list.json(), ['hello', 'isprime']);
 
-    const del = await post('/delete', JSON.stringify({ Name: 'isprime', Runtime: '', MemoryMB: 0, CPUDemand: 0, Handler: '', TarFunctionCode: '', CustomImage: '' }));
+    const del = await post(
+      '/delete',
+      JSON.stringify({
+        Name: 'isprime',
+        Runtime: '',
+        MemoryMB: 0,
+        CPUDemand: 0,
+        Handler: '',
+        TarFunctionCode: '',
+        CustomImage: '',
+      }),
+    );
     assert.equal(del.statusCode, 200);
     assert.deepEqual(del.json(), { Deleted: 'isprime' });
     assert.equal(h.registry.get('isprime'), undefined);
@@ -159,7 +222,10 @@ describe('POST /invoke/<fn>', () => {
   });
 
   test('Params reach the function as its JSON body; the reply is Response{Success, ExecutionReport} in seconds', async () => {
-    h.scheduler.respond = (inv) => ({ ...result(inv, 200, { 'content-type': 'application/json' }, '{"IsPrime": true}'), report: { ...result(inv, 200, {}, '').report, cold: true, queueMs: 2, initMs: 40, runMs: 3, totalMs: 46 } });
+    h.scheduler.respond = (inv) => ({
+      ...result(inv, 200, { 'content-type': 'application/json' }, '{"IsPrime": true}'),
+      report: { ...result(inv, 200, {}, '').report, cold: true, queueMs: 2, initMs: 40, runMs: 3, totalMs: 46 },
+    });
     const res = await post('/invoke/isprime', invocation({ n: '17' }));
     assert.equal(res.statusCode, 200, res.body);
     const inv = h.scheduler.invoked[0]!;
@@ -170,16 +236,29 @@ describe('POST /invoke/<fn>', () => {
     assert.deepEqual(JSON.parse(inv.body.toString()), { n: '17' });
     const body = res.json();
     assert.deepEqual(Object.keys(body), REPORT_KEYS);
-    assert.deepEqual(body, { Success: true, Result: '{"IsPrime": true}', ResponseTime: 0.046, IsWarmStart: false, InitTime: 0.042, OffloadLatency: 0, Duration: 0.003, SchedAction: '', Output: '' });
+    assert.deepEqual(body, {
+      Success: true,
+      Result: '{"IsPrime": true}',
+      ResponseTime: 0.046,
+      IsWarmStart: false,
+      InitTime: 0.042,
+      OffloadLatency: 0,
+      Duration: 0.003,
+      SchedAction: '',
+      Output: '',
+    });
   });
 
   test('an empty body and null Params invoke with {}', async () => {
     await post('/invoke/isprime', '');
     await post('/invoke/isprime', JSON.stringify({ Params: null }));
-    assert.deepEqual(h.scheduler.invoked.map((i) => i.body.toString()), ['{}', '{}']);
+    assert.deepEqual(
+      h.scheduler.invoked.map((i) => i.body.toString()),
+      ['{}', '{}'],
+    );
   });
 
-  test('ReturnOutput hands back the call\'s stdout, a newline, its stderr', async () => {
+  test("ReturnOutput hands back the call's stdout, a newline, its stderr", async () => {
     h.scheduler.respond = (inv: Invocation) => {
       const base = { time: new Date().toISOString(), fn: inv.function, instance: 'isprime-1' };
       h.logs.emit({ ...base, call: inv.id, stream: 'stdout', line: 'Checking n = 17' });
@@ -194,7 +273,18 @@ describe('POST /invoke/<fn>', () => {
   test('an offloaded call reports SchedAction "O" and the forward\'s latency', async () => {
     h.scheduler.respond = (inv) => {
       const r = result(inv, 200, {}, 'true');
-      return { ...r, report: { ...r.report, offloaded: true, hops: [{ node: 'peer', ms: 30 }], queueMs: 0, initMs: 5, runMs: 10, totalMs: 31 } };
+      return {
+        ...r,
+        report: {
+          ...r.report,
+          offloaded: true,
+          hops: [{ node: 'peer', ms: 30 }],
+          queueMs: 0,
+          initMs: 5,
+          runMs: 10,
+          totalMs: 31,
+        },
+      };
     };
     const body = (await post('/invoke/isprime', invocation({ n: '3' }))).json();
     assert.equal(body.SchedAction, 'O');
@@ -207,12 +297,14 @@ describe('POST /invoke/<fn>', () => {
     assert.equal(unknown.statusCode, 404);
     assert.equal(unknown.body, 'Function unknown');
 
-    h.scheduler.respond = (inv) => errorResult(new TernError('queue_full', 'queue full', { 'retry-after': '1' }), result(inv, 0, {}, '').report);
+    h.scheduler.respond = (inv) =>
+      errorResult(new TernError('queue_full', 'queue full', { 'retry-after': '1' }), result(inv, 0, {}, '').report);
     const busy = await post('/invoke/isprime', invocation({}));
     assert.equal(busy.statusCode, 429);
     assert.equal(busy.headers['retry-after'], '1');
 
-    h.scheduler.respond = (inv) => errorResult(new TernError('function_crashed', 'the function exited with code 1'), result(inv, 0, {}, '').report);
+    h.scheduler.respond = (inv) =>
+      errorResult(new TernError('function_crashed', 'the function exited with code 1'), result(inv, 0, {}, '').report);
     const crash = await post('/invoke/isprime', invocation({}));
     assert.equal(crash.statusCode, 500);
     assert.equal(crash.body, 'the function exited with code 1');
@@ -247,12 +339,33 @@ describe('async invocations and GET /poll/<reqId>', () => {
     assert.equal(pending.statusCode, 404);
     assert.equal(pending.body, '');
 
-    const report = { ...result(h.scheduler.submitted[0]!, 200, {}, '').report, queueMs: 1, initMs: 0, runMs: 2, totalMs: 3 };
-    record = { ...record, state: 'done', result: { status: 200, headers: {}, body: Buffer.from('{"IsPrime": false}').toString('base64') }, report };
+    const report = {
+      ...result(h.scheduler.submitted[0]!, 200, {}, '').report,
+      queueMs: 1,
+      initMs: 0,
+      runMs: 2,
+      totalMs: 3,
+    };
+    record = {
+      ...record,
+      state: 'done',
+      result: { status: 200, headers: {}, body: Buffer.from('{"IsPrime": false}').toString('base64') },
+      report,
+    };
     const done = await h.app.inject({ method: 'GET', url: `/poll/${ReqId}` });
     assert.equal(done.statusCode, 200);
     assert.deepEqual(Object.keys(done.json()), REPORT_KEYS);
-    assert.deepEqual(done.json(), { Success: true, Result: '{"IsPrime": false}', ResponseTime: 0.003, IsWarmStart: true, InitTime: 0.001, OffloadLatency: 0, Duration: 0.002, SchedAction: '', Output: '' });
+    assert.deepEqual(done.json(), {
+      Success: true,
+      Result: '{"IsPrime": false}',
+      ResponseTime: 0.003,
+      IsWarmStart: true,
+      InitTime: 0.001,
+      OffloadLatency: 0,
+      Duration: 0.002,
+      SchedAction: '',
+      Output: '',
+    });
 
     record = { ...record, state: 'failed', error: { code: 'function_crashed', message: 'boom' } };
     assert.equal((await h.app.inject({ method: 'GET', url: `/poll/${ReqId}` })).json().Success, false);
@@ -263,11 +376,24 @@ describe('async invocations and GET /poll/<reqId>', () => {
 describe('GET /status, POST /prewarm, unknown routes', () => {
   test('status is StatusInformation: Url, AvailableWarmContainers, AvailableMemMB, AvailableCPUs, DropCount, Coordinates', async () => {
     await post('/create', await createBody());
-    h.scheduler.statuses.set('isprime', { name: 'isprime', instances: { starting: 0, idle: 2, busy: 1, total: 3 }, queued: 0, invocations: 5, memoryMiB: 384 });
+    h.scheduler.statuses.set('isprime', {
+      name: 'isprime',
+      instances: { starting: 0, idle: 2, busy: 1, total: 3 },
+      queued: 0,
+      invocations: 5,
+      memoryMiB: 384,
+    });
     const res = await h.app.inject({ method: 'GET', url: '/status', headers: { host: '127.0.0.1:1323' } });
     assert.equal(res.statusCode, 200);
     const body = res.json();
-    assert.deepEqual(Object.keys(body), ['Url', 'AvailableWarmContainers', 'AvailableMemMB', 'AvailableCPUs', 'DropCount', 'Coordinates']);
+    assert.deepEqual(Object.keys(body), [
+      'Url',
+      'AvailableWarmContainers',
+      'AvailableMemMB',
+      'AvailableCPUs',
+      'DropCount',
+      'Coordinates',
+    ]);
     assert.equal(body.Url, 'http://127.0.0.1:1323');
     assert.deepEqual(body.AvailableWarmContainers, { isprime: 2 });
     assert.equal(body.AvailableMemMB, 1024);

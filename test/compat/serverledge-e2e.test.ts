@@ -23,16 +23,40 @@ async function tarOf(file: string): Promise<string> {
   return Buffer.concat(chunks).toString('base64');
 }
 
-const postJson = (path: string, body: unknown) => fetch(`${sl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const postJson = (path: string, body: unknown) =>
+  fetch(`${sl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 /** serverledge-cli create -f NAME --runtime R --handler H --memory M --src FILE */
 async function create(name: string, runtime: string, handler: string, file: string): Promise<Response> {
-  return postJson('/create', { Name: name, Runtime: runtime, MemoryMB: 128, CPUDemand: 0, Handler: handler, TarFunctionCode: await tarOf(file), CustomImage: '' });
+  return postJson('/create', {
+    Name: name,
+    Runtime: runtime,
+    MemoryMB: 128,
+    CPUDemand: 0,
+    Handler: handler,
+    TarFunctionCode: await tarOf(file),
+    CustomImage: '',
+  });
 }
 
 /** serverledge-cli invoke -f NAME -p k:v ... [--async] [-o] */
-function invoke(name: string, params: Record<string, unknown>, opts: { async?: boolean; returnOutput?: boolean } = {}): Promise<Response> {
-  return postJson(`/invoke/${name}`, { Params: params, QoSClass: 0, QoSMaxRespT: -1, CanDoOffloading: true, Async: opts.async ?? false, ReturnOutput: opts.returnOutput ?? false });
+function invoke(
+  name: string,
+  params: Record<string, unknown>,
+  opts: { async?: boolean; returnOutput?: boolean } = {},
+): Promise<Response> {
+  return postJson(`/invoke/${name}`, {
+    Params: params,
+    QoSClass: 0,
+    QoSMaxRespT: -1,
+    CanDoOffloading: true,
+    Async: opts.async ?? false,
+    ReturnOutput: opts.returnOutput ?? false,
+  });
 }
 
 before(async () => {
@@ -57,7 +81,8 @@ describe('serverledge-cli against Tern', () => {
     const body = (await first.json()) as Record<string, unknown>;
     assert.equal(body.Success, true);
     assert.equal(body.Result, '{"IsPrime": true}');
-    for (const key of ['ResponseTime', 'InitTime', 'OffloadLatency', 'Duration']) assert.equal(typeof body[key], 'number', key);
+    for (const key of ['ResponseTime', 'InitTime', 'OffloadLatency', 'Duration'])
+      assert.equal(typeof body[key], 'number', key);
     assert.equal(body.SchedAction, '');
     const second = (await (await invoke('isprime', { n: '18' })).json()) as Record<string, unknown>;
     assert.equal(second.Result, '{"IsPrime": false}');
@@ -65,7 +90,10 @@ describe('serverledge-cli against Tern', () => {
   });
 
   test('invoke -o: Output holds what the function printed', async () => {
-    const body = (await (await invoke('isprime', { n: '7' }, { returnOutput: true })).json()) as Record<string, unknown>;
+    const body = (await (await invoke('isprime', { n: '7' }, { returnOutput: true })).json()) as Record<
+      string,
+      unknown
+    >;
     assert.match(body.Output as string, /^Checking n = 7\n/);
   });
 
@@ -98,7 +126,10 @@ describe('serverledge-cli against Tern', () => {
 
   test('a native Tern function answers Serverledge invocations too: Params are its body, its body the Result', async () => {
     ensureBuilt(join(REPO, 'examples/echo/build.sh'), join(REPO, 'examples/echo/echo.wasm'));
-    const deploy = await node.node.api('PUT', '/v1/functions/echo', { body: await packFolder(join(REPO, 'examples/echo')), headers: { 'content-type': 'application/gzip' } });
+    const deploy = await node.node.api('PUT', '/v1/functions/echo', {
+      body: await packFolder(join(REPO, 'examples/echo')),
+      headers: { 'content-type': 'application/gzip' },
+    });
     assert.equal(deploy.status, 201, await deploy.clone().text());
     const body = (await (await invoke('echo', { n: 3 })).json()) as Record<string, unknown>;
     assert.equal(body.Success, true);

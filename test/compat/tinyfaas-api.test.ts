@@ -46,20 +46,49 @@ function uploadBody(folder: string, name: string, env: string, threads: number):
 
 /** curl --data sends application/x-www-form-urlencoded; tinyFaaS reads the body as JSON anyway. */
 const curlData = (url: string, payload: string) =>
-  h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', host: '127.0.0.1:8000' }, payload });
+  h.app.inject({
+    method: 'POST',
+    url,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', host: '127.0.0.1:8000' },
+    payload,
+  });
 
 describe('POST /upload', () => {
   test('each env becomes its Tern runtime with a generated entry; the reply names the CoAP, HTTP and gRPC endpoints', async () => {
     const cases = [
-      { folder: 'echo', name: 'echo', env: 'python3', runtime: 'python', handler: '_tinyfaas_entry:handle', code: 'fn.py' },
-      { folder: 'sieve-of-eratosthenes', name: 'sieve', env: 'nodejs', runtime: 'node', handler: '_tinyfaas_entry.mjs', code: 'index.js' },
-      { folder: 'echo-binary', name: 'echobinary', env: 'binary', runtime: 'binary', handler: '_tinyfaas_entry.sh', code: 'fn.sh' },
+      {
+        folder: 'echo',
+        name: 'echo',
+        env: 'python3',
+        runtime: 'python',
+        handler: '_tinyfaas_entry:handle',
+        code: 'fn.py',
+      },
+      {
+        folder: 'sieve-of-eratosthenes',
+        name: 'sieve',
+        env: 'nodejs',
+        runtime: 'node',
+        handler: '_tinyfaas_entry.mjs',
+        code: 'index.js',
+      },
+      {
+        folder: 'echo-binary',
+        name: 'echobinary',
+        env: 'binary',
+        runtime: 'binary',
+        handler: '_tinyfaas_entry.sh',
+        code: 'fn.sh',
+      },
     ];
     for (const c of cases) {
       const res = await curlData('/upload', uploadBody(c.folder, c.name, c.env, 1));
       assert.equal(res.statusCode, 200, res.body);
       assert.match(res.headers['content-type'] as string, /^text\/plain/);
-      assert.equal(res.body, `coap://127.0.0.1:5683/${c.name}\nhttp://127.0.0.1:8000/${c.name}\ngrpc://127.0.0.1:9000/${c.name}\n`);
+      assert.equal(
+        res.body,
+        `coap://127.0.0.1:5683/${c.name}\nhttp://127.0.0.1:8000/${c.name}\ngrpc://127.0.0.1:9000/${c.name}\n`,
+      );
       const fn = h.registry.get(c.name)!;
       assert.equal(fn.spec.runtime, c.runtime);
       assert.equal(fn.spec.handler, c.handler);
@@ -68,7 +97,8 @@ describe('POST /upload', () => {
       assert.equal(await readFile(join(fn.dir, c.code), 'utf8'), await readFile(join(FNS, c.folder, c.code), 'utf8'));
     }
     const binary = h.registry.get('echobinary')!;
-    for (const file of ['fn.sh', '_tinyfaas_entry.sh']) assert.equal((await stat(join(binary.dir, file))).mode & 0o111, 0o111, file);
+    for (const file of ['fn.sh', '_tinyfaas_entry.sh'])
+      assert.equal((await stat(join(binary.dir, file))).mode & 0o111, 0o111, file);
     assert.match(await readFile(join(binary.dir, '_tinyfaas_entry.sh'), 'utf8'), /exec \.\/fn\.sh 2>&1/);
   });
 
@@ -109,9 +139,11 @@ describe('POST /upload', () => {
 });
 
 describe('POST /uploadURL', () => {
-  test('fetches the zip, takes the code from subfolder_path (through the archive\'s top folder)', async () => {
+  test("fetches the zip, takes the code from subfolder_path (through the archive's top folder)", async () => {
     const tree = await mkdtemp(join(tmpdir(), 'tern-tf-url-'));
-    await cp(join(FNS, 'sieve-of-eratosthenes'), join(tree, 'tinyFaaS-main/test/fns/sieve-of-eratosthenes'), { recursive: true });
+    await cp(join(FNS, 'sieve-of-eratosthenes'), join(tree, 'tinyFaaS-main/test/fns/sieve-of-eratosthenes'), {
+      recursive: true,
+    });
     await writeFile(join(tree, 'tinyFaaS-main/README.md'), 'readme');
     const zip = execFileSync('zip', ['-q', '-r', '-', 'tinyFaaS-main'], { cwd: tree });
     const server = createServer((req, res) => {
@@ -127,12 +159,21 @@ describe('POST /uploadURL', () => {
       assert.equal(res.statusCode, 200, res.body);
       assert.match(res.body, /^http:\/\/127\.0\.0\.1:8000\/sieve$/m);
       const fn = h.registry.get('sieve')!;
-      assert.equal(await readFile(join(fn.dir, 'index.js'), 'utf8'), await readFile(join(FNS, 'sieve-of-eratosthenes/index.js'), 'utf8'));
+      assert.equal(
+        await readFile(join(fn.dir, 'index.js'), 'utf8'),
+        await readFile(join(FNS, 'sieve-of-eratosthenes/index.js'), 'utf8'),
+      );
 
-      const missing = await curlData('/uploadURL', `{"name": "nope", "env": "nodejs", "threads": 1, "url": "http://127.0.0.1:${port}/gone.zip", "subfolder_path": "/"}`);
+      const missing = await curlData(
+        '/uploadURL',
+        `{"name": "nope", "env": "nodejs", "threads": 1, "url": "http://127.0.0.1:${port}/gone.zip", "subfolder_path": "/"}`,
+      );
       assert.equal(missing.statusCode, 400);
       assert.match(missing.body, /answered 404/);
-      const file = await curlData('/uploadURL', '{"name": "nope", "env": "nodejs", "threads": 1, "url": "file:///etc/passwd", "subfolder_path": "/"}');
+      const file = await curlData(
+        '/uploadURL',
+        '{"name": "nope", "env": "nodejs", "threads": 1, "url": "file:///etc/passwd", "subfolder_path": "/"}',
+      );
       assert.equal(file.statusCode, 400);
       assert.match(file.body, /only http and https/);
     } finally {
@@ -167,13 +208,17 @@ describe('/list, /delete, /wipe, /logs', () => {
     await rm(native, { recursive: true, force: true });
     const res = await curlData('/wipe', '');
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(h.registry.list().map((f) => f.spec.name), ['native']);
+    assert.deepEqual(
+      h.registry.list().map((f) => f.spec.name),
+      ['native'],
+    );
   });
 
-  test('logs: one function\'s lines with ?name=, every function\'s with a blank line after each', async () => {
+  test("logs: one function's lines with ?name=, every function's with a blank line after each", async () => {
     await curlData('/upload', uploadBody('echo', 'echo', 'python3', 1));
     await curlData('/upload', uploadBody('echo-js', 'echojs', 'nodejs', 1));
-    const line = (fn: string, text: string) => h.logs.emit({ time: new Date().toISOString(), fn, instance: `${fn}-1`, stream: 'stdout', line: text });
+    const line = (fn: string, text: string) =>
+      h.logs.emit({ time: new Date().toISOString(), fn, instance: `${fn}-1`, stream: 'stdout', line: text });
     line('echo', 'Hello World!');
     line('echojs', 'hi from js');
     const one = await h.app.inject({ method: 'GET', url: '/logs?name=echojs' });
@@ -191,7 +236,12 @@ describe('the HTTP endpoint: /<name>', () => {
   });
 
   test('test_all.py TestEcho: POST "Hello World!" reaches the function with its headers; its reply comes back', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/echo', headers: { 'user-agent': 'Python-urllib/3.11', lab: 'x' }, payload: 'Hello World!' });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'user-agent': 'Python-urllib/3.11', lab: 'x' },
+      payload: 'Hello World!',
+    });
     assert.equal(res.statusCode, 200);
     assert.equal(res.body, 'Hello World!');
     const inv = h.scheduler.invoked[0]!;
@@ -205,7 +255,7 @@ describe('the HTTP endpoint: /<name>', () => {
     assert.ok(res.headers['x-tern-report']);
   });
 
-  test('test_all.py TestSieve: GET works too; the function\'s status passes through', async () => {
+  test("test_all.py TestSieve: GET works too; the function's status passes through", async () => {
     h.scheduler.respond = (inv) => result(inv, 500, { 'content-type': 'text/plain' }, 'oops');
     const res = await h.app.inject({ method: 'GET', url: '/echo/more?x=1' });
     assert.equal(res.statusCode, 500);
@@ -215,7 +265,12 @@ describe('the HTTP endpoint: /<name>', () => {
   });
 
   test('X-tinyFaaS-Async: any value answers 202 with no body and runs the call in the background', async () => {
-    const res = await h.app.inject({ method: 'POST', url: '/echo', headers: { 'X-tinyFaaS-Async': 'true' }, payload: 'later' });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'X-tinyFaaS-Async': 'true' },
+      payload: 'later',
+    });
     assert.equal(res.statusCode, 202);
     assert.equal(res.body, '');
     assert.equal(h.scheduler.invoked.length, 0);

@@ -24,7 +24,11 @@ let grpc: Client;
 /** test_all.py startFunction(): scripts/upload.sh FOLDER NAME ENV THREADS. */
 async function upload(folder: string, name: string, env: string, threads = 1): Promise<Response> {
   const zip = execFileSync('sh', ['-c', 'zip -q -r - ./*'], { cwd: join(FNS, folder) }).toString('base64');
-  return fetch(`${tf}/upload`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `{"name": "${name}", "env": "${env}", "threads": ${threads}, "zip": "${zip}"}` });
+  return fetch(`${tf}/upload`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: `{"name": "${name}", "env": "${env}", "threads": ${threads}, "zip": "${zip}"}`,
+  });
 }
 
 type RequestMethod = (
@@ -38,7 +42,9 @@ type RequestMethod = (
 function grpcRequest(data: TinyFaasData, metadata = new Metadata()): Promise<TinyFaasResponse> {
   const method = (grpc as unknown as { Request: RequestMethod }).Request.bind(grpc);
   return new Promise((resolve, reject) => {
-    method(data, metadata, { deadline: Date.now() + 60_000 }, (err, res) => (err || !res ? reject(err ?? new Error('no response')) : resolve(res)));
+    method(data, metadata, { deadline: Date.now() + 60_000 }, (err, res) =>
+      err || !res ? reject(err ?? new Error('no response')) : resolve(res),
+    );
   });
 }
 
@@ -119,7 +125,9 @@ for (const [suite, fn] of [
 
 describe('TestShowHeadersJS', () => {
   test('test_invoke_http: headers as Express shows them, lower case', async () => {
-    const res = await fetch(`${tf}/headersjs`, { headers: { lab: 'scalable_software_systems_group', 'user-agent': 'Python-urllib/3.11' } });
+    const res = await fetch(`${tf}/headersjs`, {
+      headers: { lab: 'scalable_software_systems_group', 'user-agent': 'Python-urllib/3.11' },
+    });
     assert.equal(res.status, 200);
     const headers = (await res.json()) as Record<string, string>;
     assert.equal(headers.lab, 'scalable_software_systems_group');
@@ -129,14 +137,18 @@ describe('TestShowHeadersJS', () => {
   test('test_invoke_grpc: metadata reaches the function as headers', async () => {
     const metadata = new Metadata();
     metadata.set('lab', 'scalable_software_systems_group');
-    const headers = JSON.parse((await grpcRequest({ functionIdentifier: 'headersjs', data: '' }, metadata)).response) as Record<string, string>;
+    const headers = JSON.parse(
+      (await grpcRequest({ functionIdentifier: 'headersjs', data: '' }, metadata)).response,
+    ) as Record<string, string>;
     assert.equal(headers.lab, 'scalable_software_systems_group');
   });
 });
 
 describe('TestShowHeaders', () => {
-  test('test_invoke_http: headers as tinyFaaS\'s python handler shows them, canonical case', async () => {
-    const res = await fetch(`${tf}/headers`, { headers: { Lab: 'scalable_software_systems_group', 'User-Agent': 'Python-urllib/3.11' } });
+  test("test_invoke_http: headers as tinyFaaS's python handler shows them, canonical case", async () => {
+    const res = await fetch(`${tf}/headers`, {
+      headers: { Lab: 'scalable_software_systems_group', 'User-Agent': 'Python-urllib/3.11' },
+    });
     assert.equal(res.status, 200);
     const headers = (await res.json()) as Record<string, string>;
     assert.equal(headers.Lab, 'scalable_software_systems_group');
@@ -146,14 +158,23 @@ describe('TestShowHeaders', () => {
   test('test_invoke_grpc: metadata reaches the function as headers', async () => {
     const metadata = new Metadata();
     metadata.set('lab', 'scalable_software_systems_group');
-    const headers = JSON.parse((await grpcRequest({ functionIdentifier: 'headers', data: '' }, metadata)).response) as Record<string, string>;
+    const headers = JSON.parse(
+      (await grpcRequest({ functionIdentifier: 'headers', data: '' }, metadata)).response,
+    ) as Record<string, string>;
     assert.equal(headers.Lab, 'scalable_software_systems_group');
   });
 });
 
 describe('management scripts', () => {
   test('list.sh, logs.sh, delete.sh', async () => {
-    assert.deepEqual((await (await fetch(`${tf}/list`)).text()).split('\n').filter(Boolean).sort(), ['echo', 'echobinary', 'echojs', 'headers', 'headersjs', 'sieve']);
+    assert.deepEqual((await (await fetch(`${tf}/list`)).text()).split('\n').filter(Boolean).sort(), [
+      'echo',
+      'echobinary',
+      'echojs',
+      'headers',
+      'headersjs',
+      'sieve',
+    ]);
     // echo-js logs what it echoes (console.log).
     await fetch(`${tf}/echojs`, { method: 'POST', body: 'logged line' });
     assert.match(await (await fetch(`${tf}/logs?name=echojs`)).text(), /^logged line$/m);

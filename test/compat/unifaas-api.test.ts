@@ -126,7 +126,10 @@ describe('/invoke/{function}/{path}', () => {
 
   test('beyond UniFaaS: other methods, deeper paths, no path', async () => {
     const post = await h.app.inject({ method: 'POST', url: '/invoke/hello-wasm/a/b', payload: 'data' });
-    assert.deepEqual([JSON.parse(post.body).method, JSON.parse(post.body).path, JSON.parse(post.body).body], ['POST', '/a/b', 'data']);
+    assert.deepEqual(
+      [JSON.parse(post.body).method, JSON.parse(post.body).path, JSON.parse(post.body).body],
+      ['POST', '/a/b', 'data'],
+    );
     const bare = await h.app.inject({ method: 'GET', url: '/invoke/hello-wasm' });
     assert.equal(JSON.parse(bare.body).path, '/');
   });
@@ -137,12 +140,20 @@ describe('/invoke/{function}/{path}', () => {
     assert.equal(unknown.body, 'error: no function "nope"');
     assert.match(unknown.headers['content-type'] as string, /^text\/plain/);
 
-    h.scheduler.respond = (inv) => errorResult(new TernError('timeout', 'the function ran past its 10s timeout'), emptyReport('test-node', inv.function));
+    h.scheduler.respond = (inv) =>
+      errorResult(
+        new TernError('timeout', 'the function ran past its 10s timeout'),
+        emptyReport('test-node', inv.function),
+      );
     const timeout = await h.app.inject({ method: 'GET', url: '/invoke/hello-wasm/x' });
     assert.equal(timeout.statusCode, 504);
     assert.equal(timeout.body, 'error: the function ran past its 10s timeout');
 
-    h.scheduler.respond = (inv) => errorResult(new TernError('queue_full', 'the queue is full', { 'retry-after': '1' }), emptyReport('test-node', inv.function));
+    h.scheduler.respond = (inv) =>
+      errorResult(
+        new TernError('queue_full', 'the queue is full', { 'retry-after': '1' }),
+        emptyReport('test-node', inv.function),
+      );
     const full = await h.app.inject({ method: 'GET', url: '/invoke/hello-wasm/x' });
     assert.equal(full.statusCode, 429);
     assert.equal(full.headers['retry-after'], '1');
@@ -154,7 +165,11 @@ describe('/invoke/{function}/{path}', () => {
     const open = await h.app.inject({ method: 'GET', url: '/invoke/private-one/x' });
     assert.equal(open.statusCode, 401);
     assert.match(open.body, /^error: /);
-    const authed = await h.app.inject({ method: 'GET', url: '/invoke/private-one/x', headers: { authorization: `Bearer ${TOKEN}` } });
+    const authed = await h.app.inject({
+      method: 'GET',
+      url: '/invoke/private-one/x',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     assert.equal(authed.statusCode, 200);
   });
 });

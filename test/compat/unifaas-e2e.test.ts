@@ -36,9 +36,16 @@ describe('a UniFaaS registry folder on a real node', () => {
   });
 
   test('UniFaaS keys as the node applies them: keepalive seconds, single-use, concurrent-requests', async () => {
-    const wasm = (await (await n.node.api('GET', '/v1/functions/hello-wasm')).json()) as { spec: { keepaliveMs: number; singleUse: boolean; concurrentRequests: number } };
-    assert.deepEqual([wasm.spec.keepaliveMs, wasm.spec.singleUse, wasm.spec.concurrentRequests], [100_000_000, true, 1]);
-    const py = (await (await n.node.api('GET', '/v1/functions/hello-py')).json()) as { spec: { keepaliveMs: number; singleUse: boolean; concurrentRequests: number } };
+    const wasm = (await (await n.node.api('GET', '/v1/functions/hello-wasm')).json()) as {
+      spec: { keepaliveMs: number; singleUse: boolean; concurrentRequests: number };
+    };
+    assert.deepEqual(
+      [wasm.spec.keepaliveMs, wasm.spec.singleUse, wasm.spec.concurrentRequests],
+      [100_000_000, true, 1],
+    );
+    const py = (await (await n.node.api('GET', '/v1/functions/hello-py')).json()) as {
+      spec: { keepaliveMs: number; singleUse: boolean; concurrentRequests: number };
+    };
     assert.deepEqual([py.spec.keepaliveMs, py.spec.singleUse, py.spec.concurrentRequests], [1000, false, 2]);
   });
 

@@ -10,7 +10,10 @@ import { packFiles } from '../helpers/archive.js';
 import { startTern, waitForStatus, type TernProcess } from '../helpers/node.js';
 import { tarWithEntry } from '../helpers/evil-archives.js';
 
-const PY_HELLO = { 'function.toml': 'runtime = "python"\nhandler = "main:handle"\n', 'main.py': 'def handle(req):\n    return "hello v1\\n"\n' };
+const PY_HELLO = {
+  'function.toml': 'runtime = "python"\nhandler = "main:handle"\n',
+  'main.py': 'def handle(req):\n    return "hello v1\\n"\n',
+};
 
 async function tree(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -45,7 +48,12 @@ describe('native API', () => {
     const health = await fetch(`${node.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal(await health.text(), 'ok');
-    const info = (await (await node.api('GET', '/v1/info')).json()) as { node: string; version: string; runtimes: { name: string }[]; capacity: { memoryMiB: number; usedMiB: number } };
+    const info = (await (await node.api('GET', '/v1/info')).json()) as {
+      node: string;
+      version: string;
+      runtimes: { name: string }[];
+      capacity: { memoryMiB: number; usedMiB: number };
+    };
     assert.equal(typeof info.node, 'string');
     assert.match(info.version, /^\d+\.\d+\.\d+/);
     assert.ok(info.runtimes.some((r) => r.name === 'python'));
@@ -66,7 +74,10 @@ describe('native API', () => {
   });
 
   test('deploy, list, describe, invoke, update, delete', async () => {
-    const created = await node.api('PUT', '/v1/functions/greet', { body: await packFiles(PY_HELLO), headers: { 'content-type': 'application/gzip' } });
+    const created = await node.api('PUT', '/v1/functions/greet', {
+      body: await packFiles(PY_HELLO),
+      headers: { 'content-type': 'application/gzip' },
+    });
     assert.equal(created.status, 201, await created.clone().text());
     const desc = (await created.json()) as { name: string; version: string; spec: { runtime: string; memory: number } };
     assert.equal(desc.name, 'greet');
@@ -74,7 +85,10 @@ describe('native API', () => {
     assert.equal(desc.spec.memory, 128);
 
     const list = (await (await node.api('GET', '/v1/functions')).json()) as { functions: { name: string }[] };
-    assert.deepEqual(list.functions.map((f) => f.name), ['greet']);
+    assert.deepEqual(
+      list.functions.map((f) => f.name),
+      ['greet'],
+    );
 
     const one = await node.api('GET', '/v1/functions/greet');
     assert.equal(one.status, 200);
@@ -84,7 +98,8 @@ describe('native API', () => {
     assert.equal(call.status, 200);
     assert.equal(await call.text(), 'hello v1\n');
     const report = JSON.parse(call.headers.get('x-tern-report') ?? '{}') as Record<string, unknown>;
-    for (const key of ['node', 'instance', 'cold', 'queueMs', 'initMs', 'runMs', 'offloaded']) assert.ok(key in report, `report has ${key}`);
+    for (const key of ['node', 'instance', 'cold', 'queueMs', 'initMs', 'runMs', 'offloaded'])
+      assert.ok(key in report, `report has ${key}`);
     assert.equal(report.cold, true);
 
     const updated = await node.api('PUT', '/v1/functions/greet', {
@@ -108,17 +123,25 @@ describe('native API', () => {
     const res = await node.api('PUT', '/v1/functions/mirror', {
       body: await packFiles({
         'function.toml': 'runtime = "python"\nhandler = "main:handle"\n',
-        'main.py': 'def handle(req):\n    return {"method": req.method, "path": req.path, "query": req.query, "x": req.headers.get("x-test"), "body": req.text()}\n',
+        'main.py':
+          'def handle(req):\n    return {"method": req.method, "path": req.path, "query": req.query, "x": req.headers.get("x-test"), "body": req.text()}\n',
       }),
     });
     assert.equal(res.status, 201, await res.clone().text());
-    const call = await fetch(`${node.url}/fn/mirror/a/b?x=1&y=2`, { method: 'POST', body: 'payload', headers: { 'x-test': 'yes' } });
+    const call = await fetch(`${node.url}/fn/mirror/a/b?x=1&y=2`, {
+      method: 'POST',
+      body: 'payload',
+      headers: { 'x-test': 'yes' },
+    });
     assert.equal(call.status, 200);
     assert.match(call.headers.get('content-type') ?? '', /json/);
     const got = (await call.json()) as Record<string, unknown>;
     assert.equal(got.method, 'POST');
     assert.equal(got.path, '/a/b');
-    assert.equal(typeof got.query === 'string' ? got.query : JSON.stringify(got.query), typeof got.query === 'string' ? 'x=1&y=2' : JSON.stringify(got.query));
+    assert.equal(
+      typeof got.query === 'string' ? got.query : JSON.stringify(got.query),
+      typeof got.query === 'string' ? 'x=1&y=2' : JSON.stringify(got.query),
+    );
     assert.equal(got.x, 'yes');
     assert.equal(got.body, 'payload');
   });
@@ -130,10 +153,25 @@ describe('native API', () => {
       ['path escape', await tarWithEntry('../escape.txt', 'x'), 'bad_archive', /\.\./],
       ['absolute path', await tarWithEntry('/etc/evil', 'x'), 'bad_archive', /absolute|\/etc\/evil/],
       ['no function.toml', await packFiles({ 'main.py': 'x' }), 'bad_archive', /function\.toml/],
-      ['bad spec', await packFiles({ 'function.toml': 'runtime = "python"\nmemory = "lots"\n', 'main.py': '' }), 'bad_spec', /memory/],
-      ['unknown key', await packFiles({ 'function.toml': 'runtime = "python"\nmemroy = 1\n', 'main.py': '' }), 'bad_spec', /memroy/],
+      [
+        'bad spec',
+        await packFiles({ 'function.toml': 'runtime = "python"\nmemory = "lots"\n', 'main.py': '' }),
+        'bad_spec',
+        /memory/,
+      ],
+      [
+        'unknown key',
+        await packFiles({ 'function.toml': 'runtime = "python"\nmemroy = 1\n', 'main.py': '' }),
+        'bad_spec',
+        /memroy/,
+      ],
       ['unknown runtime', await packFiles({ 'function.toml': 'runtime = "cobol"\n' }), 'bad_spec', /runtime/],
-      ['name mismatch', await packFiles({ 'function.toml': 'name = "other"\nruntime = "python"\n', 'main.py': '' }), 'bad_spec', /name/],
+      [
+        'name mismatch',
+        await packFiles({ 'function.toml': 'name = "other"\nruntime = "python"\n', 'main.py': '' }),
+        'bad_spec',
+        /name/,
+      ],
     ];
     for (const [label, body, code, message] of cases) {
       const res = await node.api('PUT', '/v1/functions/bad', { body });
@@ -150,7 +188,9 @@ describe('native API', () => {
 
   test('a failed update leaves the previous version serving', async () => {
     assert.equal((await node.api('PUT', '/v1/functions/stable', { body: await packFiles(PY_HELLO) })).status, 201);
-    const bad = await node.api('PUT', '/v1/functions/stable', { body: await packFiles({ 'function.toml': 'runtime = "python"\ntimeout = "soon"\n' }) });
+    const bad = await node.api('PUT', '/v1/functions/stable', {
+      body: await packFiles({ 'function.toml': 'runtime = "python"\ntimeout = "soon"\n' }),
+    });
     assert.equal(bad.status, 400);
     assert.equal(await (await fetch(`${node.url}/fn/stable`)).text(), 'hello v1\n');
   });
@@ -161,8 +201,13 @@ describe('native API', () => {
     for (let i = 0; i < 3; i++) ids.push((await fetch(`${node.url}/fn/recent`)).headers.get('x-tern-call-id')!);
     const res = await node.api('GET', '/v1/calls?function=recent&limit=2');
     assert.equal(res.status, 200);
-    const { calls } = (await res.json()) as { calls: { id: string; state: string; result: { status: number }; report: { instance: string } }[] };
-    assert.deepEqual(calls.map((c) => c.id), [ids[2], ids[1]]);
+    const { calls } = (await res.json()) as {
+      calls: { id: string; state: string; result: { status: number }; report: { instance: string } }[];
+    };
+    assert.deepEqual(
+      calls.map((c) => c.id),
+      [ids[2], ids[1]],
+    );
     assert.ok(calls.every((c) => c.state === 'done' && c.result.status === 200 && c.report.instance));
     assert.equal((await node.api('GET', '/v1/calls?function=recent', { token: null })).status, 401);
     assert.equal((await node.api('GET', '/v1/calls?function=recent&limit=0')).status, 400);
@@ -181,7 +226,13 @@ describe('native API', () => {
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
     assert.equal(res.headers.get('location'), `/v1/calls/${id}`);
-    let record: { id: string; function: string; state: string; result?: { status: number; body: string }; report?: { instance: string } };
+    let record: {
+      id: string;
+      function: string;
+      state: string;
+      result?: { status: number; body: string };
+      report?: { instance: string };
+    };
     for (;;) {
       record = (await (await fetch(`${node.url}/v1/calls/${id}`)).json()) as typeof record;
       if (record.state === 'done' || record.state === 'failed') break;
@@ -200,7 +251,9 @@ describe('native API', () => {
 describe('error statuses', () => {
   let node: TernProcess;
   before(async () => {
-    node = await startTern({ args: ['--config', join(import.meta.dirname, '../../../test/fixtures/config/small-limits.toml')] });
+    node = await startTern({
+      args: ['--config', join(import.meta.dirname, '../../../test/fixtures/config/small-limits.toml')],
+    });
   });
   after(async () => {
     await node.stop({ cleanup: true });
@@ -216,19 +269,26 @@ describe('error statuses', () => {
     const big = await fetch(`${node.url}/fn/sink`, { method: 'POST', body: Buffer.alloc(70_000, 1) });
     assert.equal(big.status, 413);
     assert.equal((await errorOf(big)).code, 'too_large');
-    const bigArchive = await node.api('PUT', '/v1/functions/huge', { body: Buffer.alloc(600_000, 1), headers: { 'content-type': 'application/gzip' } });
+    const bigArchive = await node.api('PUT', '/v1/functions/huge', {
+      body: Buffer.alloc(600_000, 1),
+      headers: { 'content-type': 'application/gzip' },
+    });
     assert.equal(bigArchive.status, 413);
   });
 
   test('502 when the function fails, 504 past its timeout; the next call works', async () => {
-    await deploy('boom', { 'function.toml': 'runtime = "python"\n', 'main.py': 'def handle(req):\n    raise ValueError("kaput")\n' });
+    await deploy('boom', {
+      'function.toml': 'runtime = "python"\n',
+      'main.py': 'def handle(req):\n    raise ValueError("kaput")\n',
+    });
     const boom = await fetch(`${node.url}/fn/boom`);
     assert.equal(boom.status, 502);
     assert.match((await errorOf(boom)).message, /kaput/);
 
     await deploy('slow', {
       'function.toml': 'runtime = "python"\ntimeout = "500ms"\n',
-      'main.py': 'import time\ndef handle(req):\n    if req.text() == "hang":\n        time.sleep(30)\n    return "ok"\n',
+      'main.py':
+        'import time\ndef handle(req):\n    if req.text() == "hang":\n        time.sleep(30)\n    return "ok"\n',
     });
     const hung = await fetch(`${node.url}/fn/slow`, { method: 'POST', body: 'hang' });
     assert.equal(hung.status, 504);
@@ -270,7 +330,10 @@ describe('restart', () => {
       const second = await startTern({ data: first.data });
       try {
         const list = (await (await second.api('GET', '/v1/functions')).json()) as { functions: { name: string }[] };
-        assert.deepEqual(list.functions.map((f) => f.name), ['keeper']);
+        assert.deepEqual(
+          list.functions.map((f) => f.name),
+          ['keeper'],
+        );
         assert.equal(await (await fetch(`${second.url}/fn/keeper`)).text(), 'hello v1\n');
       } finally {
         assert.equal(await second.stop(), 0);

@@ -82,7 +82,9 @@ describe('tern CLI', () => {
     assert.match(Buffer.from(record.result.body, 'base64').toString(), /Hello from python!/);
     assert.equal(typeof (await tern('logs', 'hello-python', '--tail', '5')), 'string');
     assert.match(await tern('rm', 'hello-python'), /removed hello-python/);
-    await assert.rejects(tern('describe', 'hello-python'), (e: Error & { stderr?: string }) => /no function/.test(e.stderr ?? ''));
+    await assert.rejects(tern('describe', 'hello-python'), (e: Error & { stderr?: string }) =>
+      /no function/.test(e.stderr ?? ''),
+    );
   });
 
   for (const runtime of ['python', 'node', 'binary', 'wasm']) {
@@ -100,7 +102,11 @@ describe('tern CLI', () => {
 
   test('errors are clear and exit non-zero', async () => {
     await assert.rejects(tern('invoke', 'no-such-function'));
-    await assert.rejects(tern('deploy', join(work, 'missing-folder')), (e: Error & { stderr?: string }) => /not a folder/.test(e.stderr ?? ''));
-    await assert.rejects(tern('new', 'cobol', join(work, 'x')), (e: Error & { stderr?: string }) => /no starter/.test(e.stderr ?? ''));
+    await assert.rejects(tern('deploy', join(work, 'missing-folder')), (e: Error & { stderr?: string }) =>
+      /not a folder/.test(e.stderr ?? ''),
+    );
+    await assert.rejects(tern('new', 'cobol', join(work, 'x')), (e: Error & { stderr?: string }) =>
+      /no starter/.test(e.stderr ?? ''),
+    );
   });
 });

@@ -17,7 +17,9 @@ let work: string;
 async function vmFunction(name: string, extra: string): Promise<Buffer> {
   const dir = join(work, name);
   await cp(join(REPO, 'examples/hello-vm'), dir, { recursive: true });
-  const toml = (await readFile(join(dir, 'function.toml'), 'utf8')).replace(/^name = .*$/m, `name = "${name}"`).replace(/^keepalive = .*$/m, '');
+  const toml = (await readFile(join(dir, 'function.toml'), 'utf8'))
+    .replace(/^name = .*$/m, `name = "${name}"`)
+    .replace(/^keepalive = .*$/m, '');
   await writeFile(join(dir, 'function.toml'), `${extra}\n${toml}`);
   return packFolder(dir);
 }
@@ -35,7 +37,9 @@ async function qemuPids(): Promise<number[]> {
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'tern-vm-'));
   node = await startTern();
-  const info = (await (await node.api('GET', '/v1/info')).json()) as { runtimes: { name: string; available: boolean; detail?: string }[] };
+  const info = (await (await node.api('GET', '/v1/info')).json()) as {
+    runtimes: { name: string; available: boolean; detail?: string }[];
+  };
   const vm = info.runtimes.find((r) => r.name === 'microvm');
   assert.ok(vm, 'the node lists the microvm runtime');
 });
@@ -45,7 +49,9 @@ after(async () => {
 });
 
 test('single-use: each call boots its own VM', async () => {
-  const res = await node.api('PUT', '/v1/functions/vm-once', { body: await vmFunction('vm-once', 'single-use = true') });
+  const res = await node.api('PUT', '/v1/functions/vm-once', {
+    body: await vmFunction('vm-once', 'single-use = true'),
+  });
   assert.equal(res.status, 201, await res.text());
   const instances: string[] = [];
   for (let i = 0; i < 2; i++) {
@@ -61,7 +67,9 @@ test('single-use: each call boots its own VM', async () => {
 });
 
 test('keepalive reaps an idle VM, and no qemu outlives the node', async () => {
-  const res = await node.api('PUT', '/v1/functions/vm-brief', { body: await vmFunction('vm-brief', 'keepalive = "1s"') });
+  const res = await node.api('PUT', '/v1/functions/vm-brief', {
+    body: await vmFunction('vm-brief', 'keepalive = "1s"'),
+  });
   assert.equal(res.status, 201, await res.text());
   const call = await fetch(`${node.url}/fn/vm-brief/`);
   assert.equal(call.status, 200);

@@ -15,7 +15,8 @@ before(async () => {
   const res = await node.api('PUT', '/v1/functions/talker', {
     body: await packFiles({
       'function.toml': 'runtime = "python"\n',
-      'main.py': 'import sys\ndef handle(req):\n    print("said:", req.text(), flush=True)\n    if req.text() == "fail":\n        raise RuntimeError("asked to fail")\n    return "ok"\n',
+      'main.py':
+        'import sys\ndef handle(req):\n    print("said:", req.text(), flush=True)\n    if req.text() == "fail":\n        raise RuntimeError("asked to fail")\n    return "ok"\n',
     }),
   });
   assert.equal(res.status, 201, await res.clone().text());
@@ -31,14 +32,18 @@ async function scrape() {
   return parseExposition(await res.text());
 }
 
-const calls = (m: ReturnType<typeof parseExposition> extends Promise<infer T> ? T : ReturnType<typeof parseExposition>, status: string, start: string) =>
-  sampleValue(m, 'tern_calls_total', { function: 'talker', status, start }) ?? 0;
+const calls = (
+  m: ReturnType<typeof parseExposition> extends Promise<infer T> ? T : ReturnType<typeof parseExposition>,
+  status: string,
+  start: string,
+) => sampleValue(m, 'tern_calls_total', { function: 'talker', status, start }) ?? 0;
 
 test('metrics count calls by status and start, and parse as Prometheus text', async () => {
   const before = await scrape();
   const ok0 = calls(before, '200', 'cold') + calls(before, '200', 'warm');
   const failed0 = calls(before, '502', 'cold') + calls(before, '502', 'warm');
-  for (let i = 0; i < 3; i++) assert.equal((await fetch(`${node.url}/fn/talker`, { method: 'POST', body: 'hi' })).status, 200);
+  for (let i = 0; i < 3; i++)
+    assert.equal((await fetch(`${node.url}/fn/talker`, { method: 'POST', body: 'hi' })).status, 200);
   assert.equal((await fetch(`${node.url}/fn/talker`, { method: 'POST', body: 'fail' })).status, 502);
   assert.equal((await fetch(`${node.url}/fn/no-such-function`)).status, 404);
 
@@ -61,7 +66,9 @@ test("a function's prints appear in its logs with the call id", async () => {
   let found: { fn: string; call?: string; line: string } | undefined;
   const deadline = Date.now() + 10_000;
   while (!found && Date.now() < deadline) {
-    const { lines } = (await (await node.api('GET', '/v1/functions/talker/logs?tail=50')).json()) as { lines: { fn: string; call?: string; line: string }[] };
+    const { lines } = (await (await node.api('GET', '/v1/functions/talker/logs?tail=50')).json()) as {
+      lines: { fn: string; call?: string; line: string }[];
+    };
     found = lines.find((l) => l.line.includes('marker-1234'));
     if (!found) await new Promise((r) => setTimeout(r, 50));
   }
@@ -84,7 +91,10 @@ test('follow mode streams a line printed after the request began', async () => {
     buffered += Buffer.from(value!).toString();
     if (buffered.includes('followed-5678')) break;
   }
-  const entry = JSON.parse(buffered.split('\n').find((l) => l.includes('followed-5678'))!) as { fn: string; stream: string };
+  const entry = JSON.parse(buffered.split('\n').find((l) => l.includes('followed-5678'))!) as {
+    fn: string;
+    stream: string;
+  };
   assert.equal(entry.fn, 'talker');
   assert.equal(entry.stream, 'stdout');
   await reader.cancel();

@@ -17,13 +17,23 @@ interface Report {
 
 const SLEEPER = 'import time\ndef handle(req):\n    time.sleep(float(req.text() or "0"))\n    return "done"\n';
 
-async function call(node: TernProcess, name: string, body?: string): Promise<{ status: number; text: string; report: Report }> {
+async function call(
+  node: TernProcess,
+  name: string,
+  body?: string,
+): Promise<{ status: number; text: string; report: Report }> {
   const res = await fetch(`${node.url}/fn/${name}`, { method: 'POST', body: body ?? '' });
-  return { status: res.status, text: await res.text(), report: JSON.parse(res.headers.get('x-tern-report') ?? '{}') as Report };
+  return {
+    status: res.status,
+    text: await res.text(),
+    report: JSON.parse(res.headers.get('x-tern-report') ?? '{}') as Report,
+  };
 }
 
 async function deploy(node: TernProcess, name: string, toml: string, files: Record<string, string>): Promise<void> {
-  const res = await node.api('PUT', `/v1/functions/${name}`, { body: await packFiles({ 'function.toml': toml, ...files }) });
+  const res = await node.api('PUT', `/v1/functions/${name}`, {
+    body: await packFiles({ 'function.toml': toml, ...files }),
+  });
   assert.ok(res.status === 201 || res.status === 200, await res.text());
 }
 
@@ -48,7 +58,10 @@ describe('pool policies with real runtimes', () => {
     assert.equal(ids.size, 3);
 
     const wasm = new Set<string>();
-    assert.equal((await node.api('PUT', '/v1/functions/hello', { body: await packFolder(`${REPO}/examples/hello`) })).status, 201);
+    assert.equal(
+      (await node.api('PUT', '/v1/functions/hello', { body: await packFolder(`${REPO}/examples/hello`) })).status,
+      201,
+    );
     for (let i = 0; i < 3; i++) wasm.add((await call(node, 'hello')).report.instance);
     assert.equal(wasm.size, 3);
   });
@@ -63,7 +76,9 @@ describe('pool policies with real runtimes', () => {
   });
 
   test('concurrent-requests = 1, max-instances = 2: a third concurrent call queues, then runs warm', async () => {
-    await deploy(node, 'pair', 'runtime = "python"\nconcurrent-requests = 1\nmax-instances = 2\n', { 'main.py': SLEEPER });
+    await deploy(node, 'pair', 'runtime = "python"\nconcurrent-requests = 1\nmax-instances = 2\n', {
+      'main.py': SLEEPER,
+    });
     const a = call(node, 'pair', '1');
     const b = call(node, 'pair', '1');
     await waitForStatus(node, 'pair', (s) => s.instances.busy === 2);
@@ -94,7 +109,9 @@ describe('pool policies with real runtimes', () => {
   });
 
   test('an instance that dies mid-call gives 502, and the next call gets a healthy one', async () => {
-    await deploy(node, 'fragile', 'runtime = "python"\n', { 'main.py': 'import os\ndef handle(req):\n    if req.text() == "die":\n        os._exit(3)\n    return "alive"\n' });
+    await deploy(node, 'fragile', 'runtime = "python"\n', {
+      'main.py': 'import os\ndef handle(req):\n    if req.text() == "die":\n        os._exit(3)\n    return "alive"\n',
+    });
     const healthy = await call(node, 'fragile');
     const died = await call(node, 'fragile', 'die');
     assert.equal(died.status, 502);
@@ -106,7 +123,8 @@ describe('pool policies with real runtimes', () => {
   });
 
   test('an update drains the old version: in-flight calls finish on it, new calls get the new one', async () => {
-    const version = (v: string) => `import time\ndef handle(req):\n    time.sleep(float(req.text() or "0"))\n    return "${v}"\n`;
+    const version = (v: string) =>
+      `import time\ndef handle(req):\n    time.sleep(float(req.text() or "0"))\n    return "${v}"\n`;
     await deploy(node, 'evolving', 'runtime = "python"\n', { 'main.py': version('v1') });
     const inflight = call(node, 'evolving', '1.5');
     await waitForStatus(node, 'evolving', (s) => s.instances.busy === 1);
@@ -128,7 +146,7 @@ describe('memory budget', () => {
     await node.stop({ cleanup: true });
   });
 
-  test("an idle instance of another function is evicted to make room", async () => {
+  test('an idle instance of another function is evicted to make room', async () => {
     await deploy(node, 'first', 'runtime = "python"\nmemory = 128\n', { 'main.py': SLEEPER });
     await deploy(node, 'second', 'runtime = "python"\nmemory = 128\n', { 'main.py': SLEEPER });
     assert.equal((await call(node, 'first')).status, 200);
@@ -136,7 +154,9 @@ describe('memory budget', () => {
     const second = await call(node, 'second');
     assert.equal(second.status, 200);
     await waitForStatus(node, 'first', (s) => s.instances.total === 0);
-    const info = (await (await node.api('GET', '/v1/info')).json()) as { capacity: { memoryMiB: number; usedMiB: number } };
+    const info = (await (await node.api('GET', '/v1/info')).json()) as {
+      capacity: { memoryMiB: number; usedMiB: number };
+    };
     assert.equal(info.capacity.memoryMiB, 200);
     assert.ok(info.capacity.usedMiB <= 200);
   });

@@ -39,13 +39,20 @@ async function alive(pid: number): Promise<string | undefined> {
 test('SIGTERM drains in-flight calls and leaves nothing behind', async () => {
   const node = await startTern();
   try {
-    const warm = (runtime: string, files: Record<string, string>) => packFiles({ 'function.toml': `runtime = "${runtime}"\nmin-instances = 1\n`, ...files });
+    const warm = (runtime: string, files: Record<string, string>) =>
+      packFiles({ 'function.toml': `runtime = "${runtime}"\nmin-instances = 1\n`, ...files });
     const deploys: [string, Buffer][] = [
-      ['py', await warm('python', { 'main.py': 'import time\ndef handle(req):\n    time.sleep(float(req.text() or "0"))\n    return "slept"\n' })],
+      [
+        'py',
+        await warm('python', {
+          'main.py': 'import time\ndef handle(req):\n    time.sleep(float(req.text() or "0"))\n    return "slept"\n',
+        }),
+      ],
       ['js', await warm('node', { 'index.js': 'export default () => "hi"\n' })],
       ['sh', await warm('binary', { main: '#!/bin/sh\necho hi\n' })],
     ];
-    for (const [name, body] of deploys) assert.equal((await node.api('PUT', `/v1/functions/${name}`, { body })).status, 201);
+    for (const [name, body] of deploys)
+      assert.equal((await node.api('PUT', `/v1/functions/${name}`, { body })).status, 201);
     for (const [name] of deploys) {
       const res = await fetch(`${node.url}/fn/${name}`);
       assert.equal(res.status, 200, `${name}: ${await res.text()}`);
@@ -57,7 +64,11 @@ test('SIGTERM drains in-flight calls and leaves nothing behind', async () => {
     assert.ok(scratch && (await stat(scratch)).isDirectory());
 
     const inflight = fetch(`${node.url}/fn/py`, { method: 'POST', body: '1.5' });
-    await waitFor(async () => ((await (await node.api('GET', '/v1/functions/py')).json()) as { status: { instances: { busy: number } } }).status.instances.busy === 1);
+    await waitFor(
+      async () =>
+        ((await (await node.api('GET', '/v1/functions/py')).json()) as { status: { instances: { busy: number } } })
+          .status.instances.busy === 1,
+    );
     node.proc.kill('SIGTERM');
     const res = await inflight;
     assert.equal(res.status, 200, 'the in-flight call finished during the drain');

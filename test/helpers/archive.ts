@@ -7,7 +7,10 @@ import { packFolder } from '../../src/registry/archive.js';
 export { packFolder };
 
 /** Pack in-memory files ({"function.toml": "...", "main.py": "..."}) as a .tar.gz. */
-export async function packFiles(files: Record<string, string | Buffer>, mode?: Record<string, number>): Promise<Buffer> {
+export async function packFiles(
+  files: Record<string, string | Buffer>,
+  mode?: Record<string, number>,
+): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'tern-pack-'));
   try {
     for (const [name, content] of Object.entries(files)) {

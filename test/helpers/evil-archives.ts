@@ -6,7 +6,12 @@ function octal(n: number, width: number): string {
 }
 
 /** A one-entry tar.gz whose entry name is used verbatim (e.g. "../x" or "/etc/x"). */
-export async function tarWithEntry(name: string, content: string, type: '0' | '2' = '0', linkTarget = ''): Promise<Buffer> {
+export async function tarWithEntry(
+  name: string,
+  content: string,
+  type: '0' | '2' = '0',
+  linkTarget = '',
+): Promise<Buffer> {
   const data = Buffer.from(content);
   const header = Buffer.alloc(512);
   header.write(name, 0, 100, 'utf8');

@@ -19,7 +19,11 @@ export interface TernProcess {
   /** Everything the node printed on stdout (JSON log lines) and stderr. */
   output(): string;
   /** Management request with the token. */
-  api(method: string, path: string, init?: { body?: Buffer | string; headers?: Record<string, string>; token?: string | null }): Promise<Response>;
+  api(
+    method: string,
+    path: string,
+    init?: { body?: Buffer | string; headers?: Record<string, string>; token?: string | null },
+  ): Promise<Response>;
   /** SIGTERM and wait for exit; resolves to the exit code. Keeps the data folder unless `cleanup`. */
   stop(opts?: { cleanup?: boolean; signal?: NodeJS.Signals }): Promise<number | null>;
 }
@@ -36,7 +40,21 @@ export interface StartOptions {
 export async function startTern(opts: StartOptions = {}): Promise<TernProcess> {
   const data = opts.data ?? (await mkdtemp(join(tmpdir(), 'tern-test-')));
   const token = opts.token ?? 'test-token-0123456789abcdef';
-  const args = [CLI, 'serve', '--host', '127.0.0.1', '--port', '0', '--coap-port', '0', '--grpc-port', '0', '--data', data, ...(opts.args ?? [])];
+  const args = [
+    CLI,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--coap-port',
+    '0',
+    '--grpc-port',
+    '0',
+    '--data',
+    data,
+    ...(opts.args ?? []),
+  ];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, TERN_TOKEN: token, TERN_LOG_LEVEL: process.env.TERN_TEST_LOG_LEVEL ?? 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,7 +116,12 @@ export interface LiveStatus {
 }
 
 /** Polls a function's live status until `ok` holds (bounded). */
-export async function waitForStatus(node: TernProcess, name: string, ok: (s: LiveStatus) => boolean, timeoutMs = 20_000): Promise<LiveStatus> {
+export async function waitForStatus(
+  node: TernProcess,
+  name: string,
+  ok: (s: LiveStatus) => boolean,
+  timeoutMs = 20_000,
+): Promise<LiveStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { status } = (await (await node.api('GET', `/v1/functions/${name}`)).json()) as { status: LiveStatus };
@@ -107,4 +130,3 @@ export async function waitForStatus(node: TernProcess, name: string, ok: (s: Liv
     await new Promise((r) => setTimeout(r, 20));
   }
 }
-

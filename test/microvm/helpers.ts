@@ -42,7 +42,10 @@ export async function testRuntime(options: Partial<MicrovmOptions> = {}): Promis
   const root = await mkdtemp(join(tmpdir(), 'tern-microvm-test-'));
   const scratch = join(root, 'scratch');
   const dataDir = join(root, 'data');
-  const runtime = createMicrovmRuntime({ dataDir, scratchDir: scratch, logger: pino({ level: 'silent' }) }, { accel: 'auto', tap: false, ...options });
+  const runtime = createMicrovmRuntime(
+    { dataDir, scratchDir: scratch, logger: pino({ level: 'silent' }) },
+    { accel: 'auto', tap: false, ...options },
+  );
   const logs: TestRuntime['logs'] = [];
   return {
     runtime,
@@ -62,7 +65,13 @@ export async function testRuntime(options: Partial<MicrovmOptions> = {}): Promis
 export function pgrep(pattern: string): Promise<number[]> {
   return new Promise((resolvePids) => {
     execFile('pgrep', ['-f', pattern], (_error, stdout) => {
-      resolvePids(stdout.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid));
+      resolvePids(
+        stdout
+          .split('\n')
+          .filter(Boolean)
+          .map(Number)
+          .filter((pid) => pid !== process.pid),
+      );
     });
   });
 }

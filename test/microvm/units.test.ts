@@ -30,18 +30,32 @@ describe('image kinds', () => {
   });
 
   test('qcow2 and anything else are disks; gzip that is not cpio is refused', () => {
-    assert.deepEqual(classifyImage(Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), 'x'), { kind: 'disk', format: 'qcow2' });
+    assert.deepEqual(classifyImage(Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]), 'x'), {
+      kind: 'disk',
+      format: 'qcow2',
+    });
     const ext4 = Buffer.alloc(2048);
     ext4.writeUInt16LE(0xef53, 1080);
     assert.deepEqual(classifyImage(ext4, 'x'), { kind: 'disk', format: 'raw' });
-    assert.throws(() => classifyImage(gzipSync(Buffer.from('not a cpio archive at all')), 'x'), badSpec(/not a cpio archive/));
+    assert.throws(
+      () => classifyImage(gzipSync(Buffer.from('not a cpio archive at all')), 'x'),
+      badSpec(/not a cpio archive/),
+    );
   });
 });
 
 describe('kernel command line', () => {
   test('placeholders are replaced, other % signs stay', () => {
-    const net = { ip: '10.0.2.15', gateway: '10.0.2.2', netmask: '255.255.255.0', callback: 'http://10.0.2.100/ready/a/b' };
-    assert.equal(substituteCmdline('ip=%ip gw=%gateway mask=%netmask cb=%callback 100% %ipx', net), 'ip=10.0.2.15 gw=10.0.2.2 mask=255.255.255.0 cb=http://10.0.2.100/ready/a/b 100% %ipx');
+    const net = {
+      ip: '10.0.2.15',
+      gateway: '10.0.2.2',
+      netmask: '255.255.255.0',
+      callback: 'http://10.0.2.100/ready/a/b',
+    };
+    assert.equal(
+      substituteCmdline('ip=%ip gw=%gateway mask=%netmask cb=%callback 100% %ipx', net),
+      'ip=10.0.2.15 gw=10.0.2.2 mask=255.255.255.0 cb=http://10.0.2.100/ready/a/b 100% %ipx',
+    );
   });
 
   test('newlines and over-long lines are refused', () => {
@@ -52,7 +66,15 @@ describe('kernel command line', () => {
 });
 
 describe('QEMU command line', () => {
-  const base = { marker: 'tern-vm-a-1', kernel: '/k', image: '/i', imageWritable: false, memoryMiB: 128, cpus: 2, cmdline: 'console=ttyS0' } as const;
+  const base = {
+    marker: 'tern-vm-a-1',
+    kernel: '/k',
+    image: '/i',
+    imageWritable: false,
+    memoryMiB: 128,
+    cpus: 2,
+    cmdline: 'console=ttyS0',
+  } as const;
 
   test('tcg counts instructions, kvm uses the host CPU; an initramfs goes to -initrd', () => {
     const tcg = qemuArgs({ ...base, accel: 'tcg', imageKind: { kind: 'initramfs' } });
@@ -67,7 +89,12 @@ describe('QEMU command line', () => {
   test('a disk is a virtio-blk drive, snapshot=on unless it is a private copy', () => {
     const shared = qemuArgs({ ...base, accel: 'tcg', imageKind: { kind: 'disk', format: 'raw' } }).join(' ');
     assert.match(shared, /-drive id=root,if=none,file=\/i,format=raw,snapshot=on -device virtio-blk-device,drive=root/);
-    const own = qemuArgs({ ...base, accel: 'tcg', imageKind: { kind: 'disk', format: 'qcow2' }, imageWritable: true }).join(' ');
+    const own = qemuArgs({
+      ...base,
+      accel: 'tcg',
+      imageKind: { kind: 'disk', format: 'qcow2' },
+      imageWritable: true,
+    }).join(' ');
     assert.match(own, /format=qcow2 /);
     assert.doesNotMatch(own, /snapshot/);
   });
@@ -77,9 +104,20 @@ describe('QEMU command line', () => {
       ...base,
       accel: 'tcg',
       imageKind: { kind: 'initramfs' },
-      network: { mode: 'user', hostPort: 40000, guestPort: 8080, callbackHostPort: 40001, callbackGuestIp: '10.0.2.100', callbackGuestPort: 80, restrict: true },
+      network: {
+        mode: 'user',
+        hostPort: 40000,
+        guestPort: 8080,
+        callbackHostPort: 40001,
+        callbackGuestIp: '10.0.2.100',
+        callbackGuestPort: 80,
+        restrict: true,
+      },
     });
-    assert.equal(args[args.indexOf('-netdev') + 1], 'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:8080,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:40001');
+    assert.equal(
+      args[args.indexOf('-netdev') + 1],
+      'user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:8080,guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:40001',
+    );
   });
 });
 
@@ -137,7 +175,10 @@ describe('prepare', () => {
   let versions = 0;
   // Each variant is its own version: the runtime caches checked files per version.
   const fn = (vm: { kernel?: string; image?: string; cmdline?: string; hypervisor?: 'qemu' | 'firecracker' }) => ({
-    ...exampleFunction((s) => ({ ...s, vm: { ...s.vm!, kernel: 'vmlinuz', image: 'initramfs.cpio', cmdline: 'console=ttyS0', ...vm } }), dir),
+    ...exampleFunction(
+      (s) => ({ ...s, vm: { ...s.vm!, kernel: 'vmlinuz', image: 'initramfs.cpio', cmdline: 'console=ttyS0', ...vm } }),
+      dir,
+    ),
     version: `v${++versions}`,
   });
 
@@ -148,7 +189,10 @@ describe('prepare', () => {
   test('missing files, paths out of the folder and bad images are refused, naming the key', async () => {
     await assert.rejects(t.runtime.prepare(fn({ kernel: 'nope' })), badSpec(/vm\.kernel: "nope" does not exist/));
     await assert.rejects(t.runtime.prepare(fn({ image: '../x' })), badSpec(/vm\.image: .* inside the function folder/));
-    await assert.rejects(t.runtime.prepare(fn({ kernel: '/boot/vmlinuz' })), badSpec(/vm\.kernel: .* inside the function folder/));
+    await assert.rejects(
+      t.runtime.prepare(fn({ kernel: '/boot/vmlinuz' })),
+      badSpec(/vm\.kernel: .* inside the function folder/),
+    );
     await assert.rejects(t.runtime.prepare(fn({ image: 'escape' })), badSpec(/points outside the function folder/));
     await assert.rejects(t.runtime.prepare(fn({ image: 'bad.gz' })), badSpec(/not a cpio archive/));
     await assert.rejects(t.runtime.prepare(fn({ cmdline: 'x'.repeat(2100) })), badSpec(/vm\.cmdline/));
@@ -159,7 +203,10 @@ describe('prepare', () => {
       ctx.skip('FIRECRACKER_EXE is set: this test checks the refusal where Firecracker is absent');
       return;
     }
-    await assert.rejects(t.runtime.prepare(fn({ hypervisor: 'firecracker' })), badSpec(/firecracker (is not installed|needs tap)/));
+    await assert.rejects(
+      t.runtime.prepare(fn({ hypervisor: 'firecracker' })),
+      badSpec(/firecracker (is not installed|needs tap)/),
+    );
   });
 });
 

@@ -18,7 +18,10 @@ import { EXAMPLE, exampleFunction, exists, pgrep, testRuntime, vmSkipReason, typ
 const skip = vmSkipReason();
 if (skip) console.log(`# microvm VM tests skipped: ${skip}`);
 
-function invoke(instance: Instance, init: { path?: string; query?: string; method?: string; body?: string; headers?: Record<string, string> } = {}) {
+function invoke(
+  instance: Instance,
+  init: { path?: string; query?: string; method?: string; body?: string; headers?: Record<string, string> } = {},
+) {
   const inv = createInvocation({ function: 'hello-vm', trigger: 'http', ...init, body: Buffer.from(init.body ?? '') });
   return instance.call(inv, new AbortController().signal);
 }
@@ -28,8 +31,12 @@ async function start(t: TestRuntime, fn: DeployedFunction, id: string): Promise<
   try {
     return asVm(await t.runtime.start(fn, { id, log: t.log, scratchRoot: t.scratch }));
   } catch (e) {
-    const tail = t.logs.filter((l) => l.instance === id).slice(-30).map((l) => `  ${l.line}`).join('\n');
-    throw new Error(`start of ${id} failed: ${(e as Error).message}\nlast console lines:\n${tail}`);
+    const tail = t.logs
+      .filter((l) => l.instance === id)
+      .slice(-30)
+      .map((l) => `  ${l.line}`)
+      .join('\n');
+    throw new Error(`start of ${id} failed: ${(e as Error).message}\nlast console lines:\n${tail}`, { cause: e });
   }
 }
 
@@ -71,12 +78,21 @@ describe('micro-VM runtime with the hello-vm example', { skip }, () => {
     assert.equal(hello.body.toString(), 'Hello from a micro-VM!\n');
     assert.equal(hello.headers['content-type'], 'text/plain');
 
-    const echo = await invoke(b, { method: 'POST', path: '/cgi-bin/echo', query: 'a=1&b=two', body: 'payload bytes', headers: { 'x-greeting': 'hi there' } });
+    const echo = await invoke(b, {
+      method: 'POST',
+      path: '/cgi-bin/echo',
+      query: 'a=1&b=two',
+      body: 'payload bytes',
+      headers: { 'x-greeting': 'hi there' },
+    });
     assert.equal(echo.status, 200);
     assert.equal(echo.headers['x-guest'], 'hello-vm');
     assert.equal(echo.body.toString(), 'method=POST\nquery=a=1&b=two\ngreeting=hi there\nbody=payload bytes\n');
     assert.equal((await invoke(a, { path: '/no/such/page' })).status, 404);
-    assert.ok(t.logs.some((l) => l.instance === ids[0] && l.line.includes('init: serving on port 8080')), 'the serial console reaches the function log');
+    assert.ok(
+      t.logs.some((l) => l.instance === ids[0] && l.line.includes('init: serving on port 8080')),
+      'the serial console reaches the function log',
+    );
 
     // a: a graceful stop. b: dies on its own; the pool hears of it through onExit.
     await a.stop();
@@ -96,14 +112,20 @@ describe('micro-VM runtime with the hello-vm example', { skip }, () => {
     const quick = await testRuntime({ accel, readyTimeoutMs: 3_000 });
     try {
       // The example's /init skips the callback when the command line names none.
-      const fn = exampleFunction((s) => ({ ...s, vm: { ...s.vm!, cmdline: s.vm!.cmdline.replace(/tern_callback=\S+/, '') } }));
+      const fn = exampleFunction((s) => ({
+        ...s,
+        vm: { ...s.vm!, cmdline: s.vm!.cmdline.replace(/tern_callback=\S+/, '') },
+      }));
       const id = `silent-${unique}`;
-      await assert.rejects(quick.runtime.start(fn, { id, log: quick.log, scratchRoot: quick.scratch }), (e: unknown) => {
-        assert.ok(isTernError(e));
-        assert.equal(e.code, 'function_crashed');
-        assert.match(e.message, /^VM did not call back within 3s/);
-        return true;
-      });
+      await assert.rejects(
+        quick.runtime.start(fn, { id, log: quick.log, scratchRoot: quick.scratch }),
+        (e: unknown) => {
+          assert.ok(isTernError(e));
+          assert.equal(e.code, 'function_crashed');
+          assert.match(e.message, /^VM did not call back within 3s/);
+          return true;
+        },
+      );
       assert.deepEqual(await pgrep(`tern-vm-${id}-`), []);
       assert.deepEqual(await readdir(quick.scratch), []);
     } finally {
@@ -132,7 +154,10 @@ test('the Firecracker backend boots the example initramfs and serves a call', { 
   try {
     await copyFile(firecrackerKernel!, join(dir, 'vmlinux'));
     await copyFile(join(EXAMPLE, 'build/initramfs.cpio.gz'), join(dir, 'initramfs.cpio.gz'));
-    const fn = exampleFunction((s) => ({ ...s, vm: { ...s.vm!, kernel: 'vmlinux', image: 'initramfs.cpio.gz', hypervisor: 'firecracker' } }), dir);
+    const fn = exampleFunction(
+      (s) => ({ ...s, vm: { ...s.vm!, kernel: 'vmlinux', image: 'initramfs.cpio.gz', hypervisor: 'firecracker' } }),
+      dir,
+    );
     await t.runtime.prepare(fn);
     const vm = await start(t, fn, `fc-${process.pid}`);
     assert.equal((await invoke(vm)).body.toString(), 'Hello from a micro-VM!\n');

@@ -18,7 +18,10 @@ export interface Family {
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
-const SUFFIXES: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['', '_sum', '_count'] };
+const SUFFIXES: Record<string, string[]> = {
+  histogram: ['_bucket', '_sum', '_count'],
+  summary: ['', '_sum', '_count'],
+};
 
 function parseValue(text: string, where: string): number {
   // As Prometheus reads values (Go's ParseFloat): special values in any case; prom-client writes "Nan".
@@ -113,7 +116,8 @@ export function parseExposition(text: string): Map<string, Family> {
       rest = line.slice(parsed.end);
     }
     const parts = rest.split(' ');
-    if (parts[0] !== '' || parts.length < 2 || parts.length > 3) throw new Error(`${where}: expected " value [timestamp]"`);
+    if (parts[0] !== '' || parts.length < 2 || parts.length > 3)
+      throw new Error(`${where}: expected " value [timestamp]"`);
     const value = parseValue(parts[1]!, where);
     if (parts.length === 3 && !/^-?\d+$/.test(parts[2]!)) throw new Error(`${where}: bad timestamp`);
     const family = familyOf(families, name);
@@ -142,15 +146,21 @@ function checkHistogram(family: Family): void {
   }
   for (const [key, group] of groups) {
     const sorted = [...group.buckets].sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < sorted.length; i++) if (sorted[i]![1] < sorted[i - 1]![1]) throw new Error(`${family.name}${key}: buckets not cumulative`);
+    for (let i = 1; i < sorted.length; i++)
+      if (sorted[i]![1] < sorted[i - 1]![1]) throw new Error(`${family.name}${key}: buckets not cumulative`);
     const last = sorted[sorted.length - 1];
     if (!last || last[0] !== Infinity) throw new Error(`${family.name}${key}: no +Inf bucket`);
-    if (group.count !== last[1]) throw new Error(`${family.name}${key}: +Inf bucket ${last[1]} != count ${group.count}`);
+    if (group.count !== last[1])
+      throw new Error(`${family.name}${key}: +Inf bucket ${last[1]} != count ${group.count}`);
   }
 }
 
 /** The value of the one sample with exactly these labels (labels not given must be absent). */
-export function sampleValue(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sampleValue(
+  families: Map<string, Family>,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   for (const family of families.values()) {
     for (const s of family.samples) {
       if (s.name !== name) continue;

@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { TernError } from '../../src/core/errors.js';
-import { FunctionLogs, functionOfInstance, type FunctionLogsOptions, type LogEntry } from '../../src/observability/function-logs.js';
+import {
+  FunctionLogs,
+  functionOfInstance,
+  type FunctionLogsOptions,
+  type LogEntry,
+} from '../../src/observability/function-logs.js';
 import { MAX_LINE_CHARS, TRUNCATED_MARKER } from '../../src/observability/log-entry.js';
 
 let dir: string;
@@ -47,8 +52,14 @@ describe('FunctionLogs', () => {
     logs.append('other', 'not mine', 'stdout', 'other-1');
     const got = await logs.read('hello');
     assert.equal(got.length, 2);
-    assert.deepEqual({ ...got[0], time: undefined }, { time: undefined, fn: 'hello', instance: 'hello-1', call: 'call-a', stream: 'stdout', line: 'first' });
-    assert.deepEqual({ ...got[1], time: undefined }, { time: undefined, fn: 'hello', instance: 'hello-1', stream: 'stderr', line: 'oops' });
+    assert.deepEqual(
+      { ...got[0], time: undefined },
+      { time: undefined, fn: 'hello', instance: 'hello-1', call: 'call-a', stream: 'stdout', line: 'first' },
+    );
+    assert.deepEqual(
+      { ...got[1], time: undefined },
+      { time: undefined, fn: 'hello', instance: 'hello-1', stream: 'stderr', line: 'oops' },
+    );
     assert.ok(!Number.isNaN(Date.parse(got[0]!.time)));
     assert.deepEqual(lines(await logs.read('other')), ['not mine']);
     assert.deepEqual(await logs.read('nobody'), []);
@@ -75,7 +86,15 @@ describe('FunctionLogs', () => {
     for (let i = 0; i < 5; i++) logs.append('fn', `new-${i}`, 'stdout', 'fn-1');
 
     assert.deepEqual(lines(await logs.read('fn', { tail: 2 })), ['new-3', 'new-4']);
-    assert.deepEqual(lines(await logs.read('fn', { tail: 7 })), ['old-3', 'old-4', 'new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
+    assert.deepEqual(lines(await logs.read('fn', { tail: 7 })), [
+      'old-3',
+      'old-4',
+      'new-0',
+      'new-1',
+      'new-2',
+      'new-3',
+      'new-4',
+    ]);
     assert.deepEqual(lines(await logs.read('fn', { since })), ['new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
     assert.deepEqual(lines(await logs.read('fn', { since, tail: 2 })), ['new-3', 'new-4']);
     assert.equal((await logs.read('fn')).length, 10);
@@ -148,7 +167,8 @@ describe('FunctionLogs', () => {
 
     const files = (await readdir(dir)).sort();
     assert.deepEqual(files, ['fn.log', 'fn.log.1']);
-    const onDisk = fileLines(await readFile(join(dir, 'fn.log'), 'utf8')) + fileLines(await readFile(join(dir, 'fn.log.1'), 'utf8'));
+    const onDisk =
+      fileLines(await readFile(join(dir, 'fn.log'), 'utf8')) + fileLines(await readFile(join(dir, 'fn.log.1'), 'utf8'));
     assert.ok(onDisk >= 10 && onDisk <= 20, `${onDisk} lines on disk`);
 
     const again = await store({ maxLines: 10 });
@@ -171,12 +191,22 @@ describe('FunctionLogs', () => {
   });
 
   test('a torn or garbage line left by a crash is skipped and the next line starts clean', async () => {
-    const good = (i: number) => JSON.stringify({ time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(), fn: 'fn', instance: 'fn-1', stream: 'stdout', line: `good-${i}` });
+    const good = (i: number) =>
+      JSON.stringify({
+        time: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
+        fn: 'fn',
+        instance: 'fn-1',
+        stream: 'stdout',
+        line: `good-${i}`,
+      });
     await writeFile(join(dir, 'fn.log.1'), `${good(0)}\nnot json at all\n`);
     await writeFile(join(dir, 'fn.log'), `${good(1)}\n{"time":"2026","fn":1}\n${good(2)}\n{"time":"2026-01-01T00:00:0`);
     const logs = await store();
     assert.deepEqual(lines(await logs.read('fn')), ['good-0', 'good-1', 'good-2']);
-    assert.deepEqual(lines(await logs.read('fn', { since: new Date(Date.UTC(2026, 0, 1, 0, 0, 1)) })), ['good-1', 'good-2']);
+    assert.deepEqual(lines(await logs.read('fn', { since: new Date(Date.UTC(2026, 0, 1, 0, 0, 1)) })), [
+      'good-1',
+      'good-2',
+    ]);
     logs.append('fn', 'after crash', 'stdout', 'fn-2');
     await logs.close();
 

@@ -29,7 +29,12 @@ function world() {
 
 function call(metrics: Metrics, fn: string, status: number, report: Partial<Report> = {}): void {
   const inv = createInvocation({ function: fn, trigger: 'http' });
-  const result: Result = { status, headers: {}, body: Buffer.alloc(0), report: { ...emptyReport('n1', fn), ...report } };
+  const result: Result = {
+    status,
+    headers: {},
+    body: Buffer.alloc(0),
+    report: { ...emptyReport('n1', fn), ...report },
+  };
   metrics.callCompleted(inv, result);
 }
 
@@ -44,7 +49,22 @@ describe('Metrics', () => {
     assert.ok(families.has('process_cpu_user_seconds_total'), 'default process metrics are collected');
     assert.ok(families.has('nodejs_eventloop_lag_seconds'));
     assert.match(w.metrics.contentType, /^text\/plain; version=0\.0\.4/);
-    for (const name of ['tern_calls_total', 'tern_call_duration_seconds', 'tern_call_queue_seconds', 'tern_call_run_seconds', 'tern_instance_start_seconds', 'tern_instances', 'tern_queue_length', 'tern_offloaded_calls_total', 'tern_rejected_calls_total', 'tern_instance_stops_total', 'tern_instance_starts_total', 'tern_memory_budget_bytes', 'tern_memory_used_bytes', 'tern_function_info']) {
+    for (const name of [
+      'tern_calls_total',
+      'tern_call_duration_seconds',
+      'tern_call_queue_seconds',
+      'tern_call_run_seconds',
+      'tern_instance_start_seconds',
+      'tern_instances',
+      'tern_queue_length',
+      'tern_offloaded_calls_total',
+      'tern_rejected_calls_total',
+      'tern_instance_stops_total',
+      'tern_instance_starts_total',
+      'tern_memory_budget_bytes',
+      'tern_memory_used_bytes',
+      'tern_function_info',
+    ]) {
       assert.ok(families.has(name), `${name} is exposed`);
     }
   });
@@ -85,8 +105,14 @@ describe('Metrics', () => {
     assert.equal(sampleValue(f, 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }), 1);
     assert.equal(sampleValue(f, 'tern_call_duration_seconds_count', { function: 'hello' }), 1);
     assert.equal(sampleValue(f, 'tern_call_run_seconds_count', { function: 'hello' }), undefined);
-    assert.equal(sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: 'peer-1', outcome: 'ok' }), 1);
-    assert.equal(sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: 'peer-2', outcome: 'failed' }), 1);
+    assert.equal(
+      sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: 'peer-1', outcome: 'ok' }),
+      1,
+    );
+    assert.equal(
+      sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: 'peer-2', outcome: 'failed' }),
+      1,
+    );
   });
 
   test('instance starts, stops and rejections', async () => {
@@ -114,7 +140,13 @@ describe('Metrics', () => {
 
   test('gauges are read from the callbacks at scrape time', async () => {
     const w = world();
-    w.status.set('hello', { name: 'hello', instances: { starting: 1, idle: 2, busy: 3, total: 6 }, queued: 4, invocations: 10, memoryMiB: 768 });
+    w.status.set('hello', {
+      name: 'hello',
+      instances: { starting: 1, idle: 2, busy: 3, total: 6 },
+      queued: 4,
+      invocations: 10,
+      memoryMiB: 768,
+    });
     let f = await w.scrape();
     assert.equal(sampleValue(f, 'tern_instances', { function: 'hello', state: 'starting' }), 1);
     assert.equal(sampleValue(f, 'tern_instances', { function: 'hello', state: 'idle' }), 2);
@@ -124,7 +156,13 @@ describe('Metrics', () => {
     assert.equal(sampleValue(f, 'tern_memory_used_bytes'), 128 * 1024 * 1024);
     assert.equal(sampleValue(f, 'tern_function_info', { function: 'sieve', runtime: 'wasm', version: 'v-sieve' }), 1);
 
-    w.status.set('hello', { name: 'hello', instances: { starting: 0, idle: 1, busy: 0, total: 1 }, queued: 0, invocations: 11, memoryMiB: 128 });
+    w.status.set('hello', {
+      name: 'hello',
+      instances: { starting: 0, idle: 1, busy: 0, total: 1 },
+      queued: 0,
+      invocations: 11,
+      memoryMiB: 128,
+    });
     w.setUsed(0);
     f = await w.scrape();
     assert.equal(sampleValue(f, 'tern_instances', { function: 'hello', state: 'idle' }), 1);
@@ -137,7 +175,9 @@ describe('Metrics', () => {
     const w = world();
     call(w.metrics, 'hello', 200, warm);
     const before = await w.scrape();
-    const seriesBefore = [...before.values()].filter((fam) => fam.name.startsWith('tern_')).reduce((n, fam) => n + fam.samples.length, 0);
+    const seriesBefore = [...before.values()]
+      .filter((fam) => fam.name.startsWith('tern_'))
+      .reduce((n, fam) => n + fam.samples.length, 0);
     for (let i = 0; i < 200; i++) {
       const name = `random-${i}-${Math.random().toString(36).slice(2)}`;
       call(w.metrics, name, 404);
@@ -148,9 +188,17 @@ describe('Metrics', () => {
     const after = await w.scrape();
     const functions = labelValues(after, 'tern_', 'function');
     assert.deepEqual([...functions].sort(), [UNKNOWN_FUNCTION, 'hello', 'sieve'].sort());
-    assert.equal(sampleValue(after, 'tern_calls_total', { function: UNKNOWN_FUNCTION, status: '404', start: 'none' }), 200);
-    assert.equal(sampleValue(after, 'tern_rejected_calls_total', { function: UNKNOWN_FUNCTION, reason: 'not_found' }), 200);
-    const seriesAfter = [...after.values()].filter((fam) => fam.name.startsWith('tern_')).reduce((n, fam) => n + fam.samples.length, 0);
+    assert.equal(
+      sampleValue(after, 'tern_calls_total', { function: UNKNOWN_FUNCTION, status: '404', start: 'none' }),
+      200,
+    );
+    assert.equal(
+      sampleValue(after, 'tern_rejected_calls_total', { function: UNKNOWN_FUNCTION, reason: 'not_found' }),
+      200,
+    );
+    const seriesAfter = [...after.values()]
+      .filter((fam) => fam.name.startsWith('tern_'))
+      .reduce((n, fam) => n + fam.samples.length, 0);
     // The _unknown series are a fixed handful however many names were tried.
     assert.ok(seriesAfter - seriesBefore < 40, `${seriesAfter - seriesBefore} new series`);
   });
@@ -161,7 +209,10 @@ describe('Metrics', () => {
     const f = await w.scrape();
     const targets = labelValues(f, 'tern_offloaded_calls_total', 'target');
     assert.equal(targets.size, 65);
-    assert.equal(sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: OTHER_TARGET, outcome: 'ok' }), 36);
+    assert.equal(
+      sampleValue(f, 'tern_offloaded_calls_total', { function: 'hello', target: OTHER_TARGET, outcome: 'ok' }),
+      36,
+    );
   });
 
   test('a removed function loses its series; others keep theirs', async () => {
@@ -172,7 +223,13 @@ describe('Metrics', () => {
       w.metrics.instanceStopped(fn, `${fn}-1`, 'keepalive');
       w.metrics.callRejected(fn, 'queue_full');
       w.metrics.offloaded(fn, 'peer-1', true);
-      w.status.set(fn, { name: fn, instances: { starting: 0, idle: 1, busy: 0, total: 1 }, queued: 0, invocations: 1, memoryMiB: 128 });
+      w.status.set(fn, {
+        name: fn,
+        instances: { starting: 0, idle: 1, busy: 0, total: 1 },
+        queued: 0,
+        invocations: 1,
+        memoryMiB: 128,
+      });
     }
     assert.ok(labelValues(await w.scrape(), 'tern_', 'function').has('hello'));
 
@@ -191,15 +248,24 @@ describe('Metrics', () => {
     w.deployed.add('hello');
     w.metrics.functionEvent('hello', 'deployed', 'v2');
     call(w.metrics, 'hello', 200, warm);
-    assert.equal(sampleValue(await w.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }), 1);
+    assert.equal(
+      sampleValue(await w.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }),
+      1,
+    );
   });
 
   test('two Metrics in one process keep separate registries', async () => {
     const a = world();
     const b = world();
     call(a.metrics, 'hello', 200, warm);
-    assert.equal(sampleValue(await a.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }), 1);
-    assert.equal(sampleValue(await b.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }), undefined);
+    assert.equal(
+      sampleValue(await a.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }),
+      1,
+    );
+    assert.equal(
+      sampleValue(await b.scrape(), 'tern_calls_total', { function: 'hello', status: '200', start: 'warm' }),
+      undefined,
+    );
   });
 });
 

@@ -29,7 +29,10 @@ test('a full budget evicts the least recently used idle instance of another func
   assert.equal(c.status, 200);
   assert.equal(c.report.cold, true);
   const evicted = h.telemetry.of('stopped').filter((e) => e.reason === 'evicted');
-  assert.deepEqual(evicted.map((e) => e.instance), [a.report.instance]);
+  assert.deepEqual(
+    evicted.map((e) => e.instance),
+    [a.report.instance],
+  );
   assert.equal(h.scheduler.status('a')!.instances.total, 0);
   assert.equal(h.scheduler.status('b')!.instances.idle, 1);
   assert.equal(h.runtime.alive('b')[0]!.id, b.report.instance);
@@ -51,7 +54,10 @@ test('min-instances are not evicted; with nothing idle to evict the call gets 50
   assert.equal(refused.status, 503);
   assert.equal(refused.report.error, 'no_capacity');
   assert.equal(h.telemetry.of('stopped').length, 0);
-  assert.deepEqual(h.telemetry.of('rejected').map((e) => e.reason), ['no_capacity']);
+  assert.deepEqual(
+    h.telemetry.of('rejected').map((e) => e.reason),
+    ['no_capacity'],
+  );
   gate.resolve();
   assert.equal((await running).status, 200);
 });
@@ -71,7 +77,9 @@ test('a queued call waiting for memory evicts an instance of another function as
   const aGate = deferred();
   const bGate = deferred();
   h.runtime.set('a', { call: async (_inv, inst) => (await aGate.promise, ok(inst.id)) });
-  h.runtime.set('b', { call: async (inv, inst) => (inv.body.toString() === 'wait' ? await bGate.promise : undefined, ok(inst.id)) });
+  h.runtime.set('b', {
+    call: async (inv, inst) => (inv.body.toString() === 'wait' ? await bGate.promise : undefined, ok(inst.id)),
+  });
   await h.scheduler.deployed(deployedOf('a', { memory: 128 }));
   await h.scheduler.deployed(deployedOf('b', { memory: 128, maxInstances: 2 }));
   const busyEntered = Promise.all([h.runtime.callsEntered('a', 1), h.runtime.callsEntered('b', 1)]);
@@ -87,7 +95,13 @@ test('a queued call waiting for memory evicts an instance of another function as
   assert.equal(second.status, 200);
   assert.equal(second.report.cold, true);
   assert.ok(second.report.queueMs > 0);
-  assert.deepEqual(h.telemetry.of('stopped').filter((e) => e.reason === 'evicted').map((e) => e.fn), ['a']);
+  assert.deepEqual(
+    h.telemetry
+      .of('stopped')
+      .filter((e) => e.reason === 'evicted')
+      .map((e) => e.fn),
+    ['a'],
+  );
   bGate.resolve();
   assert.equal((await bFirst).status, 200);
 });

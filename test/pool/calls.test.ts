@@ -43,7 +43,10 @@ test('submit records the call durably, runs it, and poll shows the result', asyn
   assert.equal(accepted.state, 'queued');
   assert.equal(accepted.function, 'job');
   const journal = await readFile(join(h.dir, 'calls', 'journal.jsonl'), 'utf8');
-  assert.ok(journal.split('\n').some((l) => l.includes(inv.id) && l.includes('"queued"')), 'on disk before submit resolved');
+  assert.ok(
+    journal.split('\n').some((l) => l.includes(inv.id) && l.includes('"queued"')),
+    'on disk before submit resolved',
+  );
   await done;
   await settled();
   const record = h.scheduler.call(inv.id)!;
@@ -75,14 +78,19 @@ test('a failing async call is recorded as failed with its error', async () => {
 
 test('submit for an unknown function is refused with not_found', async () => {
   const h = await start();
-  await assert.rejects(h.scheduler.submit(call('ghost')), (e: unknown) => e instanceof TernError && e.code === 'not_found');
+  await assert.rejects(
+    h.scheduler.submit(call('ghost')),
+    (e: unknown) => e instanceof TernError && e.code === 'not_found',
+  );
 });
 
 test('after a restart, a call that was running is marked failed; finished ones keep their result', async () => {
   const dir = await tempDir();
   const runtime = new FakeRuntime();
   const gate = deferred();
-  runtime.set('job', { call: async (inv) => (inv.body.toString() === 'hang' ? await gate.promise : undefined, ok('fine')) });
+  runtime.set('job', {
+    call: async (inv) => (inv.body.toString() === 'hang' ? await gate.promise : undefined, ok('fine')),
+  });
   const first = await harness({ dir, runtime });
   await first.scheduler.deployed(deployedOf('job'));
   const finished = first.telemetry.waitFor((e) => e.type === 'completed');
@@ -113,9 +121,22 @@ test('on open, expired records are dropped and a torn last line is ignored', asy
   await mkdir(join(dir, 'calls'));
   const now = new Date().toISOString();
   const lines = [
-    { id: 'old', function: 'f', state: 'done', createdAt: '2000-01-01T00:00:00.000Z', finishedAt: '2000-01-01T00:00:01.000Z' },
+    {
+      id: 'old',
+      function: 'f',
+      state: 'done',
+      createdAt: '2000-01-01T00:00:00.000Z',
+      finishedAt: '2000-01-01T00:00:01.000Z',
+    },
     { id: 'new', function: 'f', state: 'queued', createdAt: now },
-    { id: 'new', function: 'f', state: 'done', createdAt: now, finishedAt: now, result: { status: 200, headers: {}, body: Buffer.from('hi').toString('base64') } },
+    {
+      id: 'new',
+      function: 'f',
+      state: 'done',
+      createdAt: now,
+      finishedAt: now,
+      result: { status: 200, headers: {}, body: Buffer.from('hi').toString('base64') },
+    },
   ].map((l) => JSON.stringify(l));
   await writeFile(join(dir, 'calls', 'journal.jsonl'), `${lines.join('\n')}\n{"id":"torn","func`);
   const h = await start({ dir });
@@ -129,7 +150,9 @@ test('on open, expired records are dropped and a torn last line is ignored', asy
 test('the table holds at most calls.max: the oldest finished call goes first, unfinished ones are never dropped', async () => {
   const h = await start({ calls: { max: 2 } });
   const gate = deferred();
-  h.runtime.set('job', { call: async (inv) => (inv.body.toString() === 'hang' ? await gate.promise : undefined, ok('x')) });
+  h.runtime.set('job', {
+    call: async (inv) => (inv.body.toString() === 'hang' ? await gate.promise : undefined, ok('x')),
+  });
   await h.scheduler.deployed(deployedOf('job', { maxInstances: 4 }));
   const finished = h.telemetry.waitFor((e) => e.type === 'completed');
   const quick = await h.scheduler.submit(call('job', 'quick'));
@@ -138,7 +161,10 @@ test('the table holds at most calls.max: the oldest finished call goes first, un
   const hang1 = await h.scheduler.submit(call('job', 'hang'));
   const hang2 = await h.scheduler.submit(call('job', 'hang'));
   assert.equal(h.scheduler.call(quick.id), undefined, 'the finished call made room');
-  await assert.rejects(h.scheduler.submit(call('job', 'hang')), (e: unknown) => e instanceof TernError && e.code === 'unavailable' && e.status === 503);
+  await assert.rejects(
+    h.scheduler.submit(call('job', 'hang')),
+    (e: unknown) => e instanceof TernError && e.code === 'unavailable' && e.status === 503,
+  );
   assert.ok(h.scheduler.call(hang1.id));
   assert.ok(h.scheduler.call(hang2.id));
   const both = h.telemetry.waitFor((e) => e.type === 'completed', 3);

@@ -28,7 +28,11 @@ export function deferred<T = void>(): Deferred<T> {
   return { promise, resolve, reject };
 }
 
-export type CallHandler = (inv: Invocation, instance: FakeInstance, signal: AbortSignal) => Promise<Response> | Response;
+export type CallHandler = (
+  inv: Invocation,
+  instance: FakeInstance,
+  signal: AbortSignal,
+) => Promise<Response> | Response;
 
 export interface FakeBehaviour {
   /** Default: 200 with the instance id as body. */
@@ -85,7 +89,8 @@ export class FakeInstance implements Instance {
   }
 }
 
-export type FakeEvent = { type: 'start'; instance: FakeInstance } | { type: 'call'; instance: FakeInstance; inv: Invocation };
+export type FakeEvent =
+  { type: 'start'; instance: FakeInstance } | { type: 'call'; instance: FakeInstance; inv: Invocation };
 
 export class FakeRuntime implements Runtime {
   readonly name: RuntimeName = 'wasm';
@@ -193,7 +198,10 @@ export class RecordingTelemetry implements Telemetry {
     return new Promise((resolve, reject) => {
       let seen = this.events.filter(match).length;
       if (seen >= count) return resolve();
-      const timer = setTimeout(() => reject(new Error(`telemetry: expected event not seen within ${guardMs}ms`)), guardMs);
+      const timer = setTimeout(
+        () => reject(new Error(`telemetry: expected event not seen within ${guardMs}ms`)),
+        guardMs,
+      );
       this.waiters.push({
         match: (e) => match(e) && ++seen >= count,
         resolve: () => {
@@ -239,5 +247,10 @@ export function specOf(name: string, overrides: Partial<FunctionSpec> = {}): Fun
 }
 
 export function deployedOf(name: string, overrides: Partial<FunctionSpec> = {}, version = 'v1'): DeployedFunction {
-  return { spec: specOf(name, overrides), dir: `/nonexistent/${name}/${version}`, version, deployedAt: new Date().toISOString() };
+  return {
+    spec: specOf(name, overrides),
+    dir: `/nonexistent/${name}/${version}`,
+    version,
+    deployedAt: new Date().toISOString(),
+  };
 }

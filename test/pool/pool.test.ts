@@ -41,7 +41,10 @@ describe('reuse and reports', () => {
     assert.equal(r.status, 404);
     assert.equal(r.report.error, 'not_found');
     assert.deepEqual(JSON.parse(r.body.toString()).error.code, 'not_found');
-    assert.deepEqual(h.telemetry.of('rejected').map((e) => e.reason), ['not_found']);
+    assert.deepEqual(
+      h.telemetry.of('rejected').map((e) => e.reason),
+      ['not_found'],
+    );
     assert.equal(h.telemetry.of('completed').length, 1);
   });
 });
@@ -76,7 +79,11 @@ describe('concurrency and max-instances', () => {
     h.runtime.set('slow', { call: async (_inv, inst) => (await gate.promise, ok(inst.id)) });
     await h.scheduler.deployed(deployedOf('slow', { concurrentRequests: 1, maxInstances: 2 }));
     const entered = h.runtime.callsEntered('slow', 2);
-    const calls = [h.scheduler.invoke(call('slow')), h.scheduler.invoke(call('slow')), h.scheduler.invoke(call('slow'))];
+    const calls = [
+      h.scheduler.invoke(call('slow')),
+      h.scheduler.invoke(call('slow')),
+      h.scheduler.invoke(call('slow')),
+    ];
     await entered;
     const status = h.scheduler.status('slow')!;
     assert.equal(status.instances.busy, 2);
@@ -102,7 +109,10 @@ describe('concurrency and max-instances', () => {
     assert.equal(h.runtime.instances[0]!.inflight, 2);
     gate.resolve();
     const results = await Promise.all(calls);
-    assert.deepEqual(results.map((r) => r.status), [200, 200]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200],
+    );
   });
 
   test('maxInstances is never exceeded under a burst', async () => {
@@ -134,7 +144,9 @@ describe('keepalive and min-instances', () => {
     h = await harness();
     await h.scheduler.deployed(deployedOf('brief', { keepaliveMs: 50 }));
     const r = await h.scheduler.invoke(call('brief'));
-    await h.telemetry.waitFor((e) => e.type === 'stopped' && e.reason === 'keepalive' && e.instance === r.report.instance);
+    await h.telemetry.waitFor(
+      (e) => e.type === 'stopped' && e.reason === 'keepalive' && e.instance === r.report.instance,
+    );
     assert.equal(h.scheduler.status('brief')!.instances.total, 0);
     assert.equal(h.scheduler.capacity().usedMiB, 0);
   });
@@ -173,7 +185,10 @@ describe('queue', () => {
     assert.equal(refused.status, 429);
     assert.equal(refused.report.error, 'queue_full');
     assert.ok(Number(refused.headers['retry-after']) >= 1);
-    assert.deepEqual(h.telemetry.of('rejected').map((e) => e.reason), ['queue_full']);
+    assert.deepEqual(
+      h.telemetry.of('rejected').map((e) => e.reason),
+      ['queue_full'],
+    );
     gate.resolve();
     assert.equal((await running).status, 200);
     assert.equal((await queued).status, 200);
@@ -202,7 +217,10 @@ describe('queue', () => {
     const late = await h.scheduler.invoke(call('one'));
     assert.equal(late.status, 503);
     assert.equal(late.report.error, 'queue_timeout');
-    assert.deepEqual(h.telemetry.of('rejected').map((e) => e.reason), ['queue_timeout']);
+    assert.deepEqual(
+      h.telemetry.of('rejected').map((e) => e.reason),
+      ['queue_timeout'],
+    );
     gate.resolve();
     assert.equal((await running).status, 200);
   });
@@ -213,7 +231,23 @@ describe('queue', () => {
       queue: { capacity: 0, waitMs: 1000 },
       offloader: async (inv, reason) => {
         reasons.push(reason.code);
-        return { status: 200, headers: {}, body: Buffer.from('elsewhere'), report: { node: 'peer', function: inv.function, instance: 'x', cold: false, queueMs: 0, initMs: 0, runMs: 0, totalMs: 0, offloaded: true, hops: [{ node: 'peer', ms: 1 }] } };
+        return {
+          status: 200,
+          headers: {},
+          body: Buffer.from('elsewhere'),
+          report: {
+            node: 'peer',
+            function: inv.function,
+            instance: 'x',
+            cold: false,
+            queueMs: 0,
+            initMs: 0,
+            runMs: 0,
+            totalMs: 0,
+            offloaded: true,
+            hops: [{ node: 'peer', ms: 1 }],
+          },
+        };
       },
     });
     const gate = deferred();
@@ -225,7 +259,10 @@ describe('queue', () => {
     assert.equal(moved.body.toString(), 'elsewhere');
     assert.equal(moved.report.offloaded, true);
     assert.deepEqual(reasons, ['queue_full']);
-    assert.deepEqual(h.telemetry.of('offloaded').map((e) => e.target), ['peer']);
+    assert.deepEqual(
+      h.telemetry.of('offloaded').map((e) => e.target),
+      ['peer'],
+    );
     assert.equal(h.telemetry.of('rejected').length, 0);
     gate.resolve();
     await running;
@@ -320,7 +357,9 @@ describe('timeouts and crashes', () => {
     await h.scheduler.deployed(deployedOf('mortal'));
     const r = await h.scheduler.invoke(call('mortal'));
     h.runtime.instances[0]!.die('killed by signal 9');
-    await h.telemetry.waitFor((e) => e.type === 'stopped' && e.reason === 'crashed' && e.instance === r.report.instance);
+    await h.telemetry.waitFor(
+      (e) => e.type === 'stopped' && e.reason === 'crashed' && e.instance === r.report.instance,
+    );
     assert.equal(h.scheduler.status('mortal')!.instances.total, 0);
     const next = await h.scheduler.invoke(call('mortal'));
     assert.equal(next.status, 200);
@@ -383,7 +422,9 @@ describe('shutdown', () => {
     h = await harness();
     h.runtime.set('stuck', {
       call: (_inv, _inst, signal) =>
-        new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(new TernError('function_crashed', 'killed')))),
+        new Promise((_resolve, reject) =>
+          signal.addEventListener('abort', () => reject(new TernError('function_crashed', 'killed'))),
+        ),
     });
     await h.scheduler.deployed(deployedOf('stuck'));
     const entered = h.runtime.callsEntered('stuck', 1);

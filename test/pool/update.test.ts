@@ -34,9 +34,15 @@ test('update: new calls go to the new version; old instances finish their calls,
   assert.equal((await old).body.toString(), 'v1');
   assert.equal(await pruned, 'svc');
   assert.equal(oldInstance.stoppedBy, 'stop');
-  assert.deepEqual(h.telemetry.of('stopped').map((e) => [e.instance, e.reason]), [[oldInstance.id, 'update']]);
+  assert.deepEqual(
+    h.telemetry.of('stopped').map((e) => [e.instance, e.reason]),
+    [[oldInstance.id, 'update']],
+  );
   assert.deepEqual(h.runtime.released, ['svc@v1']);
-  assert.deepEqual(h.telemetry.of('function').map((e) => e.event), ['deployed', 'updated']);
+  assert.deepEqual(
+    h.telemetry.of('function').map((e) => e.event),
+    ['deployed', 'updated'],
+  );
   assert.equal((await h.scheduler.invoke(call('svc'))).body.toString(), 'v2');
 });
 
@@ -49,7 +55,10 @@ test('update: idle old instances stop at once and min-instances are prewarmed on
   await h.scheduler.deployed(deployedOf('svc', { minInstances: 1 }, 'v2'));
   await pruned;
   await h.telemetry.waitFor((e) => e.type === 'started', 2);
-  assert.deepEqual(h.runtime.alive('svc').map((i) => i.fn.version), ['v2']);
+  assert.deepEqual(
+    h.runtime.alive('svc').map((i) => i.fn.version),
+    ['v2'],
+  );
   const r = await h.scheduler.invoke(call('svc'));
   assert.equal(r.body.toString(), 'v2');
   assert.equal(r.report.cold, false);
@@ -62,7 +71,10 @@ test('deploying the same version again changes nothing', async () => {
   await h.scheduler.deployed(deployedOf('svc', {}, 'v1'));
   const second = await h.scheduler.invoke(call('svc'));
   assert.equal(second.report.instance, first.report.instance);
-  assert.deepEqual(h.telemetry.of('function').map((e) => e.event), ['deployed']);
+  assert.deepEqual(
+    h.telemetry.of('function').map((e) => e.event),
+    ['deployed'],
+  );
 });
 
 test('remove: new calls 404, queued calls 503, the running call finishes, then every instance stops', async () => {
@@ -85,7 +97,10 @@ test('remove: new calls 404, queued calls 503, the running call finishes, then e
   assert.equal((await running).status, 200);
   await removing;
   assert.equal(h.runtime.alive('gone').length, 0);
-  assert.deepEqual(h.telemetry.of('stopped').map((e) => e.reason), ['removed']);
+  assert.deepEqual(
+    h.telemetry.of('stopped').map((e) => e.reason),
+    ['removed'],
+  );
   assert.deepEqual(h.runtime.released, ['gone@v1']);
   assert.equal(h.scheduler.capacity().usedMiB, 0);
 });

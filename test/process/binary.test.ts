@@ -32,7 +32,12 @@ describe('binary runtime (CGI)', () => {
     await rt.prepare(fn);
     const inst = await bed.start(rt, fn);
     for (let i = 0; i < 3; i++) {
-      const r = await invoke(inst, { method: 'POST', path: '/some/where', query: 'a=1&b=2', body: Buffer.from(`hello ${i}`) });
+      const r = await invoke(inst, {
+        method: 'POST',
+        path: '/some/where',
+        query: 'a=1&b=2',
+        body: Buffer.from(`hello ${i}`),
+      });
       assert.equal(r.status, 200);
       assert.equal(r.headers['content-type'], 'text/plain');
       assert.equal(r.headers['x-echo-method'], 'POST');
@@ -76,7 +81,10 @@ describe('binary runtime (CGI)', () => {
     await rt.prepare(fn);
     const inst = await bed.start(rt, fn);
     for (let i = 0; i < 2; i++) {
-      await assert.rejects(invoke(inst), (e: unknown) => isTernError(e) && e.code === 'function_error' && e.message === 'fail.sh exited with code 3');
+      await assert.rejects(
+        invoke(inst),
+        (e: unknown) => isTernError(e) && e.code === 'function_error' && e.message === 'fail.sh exited with code 3',
+      );
     }
   });
 
@@ -84,7 +92,9 @@ describe('binary runtime (CGI)', () => {
     const fn = await bed.fn(join(EXAMPLES, 'echo-binary'), { concurrentRequests: 4 });
     await rt.prepare(fn);
     const inst = await bed.start(rt, fn);
-    const replies = await Promise.all([0, 1, 2, 3].map((i) => invoke(inst, { method: 'PUT', body: Buffer.from(`n${i}`) })));
+    const replies = await Promise.all(
+      [0, 1, 2, 3].map((i) => invoke(inst, { method: 'PUT', body: Buffer.from(`n${i}`) })),
+    );
     replies.forEach((r, i) => assert.match(r.body.toString(), new RegExp(`body: n${i}\\n$`)));
   });
 

@@ -43,7 +43,10 @@ describe('dependency installs at deploy', () => {
   test('python: an unsatisfiable requirement refuses the deploy and leaves no .deps', async () => {
     const fn = await bed.fn('py-deps');
     await writeFile(join(fn.dir, 'requirements.txt'), 'no-such-package-anywhere==1.0\n');
-    await assert.rejects(python.prepare(fn), (e: unknown) => isTernError(e) && e.code === 'bad_spec' && /pip install failed/.test(e.message));
+    await assert.rejects(
+      python.prepare(fn),
+      (e: unknown) => isTernError(e) && e.code === 'bad_spec' && /pip install failed/.test(e.message),
+    );
     await assert.rejects(lstat(join(fn.dir, '.deps')), { code: 'ENOENT' });
   });
 
@@ -57,8 +60,14 @@ describe('dependency installs at deploy', () => {
 
   test('node: a dependency that is not in the folder refuses the deploy', async () => {
     const fn = await bed.fn('node-deps');
-    await writeFile(join(fn.dir, 'package.json'), JSON.stringify({ type: 'module', dependencies: { 'left-pad': '^1.3.0' } }));
-    await assert.rejects(node.prepare(fn), (e: unknown) => isTernError(e) && e.code === 'bad_spec' && /npm install failed/.test(e.message));
+    await writeFile(
+      join(fn.dir, 'package.json'),
+      JSON.stringify({ type: 'module', dependencies: { 'left-pad': '^1.3.0' } }),
+    );
+    await assert.rejects(
+      node.prepare(fn),
+      (e: unknown) => isTernError(e) && e.code === 'bad_spec' && /npm install failed/.test(e.message),
+    );
     await assert.rejects(lstat(join(fn.dir, 'node_modules')), { code: 'ENOENT' });
   });
 });

@@ -14,7 +14,11 @@ describe('process examples and templates', () => {
 
   before(async () => {
     bed = await testBed();
-    runtimes = { python: createPythonRuntime(bed.ctx), node: createNodeRuntime(bed.ctx), binary: createBinaryRuntime(bed.ctx) };
+    runtimes = {
+      python: createPythonRuntime(bed.ctx),
+      node: createNodeRuntime(bed.ctx),
+      binary: createBinaryRuntime(bed.ctx),
+    };
   });
 
   after(async () => {
@@ -47,7 +51,11 @@ describe('process examples and templates', () => {
       const { fn, rt } = await deploy(join(EXAMPLES, name));
       const inst = await bed.start(rt, fn);
       assert.deepEqual(json(await invoke(inst, { query: 'n=100' })), { n: 100, count: 25, last: 97 });
-      assert.deepEqual(json(await invoke(inst, { method: 'POST', body: Buffer.from('1000\n') })), { n: 1000, count: 168, last: 997 });
+      assert.deepEqual(json(await invoke(inst, { method: 'POST', body: Buffer.from('1000\n') })), {
+        n: 1000,
+        count: 168,
+        last: 997,
+      });
       assert.deepEqual(json(await invoke(inst)), { n: 10000, count: 1229, last: 9973 });
       assert.deepEqual(json(await invoke(inst, { query: 'n=1' })), { n: 1, count: 0, last: null });
       assert.deepEqual(json(await invoke(inst, { query: 'n=1000000' })), { n: 1000000, count: 78498, last: 999983 });

@@ -29,7 +29,11 @@ export interface TestBed {
   instanceScratch: string;
   logs: LogLine[];
   /** Copy a function folder (fixture or example) and describe it, with spec overrides. */
-  fn(folder: string, overrides?: Partial<FunctionSpec>, edit?: (dir: string) => Promise<void>): Promise<DeployedFunction>;
+  fn(
+    folder: string,
+    overrides?: Partial<FunctionSpec>,
+    edit?: (dir: string) => Promise<void>,
+  ): Promise<DeployedFunction>;
   start(rt: Runtime, fn: DeployedFunction, id?: string): Promise<Instance>;
   /** Resolves with the first log line (already seen or coming) that matches. */
   waitForLog(match: (l: LogLine) => boolean, limitMs?: number): Promise<LogLine>;
@@ -43,7 +47,12 @@ export async function testBed(host?: HostServices): Promise<TestBed> {
   const scratch = join(root, 'scratch');
   const instanceScratch = join(root, 'instances');
   await mkdir(instanceScratch);
-  const ctx: RuntimeContext = { dataDir: join(root, 'data'), scratchDir: scratch, logger: pino({ level: 'silent' }), ...(host ? { host } : {}) };
+  const ctx: RuntimeContext = {
+    dataDir: join(root, 'data'),
+    scratchDir: scratch,
+    logger: pino({ level: 'silent' }),
+    ...(host ? { host } : {}),
+  };
   const logs: LogLine[] = [];
   const waiters = new Set<(l: LogLine) => void>();
   const started: Instance[] = [];
@@ -100,7 +109,11 @@ export async function testBed(host?: HostServices): Promise<TestBed> {
   };
 }
 
-export function invoke(instance: Instance, init: Partial<InvocationInit> = {}, signal = new AbortController().signal): Promise<Response> {
+export function invoke(
+  instance: Instance,
+  init: Partial<InvocationInit> = {},
+  signal = new AbortController().signal,
+): Promise<Response> {
   return instance.call(createInvocation({ function: 'test', trigger: 'http', ...init }), signal);
 }
 
@@ -123,6 +136,8 @@ export async function processesMentioning(marker: string): Promise<number[]> {
 export async function cgroupsMentioning(marker: string): Promise<string[]> {
   const parents = ['/sys/fs/cgroup/memory/tern', '/sys/fs/cgroup/pids/tern', '/sys/fs/cgroup/tern'];
   const found: string[] = [];
-  for (const p of parents) for (const name of await readdir(p).catch(() => [] as string[])) if (name.includes(marker)) found.push(join(p, name));
+  for (const p of parents)
+    for (const name of await readdir(p).catch(() => [] as string[]))
+      if (name.includes(marker)) found.push(join(p, name));
   return found;
 }

@@ -72,7 +72,14 @@ describe('process sandbox isolation', () => {
   });
 
   test('the function folder, the shims and the system folders are read-only', async () => {
-    for (const path of ['/fn/main.py', '/fn/new-file', '/tern/python/tern_shim.py', '/usr/bin/evil', '/etc/passwd', '/evil']) {
+    for (const path of [
+      '/fn/main.py',
+      '/fn/new-file',
+      '/tern/python/tern_shim.py',
+      '/usr/bin/evil',
+      '/etc/passwd',
+      '/evil',
+    ]) {
       const wrote = await attempt('main:write_file', path);
       assert.equal(wrote.ok, false, `wrote ${path}`);
       assert.match(wrote.error!, /Read-only file system|Permission denied/);
@@ -113,7 +120,9 @@ describe('process sandbox isolation', () => {
   });
 
   test('the function runs as an unprivileged user without capabilities', async () => {
-    const id = json(await invoke(await bed.start(rt, { ...hostile, spec: { ...hostile.spec, handler: 'main:identity' } }))) as {
+    const id = json(
+      await invoke(await bed.start(rt, { ...hostile, spec: { ...hostile.spec, handler: 'main:identity' } })),
+    ) as {
       uid: number;
       euid: number;
       gid: number;
@@ -135,31 +144,51 @@ describe('process sandbox isolation', () => {
     assert.equal(id.hostname, 'py-hostile');
     assert.equal(id.cwd, '/fn');
     // A cleared environment: the host's variables do not leak in.
-    assert.deepEqual(Object.keys(id.env).sort(), ['HOME', 'LANG', 'PATH', 'PWD', 'TERN_FUNCTION', 'TERN_INSTANCE', 'TMPDIR']);
+    assert.deepEqual(Object.keys(id.env).sort(), [
+      'HOME',
+      'LANG',
+      'PATH',
+      'PWD',
+      'TERN_FUNCTION',
+      'TERN_INSTANCE',
+      'TMPDIR',
+    ]);
     assert.equal(id.env.HOME, '/tmp');
     assert.equal(id.env.PWD, '/fn');
   });
 
   test('only the sandbox’s own processes are visible', async () => {
-    const seen = json(await invoke(await bed.start(rt, { ...hostile, spec: { ...hostile.spec, handler: 'main:processes' } }))) as {
+    const seen = json(
+      await invoke(await bed.start(rt, { ...hostile, spec: { ...hostile.spec, handler: 'main:processes' } })),
+    ) as {
       self: number;
       processes: { pid: number; cmd: string }[];
     };
     assert.ok(seen.processes.length <= 3, `sees ${JSON.stringify(seen.processes)}`);
     assert.ok(seen.self <= 3, 'its pid is from a fresh pid namespace');
     assert.ok(!seen.processes.some((p) => p.pid === process.pid && p.cmd.includes('node')), 'sees the test process');
-    assert.ok(seen.processes.every((p) => p.cmd.includes('bwrap') || p.cmd.includes('tern_shim.py')), JSON.stringify(seen.processes));
+    assert.ok(
+      seen.processes.every((p) => p.cmd.includes('bwrap') || p.cmd.includes('tern_shim.py')),
+      JSON.stringify(seen.processes),
+    );
   });
 
   test('a fork bomb is stopped by the pids limit and cleaned up with the instance', async () => {
-    const inst = await bed.start(rt, { ...hostile, spec: { ...hostile.spec, handler: 'main:fork_bomb' } }, `py-hostile-bomb-${process.pid}`);
+    const inst = await bed.start(
+      rt,
+      { ...hostile, spec: { ...hostile.spec, handler: 'main:fork_bomb' } },
+      `py-hostile-bomb-${process.pid}`,
+    );
     const bomb = json(await invoke(inst)) as { forked: number; error: string | null };
     assert.ok(bomb.forked < 64, `forked ${bomb.forked}`);
     assert.match(String(bomb.error), /BlockingIOError|Resource temporarily unavailable/);
     // The test process is unharmed: it can still start processes of its own.
     const { execFileSync } = await import('node:child_process');
     assert.equal(execFileSync('/bin/echo', ['still here']).toString(), 'still here\n');
-    assert.ok((await processesMentioning(`py-hostile-bomb-${process.pid}`)).length > 1, 'the bomb’s children are alive until the instance ends');
+    assert.ok(
+      (await processesMentioning(`py-hostile-bomb-${process.pid}`)).length > 1,
+      'the bomb’s children are alive until the instance ends',
+    );
     await inst.kill();
     assert.deepEqual(await processesMentioning(`py-hostile-bomb-${process.pid}`), []);
     assert.deepEqual(await cgroupsMentioning(`py-hostile-bomb-${process.pid}`), []);

@@ -58,7 +58,10 @@ describe('process instance lifecycle', () => {
     await python.prepare(fn);
     const inst = await bed.start(python, fn);
     const abort = new AbortController();
-    const outcome = assert.rejects(invoke(inst, {}, abort.signal), (e: unknown) => isTernError(e) && e.code === 'unavailable');
+    const outcome = assert.rejects(
+      invoke(inst, {}, abort.signal),
+      (e: unknown) => isTernError(e) && e.code === 'unavailable',
+    );
     const exits: string[] = [];
     inst.onExit((r) => exits.push(r));
     await bed.waitForLog((l) => l.instance === inst.id && l.line === 'background child started');
@@ -75,13 +78,20 @@ describe('process instance lifecycle', () => {
     await python.prepare(fn);
     const inst = await bed.start(python, fn);
     const exited = new Promise<string>((resolve) => inst.onExit(resolve));
-    await assert.rejects(invoke(inst, { query: 'code=7' }), (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /exited with code 7/.test(e.message));
+    await assert.rejects(
+      invoke(inst, { query: 'code=7' }),
+      (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /exited with code 7/.test(e.message),
+    );
     assert.match(await exited, /^exited with code 7/);
     await inst.stop();
     await assertGone(inst.id);
 
     const killed = await bed.start(python, { ...fn, spec: { ...fn.spec, handler: 'main:kill_self' } });
-    await assert.rejects(invoke(killed), (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /killed by signal 9 \(SIGKILL\)/.test(e.message));
+    await assert.rejects(
+      invoke(killed),
+      (e: unknown) =>
+        isTernError(e) && e.code === 'function_crashed' && /killed by signal 9 \(SIGKILL\)/.test(e.message),
+    );
     // onExit registered after the death still hears about it.
     assert.match(await new Promise<string>((resolve) => killed.onExit(resolve)), /killed by signal 9/);
   });
@@ -92,7 +102,11 @@ describe('process instance lifecycle', () => {
     let id = '';
     await assert.rejects(
       (async () => {
-        const inst: Instance = await python.start(fn, { id: (id = `py-contract-noload-${process.pid}`), log: () => undefined, scratchRoot: bed.instanceScratch });
+        const inst: Instance = await python.start(fn, {
+          id: (id = `py-contract-noload-${process.pid}`),
+          log: () => undefined,
+          scratchRoot: bed.instanceScratch,
+        });
         return inst;
       })(),
       (e: unknown) => isTernError(e) && e.code === 'function_error' && /no function 'no_such_function'/.test(e.message),
@@ -106,8 +120,13 @@ describe('process instance lifecycle', () => {
     const fn = await bed.fn(join(EXAMPLES, 'hello-python'), { memory: 4 });
     await python.prepare(fn);
     await assert.rejects(
-      python.start(fn, { id: `hello-python-tiny-${process.pid}`, log: () => undefined, scratchRoot: bed.instanceScratch }),
-      (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /out of memory \(limit 4 MiB\)/.test(e.message),
+      python.start(fn, {
+        id: `hello-python-tiny-${process.pid}`,
+        log: () => undefined,
+        scratchRoot: bed.instanceScratch,
+      }),
+      (e: unknown) =>
+        isTernError(e) && e.code === 'function_crashed' && /out of memory \(limit 4 MiB\)/.test(e.message),
     );
     await assertGone(`hello-python-tiny-${process.pid}`);
   });
@@ -123,7 +142,11 @@ describe('process instance lifecycle', () => {
     ];
     for (const [rt, folder, overrides] of refusals) {
       const fn = await bed.fn(folder, overrides);
-      await assert.rejects(rt.prepare(fn), (e: unknown) => isTernError(e) && e.code === 'bad_spec', JSON.stringify(overrides));
+      await assert.rejects(
+        rt.prepare(fn),
+        (e: unknown) => isTernError(e) && e.code === 'bad_spec',
+        JSON.stringify(overrides),
+      );
     }
   });
 
@@ -142,8 +165,13 @@ describe('process instance lifecycle', () => {
   test('response headers are checked: no CR/LF injection, framing headers dropped', async () => {
     const fn = await bed.fn('py-contract', { handler: 'main:bad_header' });
     await python.prepare(fn);
-    await assert.rejects(invoke(await bed.start(python, fn)), (e: unknown) => isTernError(e) && e.code === 'function_error' && /x-bad/.test(e.message));
-    const framing = await invoke(await bed.start(python, { ...fn, spec: { ...fn.spec, handler: 'main:framing_headers' } }));
+    await assert.rejects(
+      invoke(await bed.start(python, fn)),
+      (e: unknown) => isTernError(e) && e.code === 'function_error' && /x-bad/.test(e.message),
+    );
+    const framing = await invoke(
+      await bed.start(python, { ...fn, spec: { ...fn.spec, handler: 'main:framing_headers' } }),
+    );
     assert.equal(framing.headers['content-length'], undefined);
     assert.equal(framing.headers['x-kept'], 'yes');
     assert.equal(framing.body.toString(), 'four');

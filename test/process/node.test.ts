@@ -63,8 +63,18 @@ describe('node runtime: handler contract', () => {
       body: Buffer.from('payload'),
     });
     assert.equal(r.headers['content-type'], 'application/json');
-    assert.deepEqual(json(r), { method: 'PATCH', path: '/a/b', query: 'x=1&x=2&y=z%26', params: { x: '1', y: 'z&' }, headers: { 'x-one': '1' }, body: 'payload' });
-    const parsed = await invoke(await instanceFor('index.js:parsedBody'), { method: 'POST', body: Buffer.from('[1,"two"]') });
+    assert.deepEqual(json(r), {
+      method: 'PATCH',
+      path: '/a/b',
+      query: 'x=1&x=2&y=z%26',
+      params: { x: '1', y: 'z&' },
+      headers: { 'x-one': '1' },
+      body: 'payload',
+    });
+    const parsed = await invoke(await instanceFor('index.js:parsedBody'), {
+      method: 'POST',
+      body: Buffer.from('[1,"two"]'),
+    });
     assert.deepEqual(json(parsed), { got: [1, 'two'] });
   });
 
@@ -83,28 +93,48 @@ describe('node runtime: handler contract', () => {
   test('async handlers and the context', async () => {
     assert.deepEqual(json(await invoke(await instanceFor('index.js:later'))), { async: true });
     const inst = await instanceFor('index.js:withCtx');
-    assert.deepEqual(json(await invoke(inst, { id: 'node-ctx-1' })), { call: 'node-ctx-1', function: 'node-contract', instance: inst.id });
+    assert.deepEqual(json(await invoke(inst, { id: 'node-ctx-1' })), {
+      call: 'node-ctx-1',
+      function: 'node-contract',
+      instance: inst.id,
+    });
   });
 
   test('a throw or a rejection is a function_error; the instance keeps serving', async () => {
     const inst = await instanceFor('index.js:failing');
-    await assert.rejects(invoke(inst, { path: '/p' }), (e: unknown) => isTernError(e) && e.code === 'function_error' && e.message === 'TypeError: boom at /p');
+    await assert.rejects(
+      invoke(inst, { path: '/p' }),
+      (e: unknown) => isTernError(e) && e.code === 'function_error' && e.message === 'TypeError: boom at /p',
+    );
     assert.equal((await invoke(inst, { query: 'ok' })).body.toString(), 'fine');
-    await assert.rejects(invoke(await instanceFor('index.js:rejecting')), (e: unknown) => isTernError(e) && e.message === 'RangeError: async boom');
+    await assert.rejects(
+      invoke(await instanceFor('index.js:rejecting')),
+      (e: unknown) => isTernError(e) && e.message === 'RangeError: async boom',
+    );
   });
 
   test('CommonJS modules: module.exports as the handler, and exports.handle', async () => {
     const cjs = await bed.fn('node-cjs');
     await rt.prepare(cjs);
-    assert.deepEqual(json(await invoke(await bed.start(rt, cjs), { method: 'DELETE' })), { style: 'commonjs', method: 'DELETE', platform: 'linux' });
+    assert.deepEqual(json(await invoke(await bed.start(rt, cjs), { method: 'DELETE' })), {
+      style: 'commonjs',
+      method: 'DELETE',
+      platform: 'linux',
+    });
     const named = await bed.fn('node-cjs-named');
     await rt.prepare(named);
-    assert.equal((await invoke(await bed.start(rt, named), { method: 'POST', body: Buffer.from('1234') })).body.toString(), 'named handle, 4 bytes');
+    assert.equal(
+      (await invoke(await bed.start(rt, named), { method: 'POST', body: Buffer.from('1234') })).body.toString(),
+      'named handle, 4 bytes',
+    );
   });
 
   test('concurrent-requests > 1: calls overlap in one instance, each log line tagged with its call', async () => {
     const inst = await instanceFor('index.js:meet', 4);
-    const [a, b] = await Promise.all([invoke(inst, { id: 'meet-a', query: 'name=a' }), invoke(inst, { id: 'meet-b', query: 'name=b' })]);
+    const [a, b] = await Promise.all([
+      invoke(inst, { id: 'meet-a', query: 'name=a' }),
+      invoke(inst, { id: 'meet-b', query: 'name=b' }),
+    ]);
     assert.deepEqual(json(a), { me: 'a', sawOther: true, call: 'meet-a' });
     assert.deepEqual(json(b), { me: 'b', sawOther: true, call: 'meet-b' });
     const tagged = bed.logs.filter((l) => l.instance === inst.id && /^call [ab] done$/.test(l.line));
@@ -147,11 +177,18 @@ describe('node runtime: handler contract', () => {
 
   test('process.exit ends the call with function_crashed', async () => {
     const inst = await bed.start(rt, { ...fn, spec: { ...fn.spec, handler: 'index.js:exitNow' } });
-    await assert.rejects(invoke(inst, { query: 'code=4' }), (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /exited with code 4/.test(e.message));
+    await assert.rejects(
+      invoke(inst, { query: 'code=4' }),
+      (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /exited with code 4/.test(e.message),
+    );
   });
 
   test('a heap hog is reported as out of memory', async () => {
     const inst = await bed.start(rt, { ...fn, spec: { ...fn.spec, handler: 'index.js:hog', memory: 64 } });
-    await assert.rejects(invoke(inst), (e: unknown) => isTernError(e) && e.code === 'function_crashed' && /out of memory \(limit 64 MiB\)/.test(e.message));
+    await assert.rejects(
+      invoke(inst),
+      (e: unknown) =>
+        isTernError(e) && e.code === 'function_crashed' && /out of memory \(limit 64 MiB\)/.test(e.message),
+    );
   });
 });

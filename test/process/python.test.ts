@@ -21,7 +21,18 @@ describe('python runtime: handler contract', () => {
         status: 200,
         headers: { 'content-type': 'text/plain' },
         body: Buffer.from(`pong from ${name}`),
-        report: { node: 'n', function: name, instance: '', cold: false, queueMs: 0, initMs: 0, runMs: 0, totalMs: 0, offloaded: false, hops: [] },
+        report: {
+          node: 'n',
+          function: name,
+          instance: '',
+          cold: false,
+          queueMs: 0,
+          initMs: 0,
+          runMs: 0,
+          totalMs: 0,
+          offloaded: false,
+          hops: [],
+        },
       };
     },
   };
@@ -132,11 +143,17 @@ describe('python runtime: handler contract', () => {
       return true;
     });
     assert.equal((await invoke(inst, { query: 'ok' })).body.toString(), 'fine');
-    assert.ok(bed.logs.some((l) => l.instance === inst.id && l.stream === 'stderr' && /Traceback/.test(l.line)), 'the traceback is logged');
+    assert.ok(
+      bed.logs.some((l) => l.instance === inst.id && l.stream === 'stderr' && /Traceback/.test(l.line)),
+      'the traceback is logged',
+    );
   });
 
   test('an invalid status is a function_error', async () => {
-    await assert.rejects(invoke(await instanceFor('main:bad_status')), (e: unknown) => isTernError(e) && e.code === 'function_error' && /status/.test(e.message));
+    await assert.rejects(
+      invoke(await instanceFor('main:bad_status')),
+      (e: unknown) => isTernError(e) && e.code === 'function_error' && /status/.test(e.message),
+    );
   });
 
   test('print() output and child process output are logged with the call id', async () => {
@@ -148,12 +165,18 @@ describe('python runtime: handler contract', () => {
       mine.filter((l) => l.stream === 'stdout' && l.line !== 'raw from a child process').map((l) => l.line),
       ['printed line 1', 'partial line'],
     );
-    assert.deepEqual(mine.filter((l) => l.stream === 'stderr').map((l) => l.line), ['printed line 2']);
+    assert.deepEqual(
+      mine.filter((l) => l.stream === 'stderr').map((l) => l.line),
+      ['printed line 2'],
+    );
     // The child writes to the process's own stdout pipe: attributed to the one call in flight.
     const raw = await bed.waitForLog((l) => l.instance === inst.id && l.line === 'raw from a child process');
     assert.equal(raw.stream, 'stdout');
     assert.ok(raw.callId === 'call-logs-1' || raw.callId === undefined);
-    assert.ok(bed.logs.some((l) => l.instance === inst.id && l.line === 'module loaded' && l.callId === undefined), 'load-time output belongs to the instance');
+    assert.ok(
+      bed.logs.some((l) => l.instance === inst.id && l.line === 'module loaded' && l.callId === undefined),
+      'load-time output belongs to the instance',
+    );
   });
 
   test('host calls: ctx.invoke reaches the node; unknown operations fail cleanly', async () => {
@@ -161,7 +184,11 @@ describe('python runtime: handler contract', () => {
     await rt.prepare(hostFn);
     const inst = await bed.start(rt, hostFn);
     const r = await invoke(inst, { id: 'parent-1' });
-    assert.deepEqual(json(r), { chained_status: 200, chained_body: 'pong from other', unknown: 'unknown host operation "no-such-operation"' });
+    assert.deepEqual(json(r), {
+      chained_status: 200,
+      chained_body: 'pong from other',
+      unknown: 'unknown host operation "no-such-operation"',
+    });
     assert.deepEqual(chained, [{ parent: 'parent-1', fn: 'other', body: 'ping', path: '/chained' }]);
   });
 });

@@ -41,7 +41,15 @@ describe('frames', () => {
 
 describe('CGI', () => {
   test('environment from an invocation', () => {
-    const inv = createInvocation({ function: 'f', trigger: 'http', method: 'post', path: '/a', query: 'q=1', headers: { 'Content-Type': 'text/plain', 'X-Y': 'z', Proxy: 'evil' }, body: Buffer.from('abc') });
+    const inv = createInvocation({
+      function: 'f',
+      trigger: 'http',
+      method: 'post',
+      path: '/a',
+      query: 'q=1',
+      headers: { 'Content-Type': 'text/plain', 'X-Y': 'z', Proxy: 'evil' },
+      body: Buffer.from('abc'),
+    });
     const env = cgiEnv(inv, 'f');
     assert.equal(env.REQUEST_METHOD, 'POST');
     assert.equal(env.PATH_INFO, '/a');
@@ -85,7 +93,14 @@ describe('exit reasons', () => {
   const base = { code: null, signal: null, oomKills: 0, memoryMiB: 64, stderrTail: [] };
   test('OOM wins, then signals, then exit codes with the last stderr line', () => {
     assert.equal(describeExit({ ...base, code: 137, oomKills: 1 }), 'out of memory (limit 64 MiB)');
-    assert.equal(describeExit({ ...base, code: 134, stderrTail: ['FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'] }), 'out of memory (limit 64 MiB)');
+    assert.equal(
+      describeExit({
+        ...base,
+        code: 134,
+        stderrTail: ['FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory'],
+      }),
+      'out of memory (limit 64 MiB)',
+    );
     assert.equal(describeExit({ ...base, code: 137 }), 'killed by signal 9 (SIGKILL)');
     assert.equal(describeExit({ ...base, signal: 'SIGTERM' }), 'killed by signal 15 (SIGTERM)');
     assert.equal(describeExit({ ...base, code: 1, stderrTail: ['Error: boom'] }), 'exited with code 1: Error: boom');
@@ -94,8 +109,26 @@ describe('exit reasons', () => {
 
 describe('bwrap command', () => {
   test('namespaces, read-only binds, private tmp, cleared env; the command travels quoted in TERN_EXEC', () => {
-    const args = bwrapArgs({ fnDir: '/data/f', shimsDir: '/s', etcDir: '/e', network: false, tmpBytes: 1024, hostname: 'f', env: { A: '1' }, command: ['/usr/bin/python3', "it's"] });
-    for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-net', '--die-with-parent', '--new-session', '--clearenv']) assert.ok(args.includes(flag), flag);
+    const args = bwrapArgs({
+      fnDir: '/data/f',
+      shimsDir: '/s',
+      etcDir: '/e',
+      network: false,
+      tmpBytes: 1024,
+      hostname: 'f',
+      env: { A: '1' },
+      command: ['/usr/bin/python3', "it's"],
+    });
+    for (const flag of [
+      '--unshare-pid',
+      '--unshare-ipc',
+      '--unshare-uts',
+      '--unshare-net',
+      '--die-with-parent',
+      '--new-session',
+      '--clearenv',
+    ])
+      assert.ok(args.includes(flag), flag);
     const at = (a: string[], i: number) => a.slice(i, i + 3).join(' ');
     assert.ok(args.some((_, i) => at(args, i) === '--ro-bind /data/f /fn'));
     assert.ok(args.some((_, i) => at(args, i) === '--ro-bind /e /etc'));
@@ -103,14 +136,25 @@ describe('bwrap command', () => {
     assert.equal(args.at(-1), `'/usr/bin/python3' 'it'\\''s'`);
     assert.equal(args.at(-2), 'TERN_EXEC');
     assert.deepEqual(SANDBOX_COMMAND.slice(0, 5), ['/usr/bin/setpriv', '--reuid', '65534', '--regid', '65534']);
-    const online = bwrapArgs({ fnDir: '/f', shimsDir: '/s', etcDir: '/e', network: true, tmpBytes: 1, hostname: 'f', env: {}, command: ['x'] });
+    const online = bwrapArgs({
+      fnDir: '/f',
+      shimsDir: '/s',
+      etcDir: '/e',
+      network: true,
+      tmpBytes: 1,
+      hostname: 'f',
+      env: {},
+      command: ['x'],
+    });
     assert.ok(!online.includes('--unshare-net'));
   });
 
   test('shellQuote survives sh', async () => {
     const { execFileSync } = await import('node:child_process');
     const argv = ['plain', "quote'd", 'new\nline', '$HOME `x` "y" \\z', ''];
-    const out = execFileSync('/bin/sh', ['-c', `eval "set -- $Q"; for a do printf '%s\\0' "$a"; done`], { env: { Q: shellQuote(argv) } });
+    const out = execFileSync('/bin/sh', ['-c', `eval "set -- $Q"; for a do printf '%s\\0' "$a"; done`], {
+      env: { Q: shellQuote(argv) },
+    });
     assert.deepEqual(out.toString().split('\0').slice(0, -1), argv);
   });
 });

@@ -62,7 +62,10 @@ describe('DirRegistry', () => {
     assert.equal(fn.spec.name, 'hello');
     assert.equal(fn.spec.runtime, 'python');
     assert.equal(await readFile(join(fn.dir, 'main.py'), 'utf8'), PY_FILES['main.py']);
-    const pointer = JSON.parse(await readFile(join(root, 'hello', 'current'), 'utf8')) as { version: string; deployedAt: string };
+    const pointer = JSON.parse(await readFile(join(root, 'hello', 'current'), 'utf8')) as {
+      version: string;
+      deployedAt: string;
+    };
     assert.deepEqual(pointer, { version: fn.version, deployedAt: fn.deployedAt });
     assert.equal(reg.get('hello'), fn);
     assert.deepEqual(reg.list(), [fn]);
@@ -89,7 +92,11 @@ describe('DirRegistry', () => {
     assert.equal(again.fn.version, first.fn.version);
     assert.equal(again.previous, first.fn);
 
-    const v2 = await reg.deploy('fn', await pack({ ...PY_FILES, 'main.py': 'def handle(req):\n    return "v2"\n' }), 'tar.gz');
+    const v2 = await reg.deploy(
+      'fn',
+      await pack({ ...PY_FILES, 'main.py': 'def handle(req):\n    return "v2"\n' }),
+      'tar.gz',
+    );
     assert.equal(v2.created, false);
     assert.notEqual(v2.fn.version, first.fn.version);
     assert.equal(v2.previous, first.fn);
@@ -100,11 +107,23 @@ describe('DirRegistry', () => {
   });
 
   test('refusals: missing function.toml, bad function.toml naming the key, name mismatch, bad name', async () => {
-    await assert.rejects(reg.deploy('fn', await pack({ 'main.py': 'x' }), 'tar.gz'), refused('bad_archive', /no function\.toml/));
-    await assert.rejects(reg.deploy('fn', await pack({ 'function.toml': 'runtime = "python"\nmemory = "lots"\n' }), 'tar.gz'), refused('bad_spec', /memory/));
-    await assert.rejects(reg.deploy('fn', await pack({ 'function.toml': 'name = "other"\nruntime = "python"\n' }), 'tar.gz'), refused('bad_spec', /"other".*"fn"/));
+    await assert.rejects(
+      reg.deploy('fn', await pack({ 'main.py': 'x' }), 'tar.gz'),
+      refused('bad_archive', /no function\.toml/),
+    );
+    await assert.rejects(
+      reg.deploy('fn', await pack({ 'function.toml': 'runtime = "python"\nmemory = "lots"\n' }), 'tar.gz'),
+      refused('bad_spec', /memory/),
+    );
+    await assert.rejects(
+      reg.deploy('fn', await pack({ 'function.toml': 'name = "other"\nruntime = "python"\n' }), 'tar.gz'),
+      refused('bad_spec', /"other".*"fn"/),
+    );
     await assert.rejects(reg.deploy('Bad_Name', await pack(PY_FILES), 'tar.gz'), refused('bad_request', /Bad_Name/));
-    await assert.rejects(reg.deploy('fn', rawTarGz([{ path: '../x', data: 'x' }]), 'tar.gz'), refused('bad_archive', /\.\./));
+    await assert.rejects(
+      reg.deploy('fn', rawTarGz([{ path: '../x', data: 'x' }]), 'tar.gz'),
+      refused('bad_archive', /\.\./),
+    );
     assert.deepEqual(await tree(root), ['.tmp/']);
     assert.equal(reg.get('fn'), undefined);
     assert.deepEqual(events, []);
@@ -115,7 +134,13 @@ describe('DirRegistry', () => {
     const before = await tree(root);
     const failures: [Buffer, string][] = [
       [await pack({ 'function.toml': 'runtime = "python"\ntimeout = "soon"\n' }), 'bad_spec'],
-      [rawTarGz([{ path: 'function.toml', data: PY_TOML }, { path: 'big', data: Buffer.alloc(LIMITS.unpackedBytes + 1) }]), 'bad_archive'],
+      [
+        rawTarGz([
+          { path: 'function.toml', data: PY_TOML },
+          { path: 'big', data: Buffer.alloc(LIMITS.unpackedBytes + 1) },
+        ]),
+        'bad_archive',
+      ],
       [Buffer.from('not an archive'), 'bad_archive'],
     ];
     for (const [archive, code] of failures) {
@@ -135,8 +160,14 @@ describe('DirRegistry', () => {
     });
     const good = await reg.deploy('fn', await pack(PY_FILES), 'tar.gz');
     const before = await tree(root);
-    await assert.rejects(reg.deploy('fn', await pack({ ...PY_FILES, 'function.toml': `${PY_TOML}env = { REFUSE = "1" }\n` }), 'tar.gz'), refused('bad_spec', /refused by the runtime/));
-    await assert.rejects(reg.deploy('fresh', await pack({ ...PY_FILES, 'function.toml': `${PY_TOML}env = { REFUSE = "1" }\n` }), 'tar.gz'), refused('bad_spec', /refused/));
+    await assert.rejects(
+      reg.deploy('fn', await pack({ ...PY_FILES, 'function.toml': `${PY_TOML}env = { REFUSE = "1" }\n` }), 'tar.gz'),
+      refused('bad_spec', /refused by the runtime/),
+    );
+    await assert.rejects(
+      reg.deploy('fresh', await pack({ ...PY_FILES, 'function.toml': `${PY_TOML}env = { REFUSE = "1" }\n` }), 'tar.gz'),
+      refused('bad_spec', /refused/),
+    );
     assert.deepEqual(await tree(root), before);
     assert.equal(reg.get('fn'), good.fn);
     assert.deepEqual(seen, ['fn:function.toml,main.py', 'fn:function.toml,main.py', 'fresh:function.toml,main.py']);
@@ -161,10 +192,13 @@ describe('DirRegistry', () => {
     await writeFile(join(root, 'stray-file'), 'x');
 
     reg = await make();
-    assert.deepEqual(reg.list().map((f) => [f.spec.name, f.version, f.deployedAt, f.dir]), [
-      ['a', a2.fn.version, a2.fn.deployedAt, a2.fn.dir],
-      ['b', b.fn.version, b.fn.deployedAt, b.fn.dir],
-    ]);
+    assert.deepEqual(
+      reg.list().map((f) => [f.spec.name, f.version, f.deployedAt, f.dir]),
+      [
+        ['a', a2.fn.version, a2.fn.deployedAt, a2.fn.dir],
+        ['b', b.fn.version, b.fn.deployedAt, b.fn.dir],
+      ],
+    );
     assert.deepEqual(await readdir(join(root, '.tmp')), []);
     await assert.rejects(stat(a1.fn.dir), /ENOENT/);
     assert.equal(reg.get('broken'), undefined);
@@ -187,7 +221,10 @@ describe('DirRegistry', () => {
     assert.deepEqual(await readdir(join(root, '.tmp')), []);
     await reg.close();
     reg = await make();
-    assert.deepEqual(reg.list().map((f) => f.spec.name), ['kept']);
+    assert.deepEqual(
+      reg.list().map((f) => f.spec.name),
+      ['kept'],
+    );
   });
 
   test('deployFolder copies a folder, follows inner links, refuses outer links and limits', async () => {
@@ -196,7 +233,10 @@ describe('DirRegistry', () => {
     await symlink('lib/helper.py', join(src, 'alias.py'));
     const out = await reg.deployFolder('copied', src);
     assert.equal(out.created, true);
-    assert.deepEqual((await tree(out.fn.dir)).map((l) => l.split(' ')[0]), ['alias.py', 'function.toml', 'lib/', 'lib/helper.py', 'main.py']);
+    assert.deepEqual(
+      (await tree(out.fn.dir)).map((l) => l.split(' ')[0]),
+      ['alias.py', 'function.toml', 'lib/', 'lib/helper.py', 'main.py'],
+    );
     const same = await reg.deploy('copied', await packFolder(src), 'tar.gz');
     assert.equal(same.fn.version, out.fn.version);
 
@@ -221,7 +261,9 @@ describe('DirRegistry', () => {
     await writeFiles(join(dir, 'broken'), { 'function.toml': 'runtime = "python"\nmemroy = 1\n' });
     await writeFiles(join(dir, 'not-a-function'), { 'README.md': 'x' });
     // UniFaaS style: no name, no runtime, a [vm] table.
-    await writeFiles(join(dir, 'vm-fn'), { 'function.toml': 'memory = 256\nkeepalive = 30\n[vm]\nkernel = "vmlinux"\nimage = "rootfs.img"\n' });
+    await writeFiles(join(dir, 'vm-fn'), {
+      'function.toml': 'memory = 256\nkeepalive = 30\n[vm]\nkernel = "vmlinux"\nimage = "rootfs.img"\n',
+    });
     const result = await loadRegistryFolder(reg, dir, silent);
     assert.deepEqual(result.loaded, ['alpha', 'beta', 'vm-fn']);
     assert.equal(result.failed.length, 1);
@@ -232,7 +274,9 @@ describe('DirRegistry', () => {
     const again = await loadRegistryFolder(reg, dir, silent);
     assert.deepEqual(again.loaded, result.loaded);
     assert.deepEqual(
-      events.filter((e) => e.type === 'deployed').map((e) => (e.type === 'deployed' ? e.previous?.version === e.fn.version : false)),
+      events
+        .filter((e) => e.type === 'deployed')
+        .map((e) => (e.type === 'deployed' ? e.previous?.version === e.fn.version : false)),
       [false, false, false, true, true, true],
     );
     // A folder that is itself one function.

@@ -39,7 +39,13 @@ export async function tree(dir: string): Promise<string[]> {
       else if (info.isDirectory()) {
         out.push(`${childRel}/`);
         await walk(childRel);
-      } else out.push(`${childRel} ${createHash('sha256').update(await readFile(join(dir, childRel))).digest('hex').slice(0, 8)}`);
+      } else
+        out.push(
+          `${childRel} ${createHash('sha256')
+            .update(await readFile(join(dir, childRel)))
+            .digest('hex')
+            .slice(0, 8)}`,
+        );
     }
   };
   await walk('');

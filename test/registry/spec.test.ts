@@ -18,7 +18,10 @@ test('durations: "500ms", "10s", "5m" and bare seconds', () => {
   assert.equal(spec.keepaliveMs, 30_000);
   assert.equal(parseFunctionToml('runtime = "wasm"\ntimeout = "10s"\nkeepalive = "5m"\n', 'fn').timeoutMs, 10_000);
   assert.equal(parseFunctionToml('runtime = "wasm"\nkeepalive = "5m"\n', 'fn').keepaliveMs, 300_000);
-  assert.throws(() => parseFunctionToml('runtime = "wasm"\ntimeout = "soon"\n', 'fn'), badSpec(/timeout: not a duration/));
+  assert.throws(
+    () => parseFunctionToml('runtime = "wasm"\ntimeout = "soon"\n', 'fn'),
+    badSpec(/timeout: not a duration/),
+  );
 });
 
 test('defaults and the name from the folder', () => {
@@ -34,7 +37,10 @@ test('defaults and the name from the folder', () => {
 
 test('an unknown key is refused, named', () => {
   assert.throws(() => parseFunctionToml('runtime = "python"\nmemroy = 1\n', 'fn'), badSpec(/memroy: unknown key/));
-  assert.throws(() => parseFunctionToml('runtime = "python"\n[triggers]\nmqtt = "x"\n', 'fn'), badSpec(/triggers\.mqtt: unknown key/));
+  assert.throws(
+    () => parseFunctionToml('runtime = "python"\n[triggers]\nmqtt = "x"\n', 'fn'),
+    badSpec(/triggers\.mqtt: unknown key/),
+  );
 });
 
 test('a wrong type names the key', () => {
@@ -44,7 +50,10 @@ test('a wrong type names the key', () => {
 });
 
 test('min-instances over max-instances is refused', () => {
-  assert.throws(() => parseFunctionToml('runtime = "python"\nmin-instances = 5\nmax-instances = 2\n', 'fn'), badSpec(/min-instances: is 5, more than max-instances \(2\)/));
+  assert.throws(
+    () => parseFunctionToml('runtime = "python"\nmin-instances = 5\nmax-instances = 2\n', 'fn'),
+    badSpec(/min-instances: is 5, more than max-instances \(2\)/),
+  );
 });
 
 test('a UniFaaS file: no name, no runtime, a [vm] table', () => {
@@ -56,7 +65,14 @@ test('a UniFaaS file: no name, no runtime, a [vm] table', () => {
   assert.equal(spec.runtime, 'microvm');
   assert.equal(spec.concurrentRequests, 4);
   assert.equal(spec.keepaliveMs, 30_000);
-  assert.deepEqual(spec.vm, { kernel: 'vmlinux', image: 'rootfs.img', cpus: 1, cmdline: 'console=ttyS0 ip=%ip', copyRootfs: false, hypervisor: 'firecracker' });
+  assert.deepEqual(spec.vm, {
+    kernel: 'vmlinux',
+    image: 'rootfs.img',
+    cpus: 1,
+    cmdline: 'console=ttyS0 ip=%ip',
+    copyRootfs: false,
+    hypervisor: 'firecracker',
+  });
   assert.equal(parseFunctionToml('[container]\nimage = "alpine"\n', 'c').runtime, 'container');
   assert.throws(() => parseFunctionToml('memory = 64\n', 'fn'), badSpec(/runtime: missing/));
 });

@@ -22,7 +22,10 @@ describe('chaining', () => {
     // The same recursion fixture as a function that may have only one instance.
     const single = join(scratch, 'recurse-one');
     await cp(join(FIXTURES, 'recurse'), single, { recursive: true });
-    await writeFile(join(single, 'function.toml'), 'name = "recurse-one"\nruntime = "wasm"\nhandler = "recurse.wasm"\nmemory = 16\ntimeout = "20s"\nmax-instances = 1\n');
+    await writeFile(
+      join(single, 'function.toml'),
+      'name = "recurse-one"\nruntime = "wasm"\nhandler = "recurse.wasm"\nmemory = 16\ntimeout = "20s"\nmax-instances = 1\n',
+    );
     node = await startTern({ args: ['--config', config] });
     await deploy(node, join(EXAMPLES, 'square'), 'square');
     await deploy(node, join(EXAMPLES, 'fanout'), 'fanout');
@@ -81,6 +84,9 @@ describe('chaining', () => {
     assert.equal(r.status, 503, r.body);
     const body = JSON.parse(r.body) as { error: { code: string } };
     assert.equal(body.error.code, 'queue_timeout');
-    assert.deepEqual(r.report.children?.map((c) => [c.function, c.status]), [['recurse-one', 503]]);
+    assert.deepEqual(
+      r.report.children?.map((c) => [c.function, c.status]),
+      [['recurse-one', 503]],
+    );
   });
 });

@@ -16,7 +16,10 @@ describe('state: global tier in Redis, two nodes', () => {
   before(async () => {
     buildModules();
     redis = await startRedis();
-    [a, b] = await Promise.all([startTern({ env: { TERN_REDIS: redis.url } }), startTern({ env: { TERN_REDIS: redis.url } })]);
+    [a, b] = await Promise.all([
+      startTern({ env: { TERN_REDIS: redis.url } }),
+      startTern({ env: { TERN_REDIS: redis.url } }),
+    ]);
     for (const node of [a, b]) {
       await deploy(node, join(EXAMPLES, 'put'), 'put');
       await deploy(node, join(EXAMPLES, 'get'), 'get');
@@ -55,12 +58,18 @@ describe('state: global tier in Redis, two nodes', () => {
   test('read-modify-write under the global lock from both nodes at once loses nothing', async () => {
     const perNode = 3;
     const appends = 10;
-    const calls = [a, b].flatMap((node, n) => Array.from({ length: perNode }, (_, i) => invoke(node, `rmw?key=ledger&m=${appends}&global=1`, { body: `n${n}w${i}` })));
+    const calls = [a, b].flatMap((node, n) =>
+      Array.from({ length: perNode }, (_, i) =>
+        invoke(node, `rmw?key=ledger&m=${appends}&global=1`, { body: `n${n}w${i}` }),
+      ),
+    );
     for (const r of await Promise.all(calls)) assert.deepEqual([r.status, r.body], [200, 'ok\n']);
     const value = await (await a.api('GET', '/v1/state/ledger?tier=global')).text();
     const entries = value.split(';').filter(Boolean);
     assert.equal(entries.length, 2 * perNode * appends);
-    const expected = [0, 1].flatMap((n) => Array.from({ length: perNode }, (_, i) => Array.from({ length: appends }, (_, j) => `n${n}w${i}.${j}`)).flat());
+    const expected = [0, 1].flatMap((n) =>
+      Array.from({ length: perNode }, (_, i) => Array.from({ length: appends }, (_, j) => `n${n}w${i}.${j}`)).flat(),
+    );
     assert.deepEqual([...entries].sort(), [...expected].sort());
   });
 });

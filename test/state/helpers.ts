@@ -16,13 +16,18 @@ export const FIXTURES = join(REPO, 'test/fixtures/state');
 
 /** Build what the tests deploy (each build.sh is idempotent and quick when up to date). */
 export function buildModules(): void {
-  for (const script of ['put', 'get', 'square', 'fanout'].map((e) => join(EXAMPLES, e, 'build.sh')).concat(join(FIXTURES, 'build.sh'))) {
+  for (const script of ['put', 'get', 'square', 'fanout']
+    .map((e) => join(EXAMPLES, e, 'build.sh'))
+    .concat(join(FIXTURES, 'build.sh'))) {
     execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   }
 }
 
 export async function deploy(node: TernProcess, dir: string, name: string): Promise<void> {
-  const res = await node.api('PUT', `/v1/functions/${name}`, { body: await packFolder(dir), headers: { 'content-type': 'application/gzip' } });
+  const res = await node.api('PUT', `/v1/functions/${name}`, {
+    body: await packFolder(dir),
+    headers: { 'content-type': 'application/gzip' },
+  });
   assert.ok(res.status === 200 || res.status === 201, `deploy ${name}: ${res.status} ${await res.text()}`);
 }
 
@@ -47,9 +52,26 @@ export interface RedisProcess {
 export async function startRedis(): Promise<RedisProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'tern-redis-'));
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'yes'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'yes',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
@@ -85,11 +107,22 @@ export async function startRedis(): Promise<RedisProcess> {
 export interface Reply {
   status: number;
   body: string;
-  report: { children?: { id: string; function: string; status: number; ms: number }[]; instance: string; [k: string]: unknown };
+  report: {
+    children?: { id: string; function: string; status: number; ms: number }[];
+    instance: string;
+    [k: string]: unknown;
+  };
 }
 
-export async function invoke(node: TernProcess, path: string, init: { method?: string; body?: string } = {}): Promise<Reply> {
-  const res = await fetch(`${node.url}/fn/${path}`, { method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'), ...(init.body !== undefined ? { body: init.body } : {}) });
+export async function invoke(
+  node: TernProcess,
+  path: string,
+  init: { method?: string; body?: string } = {},
+): Promise<Reply> {
+  const res = await fetch(`${node.url}/fn/${path}`, {
+    method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
+    ...(init.body !== undefined ? { body: init.body } : {}),
+  });
   const report = JSON.parse(res.headers.get('x-tern-report') ?? '{}') as Reply['report'];
   return { status: res.status, body: await res.text(), report };
 }

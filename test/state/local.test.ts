@@ -33,7 +33,8 @@ describe('state: local tier', () => {
 
     // Same size: written in place in the shared segment the readers already hold.
     await invoke(node, 'put/greeting', { method: 'PUT', body: 'HELLO' });
-    for (const g of await Promise.all([1, 2, 3].map(() => invoke(node, 'get?key=greeting')))) assert.equal(g.body, 'HELLO');
+    for (const g of await Promise.all([1, 2, 3].map(() => invoke(node, 'get?key=greeting'))))
+      assert.equal(g.body, 'HELLO');
     // Bigger: the value moves to a new segment; readers holding the old one must notice.
     const big = 'x'.repeat(100_000);
     await invoke(node, 'put/greeting', { method: 'PUT', body: big });
@@ -70,15 +71,23 @@ describe('state: local tier', () => {
   test('concurrent read-modify-write appends under a lock lose nothing (N writers × M appends)', async () => {
     const writers = 8;
     const appends = 25;
-    const replies = await Promise.all(Array.from({ length: writers }, (_, w) => invoke(node, 'rmw?key=log&m=25', { body: `w${w}` })));
+    const replies = await Promise.all(
+      Array.from({ length: writers }, (_, w) => invoke(node, 'rmw?key=log&m=25', { body: `w${w}` })),
+    );
     for (const r of replies) assert.deepEqual([r.status, r.body], [200, 'ok\n']);
     const value = await (await node.api('GET', '/v1/state/log')).text();
     const entries = value.split(';').filter(Boolean);
     assert.equal(entries.length, writers * appends);
-    const expected = Array.from({ length: writers }, (_, w) => Array.from({ length: appends }, (_, j) => `w${w}.${j}`)).flat();
+    const expected = Array.from({ length: writers }, (_, w) =>
+      Array.from({ length: appends }, (_, j) => `w${w}.${j}`),
+    ).flat();
     assert.deepEqual([...entries].sort(), [...expected].sort());
     // Each writer's own entries stay in order.
-    for (let w = 0; w < writers; w++) assert.deepEqual(entries.filter((e) => e.startsWith(`w${w}.`)), expected.filter((e) => e.startsWith(`w${w}.`)));
+    for (let w = 0; w < writers; w++)
+      assert.deepEqual(
+        entries.filter((e) => e.startsWith(`w${w}.`)),
+        expected.filter((e) => e.startsWith(`w${w}.`)),
+      );
   });
 
   test("a call's locks are freed when it ends without unlocking, by returning or by its timeout", async () => {

@@ -78,12 +78,25 @@ describe('state and chaining from python and node', () => {
     await deploy(node, join(EXAMPLES, 'put'), 'put');
     await deploy(node, join(EXAMPLES, 'wordcount'), 'wordcount');
     const put = async (name: string, files: Record<string, string>) => {
-      const res = await node.api('PUT', `/v1/functions/${name}`, { body: await packFiles(files), headers: { 'content-type': 'application/gzip' } });
+      const res = await node.api('PUT', `/v1/functions/${name}`, {
+        body: await packFiles(files),
+        headers: { 'content-type': 'application/gzip' },
+      });
       assert.equal(res.status, 201, await res.text());
     };
-    await put('py-state', { 'function.toml': 'runtime = "python"\nhandler = "main:handle"\ntimeout = "30s"\n', 'main.py': PY_STATE });
-    await put('node-rmw', { 'function.toml': 'runtime = "node"\nhandler = "index.mjs"\ntimeout = "60s"\nconcurrent-requests = 4\nmax-instances = 2\n', 'index.mjs': NODE_RMW });
-    await put('node-fanout', { 'function.toml': 'runtime = "node"\nhandler = "index.mjs"\ntimeout = "30s"\n', 'index.mjs': NODE_FANOUT });
+    await put('py-state', {
+      'function.toml': 'runtime = "python"\nhandler = "main:handle"\ntimeout = "30s"\n',
+      'main.py': PY_STATE,
+    });
+    await put('node-rmw', {
+      'function.toml':
+        'runtime = "node"\nhandler = "index.mjs"\ntimeout = "60s"\nconcurrent-requests = 4\nmax-instances = 2\n',
+      'index.mjs': NODE_RMW,
+    });
+    await put('node-fanout', {
+      'function.toml': 'runtime = "node"\nhandler = "index.mjs"\ntimeout = "30s"\n',
+      'index.mjs': NODE_FANOUT,
+    });
   });
   after(async () => {
     await node?.stop({ cleanup: true });
@@ -117,13 +130,18 @@ describe('state and chaining from python and node', () => {
       squares: [0, 1, 4, 9, 16],
       sync: '81',
     });
-    assert.deepEqual(r.report.children?.map((c) => [c.function, c.status]), Array.from({ length: 6 }, () => ['square', 200]));
+    assert.deepEqual(
+      r.report.children?.map((c) => [c.function, c.status]),
+      Array.from({ length: 6 }, () => ['square', 200]),
+    );
   });
 
   test('node: read-modify-write under ctx.state.locked from concurrent calls loses nothing', async () => {
     const writers = 6;
     const appends = 10;
-    const replies = await Promise.all(Array.from({ length: writers }, (_, w) => invoke(node, `node-rmw?key=node-log&m=${appends}`, { body: `w${w}` })));
+    const replies = await Promise.all(
+      Array.from({ length: writers }, (_, w) => invoke(node, `node-rmw?key=node-log&m=${appends}`, { body: `w${w}` })),
+    );
     for (const r of replies) assert.deepEqual([r.status, r.body], [200, 'ok']);
     const entries = (await (await node.api('GET', '/v1/state/node-log')).text()).split(';').filter(Boolean);
     assert.equal(entries.length, writers * appends);

@@ -109,7 +109,10 @@ describe('local tier', () => {
     });
     let flip = false;
     const writer = setInterval(() => {
-      for (let i = 0; i < 50; i++) t.set('k', Buffer.alloc(4096, (flip = !flip) ? 'b' : 'a'));
+      for (let i = 0; i < 50; i++) {
+        flip = !flip;
+        t.set('k', Buffer.alloc(4096, flip ? 'b' : 'a'));
+      }
     }, 1);
     const { reads, torn } = await result;
     clearInterval(writer);
@@ -120,7 +123,8 @@ describe('local tier', () => {
 
   test('keys: the documented rule', () => {
     for (const good of ['a', 'users/alice', 'x.y:z@1+2=3-4_5', 'A'.repeat(250)]) assert.equal(checkKey(good), good);
-    for (const bad of ['', '.hidden', '/abs', 'sp ace', 'q?x', 'A'.repeat(251), 'ü']) assert.throws(() => checkKey(bad), code('bad_request'));
+    for (const bad of ['', '.hidden', '/abs', 'sp ace', 'q?x', 'A'.repeat(251), 'ü'])
+      assert.throws(() => checkKey(bad), code('bad_request'));
   });
 });
 
@@ -139,7 +143,10 @@ describe('local locks', () => {
     locks.releaseAll('c2');
     await third;
     assert.deepEqual(order, ['c2', 'c3']);
-    await assert.rejects(locks.lock('k', 'c4'), (e: unknown) => code('conflict')(e) && /not acquired within 200 ms/.test((e as Error).message));
+    await assert.rejects(
+      locks.lock('k', 'c4'),
+      (e: unknown) => code('conflict')(e) && /not acquired within 200 ms/.test((e as Error).message),
+    );
     const waiting = locks.lock('k', 'c5');
     locks.releaseAll('c5');
     await assert.rejects(waiting, code('conflict'));
@@ -188,7 +195,12 @@ describe('embedded tier files', () => {
 
 describe('chaining', () => {
   const parent = (depth: number): Invocation => ({ ...createInvocation({ function: 'p', trigger: 'http' }), depth });
-  const answer = (status: number): Result => ({ status, headers: {}, body: Buffer.from('ok'), report: emptyReport('n', 'c') });
+  const answer = (status: number): Result => ({
+    status,
+    headers: {},
+    body: Buffer.from('ok'),
+    report: emptyReport('n', 'c'),
+  });
 
   test('the child is a chain invocation one level deeper; past the limit it is refused before scheduling', async () => {
     const seen: Invocation[] = [];
@@ -198,16 +210,37 @@ describe('chaining', () => {
     const r = await chain.invoke(p, 'child', Buffer.from('in'), { path: '/x?y=1', headers: { 'X-A': 'b' } });
     assert.equal(r.status, 201);
     assert.equal(seen.length, 1);
-    assert.deepEqual([seen[0]!.trigger, seen[0]!.depth, seen[0]!.parent, seen[0]!.function, seen[0]!.path, seen[0]!.query, seen[0]!.headers['x-a'], seen[0]!.method], ['chain', 2, p.id, 'child', '/x', 'y=1', 'b', 'POST']);
+    assert.deepEqual(
+      [
+        seen[0]!.trigger,
+        seen[0]!.depth,
+        seen[0]!.parent,
+        seen[0]!.function,
+        seen[0]!.path,
+        seen[0]!.query,
+        seen[0]!.headers['x-a'],
+        seen[0]!.method,
+      ],
+      ['chain', 2, p.id, 'child', '/x', 'y=1', 'b', 'POST'],
+    );
     const deep = parent(2);
     const refused = await chain.invoke(deep, 'child', Buffer.alloc(0));
     assert.equal(refused.status, 400);
     assert.match(refused.body.toString(), /chain depth limit 2 reached: p \(depth 2\) cannot call child/);
     assert.equal(seen.length, 1);
     assert.equal((await chain.invoke(p, 'Bad Name', Buffer.alloc(0))).status, 400);
-    assert.deepEqual(chain.take(p.id)?.map((c) => [c.function, c.status]), [['child', 201], ['Bad Name', 400]]);
+    assert.deepEqual(
+      chain.take(p.id)?.map((c) => [c.function, c.status]),
+      [
+        ['child', 201],
+        ['Bad Name', 400],
+      ],
+    );
     assert.equal(chain.take(p.id), undefined);
-    assert.deepEqual(chain.take(deep.id)?.map((c) => c.status), [400]);
+    assert.deepEqual(
+      chain.take(deep.id)?.map((c) => c.status),
+      [400],
+    );
   });
 });
 
@@ -216,8 +249,18 @@ describe('wasm deploy check of tern imports', () => {
   const spec = (handler: string) => normaliseSpec({ name: 'x', runtime: 'wasm', handler });
 
   test('a wrong signature or an unknown name is refused with bad_spec naming it', async () => {
-    await assert.rejects(compileFunction(spec('bad-signature.wasm'), join(FIXTURES, 'build')), (e: unknown) => code('bad_spec')(e) && /tern\.state_get as \(i32, i32\) -> \(i32\), but it is \(i32, i32, i32, i32\) -> \(i32\)/.test((e as Error).message));
-    await assert.rejects(compileFunction(spec('unknown-name.wasm'), join(FIXTURES, 'build')), (e: unknown) => code('bad_spec')(e) && /tern\.teleport, which Tern does not provide/.test((e as Error).message));
+    await assert.rejects(
+      compileFunction(spec('bad-signature.wasm'), join(FIXTURES, 'build')),
+      (e: unknown) =>
+        code('bad_spec')(e) &&
+        /tern\.state_get as \(i32, i32\) -> \(i32\), but it is \(i32, i32, i32, i32\) -> \(i32\)/.test(
+          (e as Error).message,
+        ),
+    );
+    await assert.rejects(
+      compileFunction(spec('unknown-name.wasm'), join(FIXTURES, 'build')),
+      (e: unknown) => code('bad_spec')(e) && /tern\.teleport, which Tern does not provide/.test((e as Error).message),
+    );
     const ok = await compileFunction(spec('rmw.wasm'), join(FIXTURES, 'rmw'));
     assert.equal(ok.usesHost, true);
   });

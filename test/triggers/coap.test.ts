@@ -22,8 +22,15 @@ function pattern(n: number): Buffer {
   return b;
 }
 
-async function started(ctx: FakeContext, piggybackMs?: number): Promise<{ trigger: Trigger; base: string; port: number }> {
-  const trigger = createCoapTrigger({ port: 0, host: '127.0.0.1', ...(piggybackMs !== undefined ? { piggybackMs } : {}) });
+async function started(
+  ctx: FakeContext,
+  piggybackMs?: number,
+): Promise<{ trigger: Trigger; base: string; port: number }> {
+  const trigger = createCoapTrigger({
+    port: 0,
+    host: '127.0.0.1',
+    ...(piggybackMs !== undefined ? { piggybackMs } : {}),
+  });
   await trigger.start(ctx);
   const address = trigger.address() ?? '';
   assert.match(address, /^udp:\/\/127\.0\.0\.1:\d+$/);
@@ -73,7 +80,11 @@ class RawPeer {
   }
 }
 
-function request(messageId: number, path: string[], extra: { confirmable?: boolean; options?: { name: number; value: Buffer }[]; payload?: Buffer } = {}): Buffer {
+function request(
+  messageId: number,
+  path: string[],
+  extra: { confirmable?: boolean; options?: { name: number; value: Buffer }[]; payload?: Buffer } = {},
+): Buffer {
   return generate({
     messageId,
     token: Buffer.from([0xbe, 0xef, messageId & 0xff]),
@@ -154,7 +165,10 @@ describe('CoAP trigger with coap-client', () => {
     const before = ctx.calls.length;
     const run = await coapClient(['-m', 'post', '-b', '256', '-t', '42', `${base}/echo`], body);
     assert.equal(lastResponse(run).code, '2.05');
-    assert.ok(run.pdus.some((p) => p.options.includes('Block1:')), 'request went block-wise');
+    assert.ok(
+      run.pdus.some((p) => p.options.includes('Block1:')),
+      'request went block-wise',
+    );
     assert.ok(responses(run).filter((p) => p.options.includes('Block2:')).length >= 5, 'response came block-wise');
     assert.equal(run.payload.length, body.length);
     assert.ok(run.payload.equals(body), 'echoed body intact');
@@ -206,7 +220,10 @@ describe('CoAP trigger with coap-client', () => {
     const response = lastResponse(run);
     const hex = /65000:((?:\\x[0-9A-F]{2})+)/.exec(response.options)?.[1];
     assert.ok(hex, `report option in ${response.options}`);
-    const report = JSON.parse(Buffer.from(hex.replaceAll('\\x', ''), 'hex').toString()) as { node: string; function: string };
+    const report = JSON.parse(Buffer.from(hex.replaceAll('\\x', ''), 'hex').toString()) as {
+      node: string;
+      function: string;
+    };
     assert.deepEqual([report.node, report.function], [NODE_NAME, 'info']);
   });
 });

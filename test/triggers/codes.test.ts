@@ -11,16 +11,40 @@ import type { DeployedFunction } from '../../src/registry/registry.js';
 describe('CoAP codes', () => {
   it('maps HTTP statuses to response codes', () => {
     const cases: [number, string, string][] = [
-      [200, 'GET', '2.05'], [201, 'POST', '2.01'], [204, 'POST', '2.04'], [204, 'PUT', '2.04'], [204, 'DELETE', '2.02'],
-      [400, 'GET', '4.00'], [401, 'GET', '4.01'], [403, 'GET', '4.03'], [404, 'GET', '4.04'], [405, 'GET', '4.05'],
-      [413, 'POST', '4.13'], [415, 'POST', '4.15'], [429, 'GET', '4.29'], [500, 'GET', '5.00'], [502, 'GET', '5.02'],
-      [503, 'GET', '5.03'], [504, 'GET', '5.04'], [418, 'GET', '4.00'], [599, 'GET', '5.00'], [202, 'POST', '2.05'], [302, 'GET', '5.02'],
+      [200, 'GET', '2.05'],
+      [201, 'POST', '2.01'],
+      [204, 'POST', '2.04'],
+      [204, 'PUT', '2.04'],
+      [204, 'DELETE', '2.02'],
+      [400, 'GET', '4.00'],
+      [401, 'GET', '4.01'],
+      [403, 'GET', '4.03'],
+      [404, 'GET', '4.04'],
+      [405, 'GET', '4.05'],
+      [413, 'POST', '4.13'],
+      [415, 'POST', '4.15'],
+      [429, 'GET', '4.29'],
+      [500, 'GET', '5.00'],
+      [502, 'GET', '5.02'],
+      [503, 'GET', '5.03'],
+      [504, 'GET', '5.04'],
+      [418, 'GET', '4.00'],
+      [599, 'GET', '5.00'],
+      [202, 'POST', '2.05'],
+      [302, 'GET', '5.02'],
     ];
     for (const [http, method, coap] of cases) assert.equal(coapCodeOf(http, method), coap, `${method} ${http}`);
   });
 
   it('maps content formats both ways', () => {
-    for (const [format, type] of [[0, 'text/plain'], [40, 'application/link-format'], [41, 'application/xml'], [42, 'application/octet-stream'], [50, 'application/json'], [60, 'application/cbor']] as const) {
+    for (const [format, type] of [
+      [0, 'text/plain'],
+      [40, 'application/link-format'],
+      [41, 'application/xml'],
+      [42, 'application/octet-stream'],
+      [50, 'application/json'],
+      [60, 'application/cbor'],
+    ] as const) {
       assert.equal(contentFormatOf(contentTypeOf(format)), format);
       assert.equal(contentFormatOf(`${type}; charset=utf-8`), format);
     }
@@ -36,7 +60,12 @@ describe('CoAP codes', () => {
 });
 
 describe('CoAP routes', () => {
-  const fn = (toml: string): DeployedFunction => ({ spec: parseFunctionToml(toml), dir: '/x', version: '0', deployedAt: '' });
+  const fn = (toml: string): DeployedFunction => ({
+    spec: parseFunctionToml(toml),
+    dir: '/x',
+    version: '0',
+    deployedAt: '',
+  });
 
   it('extra paths win by longest match and never shadow another function', () => {
     const routes = new CoapRoutes();
@@ -57,9 +86,19 @@ describe('CoAP routes', () => {
 describe('gRPC status', () => {
   it('maps HTTP statuses to gRPC codes', () => {
     const cases: [number, status][] = [
-      [200, status.OK], [204, status.OK], [400, status.INVALID_ARGUMENT], [401, status.UNAUTHENTICATED], [403, status.PERMISSION_DENIED],
-      [404, status.NOT_FOUND], [413, status.RESOURCE_EXHAUSTED], [429, status.RESOURCE_EXHAUSTED], [500, status.INTERNAL],
-      [502, status.UNKNOWN], [503, status.UNAVAILABLE], [504, status.DEADLINE_EXCEEDED], [418, status.FAILED_PRECONDITION],
+      [200, status.OK],
+      [204, status.OK],
+      [400, status.INVALID_ARGUMENT],
+      [401, status.UNAUTHENTICATED],
+      [403, status.PERMISSION_DENIED],
+      [404, status.NOT_FOUND],
+      [413, status.RESOURCE_EXHAUSTED],
+      [429, status.RESOURCE_EXHAUSTED],
+      [500, status.INTERNAL],
+      [502, status.UNKNOWN],
+      [503, status.UNAVAILABLE],
+      [504, status.DEADLINE_EXCEEDED],
+      [418, status.FAILED_PRECONDITION],
     ];
     for (const [http, code] of cases) assert.equal(grpcStatusOf(http), code, `HTTP ${http}`);
   });

@@ -37,7 +37,14 @@ export interface Seen {
 }
 
 function describe(inv: Invocation): Seen {
-  return { function: inv.function, method: inv.method, path: inv.path, query: inv.query, headers: { ...inv.headers }, body: inv.body.toString('utf8') };
+  return {
+    function: inv.function,
+    method: inv.method,
+    path: inv.path,
+    query: inv.query,
+    headers: { ...inv.headers },
+    body: inv.body.toString('utf8'),
+  };
 }
 
 export function fakeContext(opts: { maxBodyBytes?: number } = {}): FakeContext {
@@ -65,7 +72,12 @@ export function fakeContext(opts: { maxBodyBytes?: number } = {}): FakeContext {
     // Over gRPC there is no query: the body says `status[,retry-after]`.
     'grpc-status': (inv) => {
       const [status, retry] = inv.body.toString().split(',');
-      return ok(inv, Number(status), retry !== undefined ? { 'retry-after': retry } : {}, Buffer.from(`function said ${status}`));
+      return ok(
+        inv,
+        Number(status),
+        retry !== undefined ? { 'retry-after': retry } : {},
+        Buffer.from(`function said ${status}`),
+      );
     },
     gate: async (inv) => {
       gateReached();
@@ -92,13 +104,22 @@ export function fakeContext(opts: { maxBodyBytes?: number } = {}): FakeContext {
       calls.push(inv);
       const registered = functions.get(inv.function);
       const impl = functionsByName[registered?.spec.handler.replace(/\.wasm$/, '') ?? inv.function];
-      if (impl === undefined) return errorResult(new TernError('not_found', `no function "${inv.function}"`), emptyReport(NODE_NAME, inv.function));
+      if (impl === undefined)
+        return errorResult(
+          new TernError('not_found', `no function "${inv.function}"`),
+          emptyReport(NODE_NAME, inv.function),
+        );
       return impl(inv);
     },
     deploy(toml) {
       const spec = parseFunctionToml(toml);
       const previous = functions.get(spec.name);
-      const fn: DeployedFunction = { spec, dir: `/nonexistent/${spec.name}`, version: '0000000000000000', deployedAt: new Date(0).toISOString() };
+      const fn: DeployedFunction = {
+        spec,
+        dir: `/nonexistent/${spec.name}`,
+        version: '0000000000000000',
+        deployedAt: new Date(0).toISOString(),
+      };
       functions.set(spec.name, fn);
       for (const l of listeners) l({ type: 'deployed', fn, ...(previous ? { previous } : {}) });
     },

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { createGrpcTrigger } from '../../src/triggers/grpc/index.js';
-import { tinyFaasClient, tinyFaasService, type TinyFaasData, type TinyFaasResponse } from '../../src/triggers/grpc/proto.js';
+import {
+  tinyFaasClient,
+  tinyFaasService,
+  type TinyFaasData,
+  type TinyFaasResponse,
+} from '../../src/triggers/grpc/proto.js';
 import type { Trigger } from '../../src/triggers/trigger.js';
 import { fakeContext, NODE_NAME, type Seen } from './fake-context.js';
 
@@ -27,7 +32,9 @@ function call(client: Client, data: TinyFaasData, metadata = new Metadata()): Pr
   const method = (client as unknown as { Request: RequestMethod }).Request.bind(client);
   return new Promise((resolve) => {
     let headers: Metadata | undefined;
-    const pending = method(data, metadata, { deadline: Date.now() + 20_000 }, (error, response) => resolve({ error, response, headers }));
+    const pending = method(data, metadata, { deadline: Date.now() + 20_000 }, (error, response) =>
+      resolve({ error, response, headers }),
+    );
     pending.on('metadata', (m) => (headers = m));
   });
 }
@@ -51,11 +58,14 @@ describe('gRPC trigger (tinyFaaS service)', () => {
     await trigger.stop();
   });
 
-  it('speaks tinyFaaS\'s wire format: method path and message encoding', () => {
+  it("speaks tinyFaaS's wire format: method path and message encoding", () => {
     const method = tinyFaasService().Request;
     assert.equal(method?.path, '/openfogstack.tinyfaas.tinyfaas.TinyFaaS/Request');
     // field 1 (functionIdentifier) and field 2 (data), both length-delimited strings
-    assert.deepEqual([...method.requestSerialize({ functionIdentifier: 'a', data: 'b' })], [0x0a, 0x01, 0x61, 0x12, 0x01, 0x62]);
+    assert.deepEqual(
+      [...method.requestSerialize({ functionIdentifier: 'a', data: 'b' })],
+      [0x0a, 0x01, 0x61, 0x12, 0x01, 0x62],
+    );
     assert.deepEqual([...method.responseSerialize({ response: 'c' })], [0x0a, 0x01, 0x63]);
   });
 
@@ -129,6 +139,9 @@ describe('gRPC trigger (tinyFaaS service)', () => {
 
   /** The fake "grpc-status" function answers with the status its body names: `code[,retry-after]`. */
   function callStatus(code: string, retryAfter?: string): Promise<Outcome> {
-    return call(client, { functionIdentifier: 'grpc-status', data: retryAfter === undefined ? code : `${code},${retryAfter}` });
+    return call(client, {
+      functionIdentifier: 'grpc-status',
+      data: retryAfter === undefined ? code : `${code},${retryAfter}`,
+    });
   }
 });

@@ -23,7 +23,12 @@ const BODY_LIMIT = 1024;
 const NAMES = ['echo', 'bare', 'empty', 'busy', 'secret'];
 
 function deployed(name: string): DeployedFunction {
-  return { spec: normaliseSpec({ name, runtime: 'wasm', handler: 'f.wasm', private: name === 'secret' }), dir: '/nonexistent', version: 'v1', deployedAt: '2026-01-01T00:00:00.000Z' };
+  return {
+    spec: normaliseSpec({ name, runtime: 'wasm', handler: 'f.wasm', private: name === 'secret' }),
+    dir: '/nonexistent',
+    version: 'v1',
+    deployedAt: '2026-01-01T00:00:00.000Z',
+  };
 }
 
 /** A function per name: echo shows what it received, the others answer in shapes the writer treats specially. */
@@ -32,9 +37,21 @@ function answer(inv: Invocation): Result {
   switch (inv.function) {
     case 'echo':
     case 'secret': {
-      const seen = { method: inv.method, path: inv.path, query: inv.query, test: inv.headers['x-test'] ?? null, type: inv.headers['content-type'] ?? null, body: inv.body.toString() };
+      const seen = {
+        method: inv.method,
+        path: inv.path,
+        query: inv.query,
+        test: inv.headers['x-test'] ?? null,
+        type: inv.headers['content-type'] ?? null,
+        body: inv.body.toString(),
+      };
       // `connection` is hop-by-hop: the trigger must drop it.
-      return { status: 200, headers: { 'content-type': 'application/json', 'x-fn': 'yes', connection: 'keep-alive' }, body: Buffer.from(JSON.stringify(seen)), report };
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-fn': 'yes', connection: 'keep-alive' },
+        body: Buffer.from(JSON.stringify(seen)),
+        report,
+      };
     }
     case 'bare':
       return { status: 201, headers: {}, body: Buffer.from('no content type'), report };
@@ -49,7 +66,12 @@ function answer(inv: Invocation): Result {
 
 const scheduler: Scheduler = {
   invoke: async (inv) => answer(inv),
-  submit: async (inv): Promise<CallRecord> => ({ id: inv.id, function: inv.function, state: 'queued', createdAt: new Date().toISOString() }),
+  submit: async (inv): Promise<CallRecord> => ({
+    id: inv.id,
+    function: inv.function,
+    state: 'queued',
+    createdAt: new Date().toISOString(),
+  }),
   call: () => undefined,
   status: () => undefined,
   capacity: () => ({ memoryMiB: 100, usedMiB: 0 }),
@@ -104,7 +126,11 @@ interface Answer {
 /** Headers node or the transport add, and per-call ids: not part of the comparison. */
 const TRANSPORT = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'x-tern-call-id']);
 
-function normalise(status: number, raw: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>, body: string): Answer {
+function normalise(
+  status: number,
+  raw: IncomingHttpHeaders | Record<string, string | string[] | number | undefined>,
+  body: string,
+): Answer {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) if (v !== undefined && !TRANSPORT.has(k)) headers[k] = String(v);
   // An async call's id is in its location and body (and so in the body's length).
@@ -125,11 +151,16 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 function overSocket(r: Req): Promise<Answer & { raw: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     // node's client frames a GET, DELETE or OPTIONS body only when told its length.
-    const headers = { ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}), ...r.headers };
+    const headers = {
+      ...(r.body !== undefined ? { 'content-length': String(Buffer.byteLength(r.body)) } : {}),
+      ...r.headers,
+    };
     const req = request({ host: '127.0.0.1', port, method: r.method, path: r.url, headers, agent }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ ...normalise(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString()), raw: res.headers }));
+      res.on('end', () =>
+        resolve({ ...normalise(res.statusCode ?? 0, res.headers, Buffer.concat(chunks).toString()), raw: res.headers }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -138,7 +169,12 @@ function overSocket(r: Req): Promise<Answer & { raw: IncomingHttpHeaders }> {
 }
 
 async function viaInject(r: Req): Promise<Answer> {
-  const res = await app.inject({ method: r.method as 'GET', url: r.url, headers: r.headers ?? {}, ...(r.body !== undefined ? { payload: r.body } : {}) });
+  const res = await app.inject({
+    method: r.method as 'GET',
+    url: r.url,
+    headers: r.headers ?? {},
+    ...(r.body !== undefined ? { payload: r.body } : {}),
+  });
   return normalise(res.statusCode, res.headers, res.body);
 }
 
@@ -168,14 +204,31 @@ describe('HTTP trigger: the lean path answers as the fastify routes do', () => {
   });
 
   test('calls with and without a body, every method', async () => {
-    const seen = await same({ method: 'POST', url: '/fn/echo/a/b?x=1&y=2', headers: { 'content-type': 'text/plain', 'x-test': 'yes' }, body: 'hello' });
+    const seen = await same({
+      method: 'POST',
+      url: '/fn/echo/a/b?x=1&y=2',
+      headers: { 'content-type': 'text/plain', 'x-test': 'yes' },
+      body: 'hello',
+    });
     assert.equal(seen.status, 200);
-    assert.deepEqual(JSON.parse(seen.body), { method: 'POST', path: '/a/b', query: 'x=1&y=2', test: 'yes', type: 'text/plain', body: 'hello' });
+    assert.deepEqual(JSON.parse(seen.body), {
+      method: 'POST',
+      path: '/a/b',
+      query: 'x=1&y=2',
+      test: 'yes',
+      type: 'text/plain',
+      body: 'hello',
+    });
     assert.equal(seen.headers['x-fn'], 'yes');
     assert.equal(JSON.parse(seen.headers['x-tern-report']!).instance, 'echo-1');
     assert.ok(seen.raw['x-tern-call-id']);
     await same({ method: 'POST', url: '/fn/echo', body: 'no content type' });
-    await same({ method: 'POST', url: '/fn/echo/', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"a":1}' });
+    await same({
+      method: 'POST',
+      url: '/fn/echo/',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: '{"a":1}',
+    });
     // GET and HEAD never read a body.
     await same({ method: 'GET', url: '/fn/echo?q', headers: { 'content-type': 'text/plain' }, body: 'ignored' });
     await same({ method: 'HEAD', url: '/fn/echo' });
@@ -197,13 +250,25 @@ describe('HTTP trigger: the lean path answers as the fastify routes do', () => {
 
   test('private functions need the token', async () => {
     assert.equal((await same({ method: 'POST', url: '/fn/secret', body: 'x' })).status, 401);
-    assert.equal((await same({ method: 'POST', url: '/fn/secret', headers: { authorization: 'Bearer wrong' }, body: 'x' })).status, 403);
-    assert.equal((await same({ method: 'POST', url: '/fn/secret', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x' })).status, 200);
+    assert.equal(
+      (await same({ method: 'POST', url: '/fn/secret', headers: { authorization: 'Bearer wrong' }, body: 'x' })).status,
+      403,
+    );
+    assert.equal(
+      (await same({ method: 'POST', url: '/fn/secret', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x' }))
+        .status,
+      200,
+    );
     assert.equal((await same({ method: 'POST', url: '/async/fn/secret', body: 'x' })).status, 401);
   });
 
   test('async calls', async () => {
-    const accepted = await same({ method: 'POST', url: '/async/fn/echo/p?q=1', headers: { 'content-type': 'text/plain' }, body: 'later' });
+    const accepted = await same({
+      method: 'POST',
+      url: '/async/fn/echo/p?q=1',
+      headers: { 'content-type': 'text/plain' },
+      body: 'later',
+    });
     assert.equal(accepted.status, 202);
     assert.match(accepted.raw['location'] ?? '', /^\/v1\/calls\/.+/);
     assert.equal((await same({ method: 'POST', url: '/async/fn/nope', body: 'x' })).status, 404);
@@ -211,10 +276,20 @@ describe('HTTP trigger: the lean path answers as the fastify routes do', () => {
   });
 
   test('the body limit: 413 and the connection closed, before the function or its token is looked at', async () => {
-    const atLimit = await same({ method: 'POST', url: '/fn/echo', headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(BODY_LIMIT) });
+    const atLimit = await same({
+      method: 'POST',
+      url: '/fn/echo',
+      headers: { 'content-type': 'text/plain' },
+      body: 'x'.repeat(BODY_LIMIT),
+    });
     assert.equal(atLimit.status, 200);
     for (const url of ['/fn/echo', '/fn/secret', '/async/fn/echo', '/fn/nope']) {
-      const over = await same({ method: 'POST', url, headers: { 'content-type': 'text/plain' }, body: 'x'.repeat(BODY_LIMIT + 1) });
+      const over = await same({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'text/plain' },
+        body: 'x'.repeat(BODY_LIMIT + 1),
+      });
       assert.equal(over.status, 413);
       assert.equal(over.raw['connection'], 'close');
       assert.deepEqual(JSON.parse(over.body), { error: { code: 'too_large', message: 'Request body is too large' } });
@@ -228,9 +303,17 @@ describe('HTTP trigger: the lean path answers as the fastify routes do', () => {
       assert.equal(viaFastify, before + 1, `${r.method} ${r.url} did not reach fastify`);
       return answer;
     };
-    const encoded = await declined({ method: 'POST', url: '/fn/ech%6F/a', headers: { 'content-type': 'text/plain' }, body: 'pct' });
+    const encoded = await declined({
+      method: 'POST',
+      url: '/fn/ech%6F/a',
+      headers: { 'content-type': 'text/plain' },
+      body: 'pct',
+    });
     assert.equal(JSON.parse(encoded.body).path, '/a');
-    assert.equal((await declined({ method: 'POST', url: '/fn/echo', headers: { 'content-type': '???' }, body: 'x' })).status, 415);
+    assert.equal(
+      (await declined({ method: 'POST', url: '/fn/echo', headers: { 'content-type': '???' }, body: 'x' })).status,
+      415,
+    );
     assert.equal((await declined({ method: 'TRACE', url: '/fn/echo' })).status, 404);
     // The router answers this one itself, before any hook.
     assert.equal((await overSocket({ method: 'GET', url: `/fn/${'a'.repeat(501)}` })).status, 414);

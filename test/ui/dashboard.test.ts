@@ -15,14 +15,25 @@ import { create as createTar } from 'tar';
 import { REPO, startTern, type TernProcess } from '../helpers/node.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ARTIFACTS = join(REPO, 'test-artifacts/ui');
 const FIXTURES = join(REPO, 'test/fixtures/ui');
 /** Generous: python cold starts on a slow, shared 2-core machine. */
 const WAIT_MS = 60_000;
 
 /** The example to deploy first: examples/hello-python when present, else the test's own. */
-const HELLO_DIR = existsSync(join(REPO, 'examples/hello-python/function.toml')) ? join(REPO, 'examples/hello-python') : join(FIXTURES, 'hello');
+const HELLO_DIR = existsSync(join(REPO, 'examples/hello-python/function.toml'))
+  ? join(REPO, 'examples/hello-python')
+  : join(FIXTURES, 'hello');
 const HELLO = basename(HELLO_DIR);
 
 /** Pack a function folder as <out>/<fileName> (.tar.gz, function.toml at the root). */
@@ -34,7 +45,10 @@ async function packFolder(dir: string, out: string, fileName: string): Promise<s
 }
 
 async function deployByApi(node: TernProcess, name: string, archive: string): Promise<void> {
-  const res = await node.api('PUT', `/v1/functions/${name}`, { body: await readFile(archive), headers: { 'content-type': 'application/gzip' } });
+  const res = await node.api('PUT', `/v1/functions/${name}`, {
+    body: await readFile(archive),
+    headers: { 'content-type': 'application/gzip' },
+  });
   assert.ok(res.status === 201 || res.status === 200, `deploy ${name}: ${res.status} ${await res.text()}`);
 }
 
@@ -136,7 +150,10 @@ describe('dashboard', () => {
     // Sampled every 2 s: a call made now shows in the next sample's point.
     await page.getByTestId('invoke-submit').click();
     await page.getByTestId('invoke-status').waitFor();
-    await page.locator('[data-testid=chart-latency][data-active=true] svg :is(polyline, circle)').first().waitFor({ state: 'attached' });
+    await page
+      .locator('[data-testid=chart-latency][data-active=true] svg :is(polyline, circle)')
+      .first()
+      .waitFor({ state: 'attached' });
     await page.locator('[data-testid=chart-cold][data-active=true]').waitFor();
     await shot(page, 'logs-and-charts');
   });

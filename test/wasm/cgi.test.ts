@@ -17,7 +17,15 @@ describe('CGI response parsing', () => {
   });
 
   test('no header block: everything is the body', () => {
-    for (const out of ['hello\n', 'hello: world', 'first line\nX-A: 1\n\nbody', '', '\n\nbody', 'Content-Type: text/html\n(no blank line)\n', 'Bad Header: x\n\nbody']) {
+    for (const out of [
+      'hello\n',
+      'hello: world',
+      'first line\nX-A: 1\n\nbody',
+      '',
+      '\n\nbody',
+      'Content-Type: text/html\n(no blank line)\n',
+      'Bad Header: x\n\nbody',
+    ]) {
       const r = parse(out);
       assert.equal(r.status, 200, out);
       assert.deepEqual(r.headers, { 'content-type': DEFAULT_CONTENT_TYPE }, out);
@@ -52,12 +60,17 @@ describe('CGI response parsing', () => {
 
   test('bad Status values fail the call', () => {
     for (const s of ['Status: 99\n\n', 'Status: 600\n\n', 'Status: abc\n\n', 'Status: 2000\n\n']) {
-      assert.throws(() => parse(s), (e: unknown) => e instanceof TernError && e.code === 'function_error');
+      assert.throws(
+        () => parse(s),
+        (e: unknown) => e instanceof TernError && e.code === 'function_error',
+      );
     }
   });
 
   test('framing, X-Tern-* and control characters are dropped and reported', () => {
-    const r = parse('Content-Length: 5\nTransfer-Encoding: chunked\nConnection: close\nX-Tern-Report: {}\nX-Bad: a\rb\nX-Ok: y\n\nbody');
+    const r = parse(
+      'Content-Length: 5\nTransfer-Encoding: chunked\nConnection: close\nX-Tern-Report: {}\nX-Bad: a\rb\nX-Ok: y\n\nbody',
+    );
     assert.deepEqual(r.headers, { 'x-ok': 'y', 'content-type': DEFAULT_CONTENT_TYPE });
     assert.equal(r.dropped.length, 5);
   });
@@ -70,8 +83,16 @@ describe('CGI response parsing', () => {
 });
 
 describe('CGI environment', () => {
-  const envOf = (init: Parameters<typeof createInvocation>[0], opts: Partial<Parameters<typeof cgiEnvironment>[1]> = {}) => {
-    const block = cgiEnvironment(createInvocation(init), { functionName: 'fn', specEnv: {}, hideAuthorization: false, ...opts });
+  const envOf = (
+    init: Parameters<typeof createInvocation>[0],
+    opts: Partial<Parameters<typeof cgiEnvironment>[1]> = {},
+  ) => {
+    const block = cgiEnvironment(createInvocation(init), {
+      functionName: 'fn',
+      specEnv: {},
+      hideAuthorization: false,
+      ...opts,
+    });
     const text = block.bytes.toString('utf8');
     assert.ok(text.endsWith('\0'));
     const entries = text.slice(0, -1).split('\0');
@@ -80,14 +101,24 @@ describe('CGI environment', () => {
   };
 
   test('headers become HTTP_*; names that cannot be variables are skipped; NULs removed', () => {
-    const env = envOf({ function: 'fn', trigger: 'http', headers: { 'x-a-b': '1', 'bad name': '2', 'x_under': '3', 'x-nul': 'a\0b' } });
+    const env = envOf({
+      function: 'fn',
+      trigger: 'http',
+      headers: { 'x-a-b': '1', 'bad name': '2', x_under: '3', 'x-nul': 'a\0b' },
+    });
     assert.equal(env.HTTP_X_A_B, '1');
     assert.equal(env.HTTP_X_NUL, 'ab');
-    assert.equal(Object.keys(env).some((k) => k.includes(' ') || k.includes('UNDER')), false);
+    assert.equal(
+      Object.keys(env).some((k) => k.includes(' ') || k.includes('UNDER')),
+      false,
+    );
   });
 
   test('precedence: CGI variables over function env over headers', () => {
-    const env = envOf({ function: 'fn', trigger: 'http', method: 'put', headers: { 'x-mine': 'header' } }, { specEnv: { HTTP_X_MINE: 'spec', REQUEST_METHOD: 'spec', OTHER: 'o' } });
+    const env = envOf(
+      { function: 'fn', trigger: 'http', method: 'put', headers: { 'x-mine': 'header' } },
+      { specEnv: { HTTP_X_MINE: 'spec', REQUEST_METHOD: 'spec', OTHER: 'o' } },
+    );
     assert.equal(env.HTTP_X_MINE, 'spec');
     assert.equal(env.REQUEST_METHOD, 'PUT');
     assert.equal(env.OTHER, 'o');
@@ -95,7 +126,10 @@ describe('CGI environment', () => {
 
   test('a private function does not see the Authorization header (it carries the node token)', () => {
     const headers = { authorization: 'Bearer node-token' };
-    assert.equal(envOf({ function: 'fn', trigger: 'http', headers }, { hideAuthorization: true }).HTTP_AUTHORIZATION, undefined);
+    assert.equal(
+      envOf({ function: 'fn', trigger: 'http', headers }, { hideAuthorization: true }).HTTP_AUTHORIZATION,
+      undefined,
+    );
     assert.equal(envOf({ function: 'fn', trigger: 'http', headers }).HTTP_AUTHORIZATION, 'Bearer node-token');
   });
 

@@ -17,7 +17,8 @@ describe('wasm runtime: files', () => {
   let withFiles: Instance;
   let withoutFiles: Instance;
 
-  const ask = async (instance: Instance, query: string) => (await instance.call(invocation('files', { query }), never())).body.toString();
+  const ask = async (instance: Instance, query: string) =>
+    (await instance.call(invocation('files', { query }), never())).body.toString();
 
   before(async () => {
     buildModules();
@@ -65,7 +66,13 @@ describe('wasm runtime: files', () => {
   });
 
   test('files = true: nothing outside the folder, even through symlinks', async () => {
-    for (const path of ['../secret.txt', '/../secret.txt', 'sub/../../secret.txt', 'escape.txt', 'escape-dir/secret.txt']) {
+    for (const path of [
+      '../secret.txt',
+      '/../secret.txt',
+      'sub/../../secret.txt',
+      'escape.txt',
+      'escape-dir/secret.txt',
+    ]) {
       const answer = await ask(withFiles, path);
       assert.match(answer, /^ERR ENOTCAPABLE/, `${path}: ${answer}`);
       assert.doesNotMatch(answer, /outside secret/);

@@ -20,13 +20,21 @@ export const FIXTURE_BUILD = join(FIXTURES, 'build');
 
 /** Build the examples and fixtures the tests use (each build.sh is idempotent and fast when done). */
 export function buildModules(): void {
-  for (const script of [join(EXAMPLES, 'hello/build.sh'), join(EXAMPLES, 'echo/build.sh'), join(EXAMPLES, 'sieve/build.sh'), join(FIXTURES, 'build.sh')]) {
+  for (const script of [
+    join(EXAMPLES, 'hello/build.sh'),
+    join(EXAMPLES, 'echo/build.sh'),
+    join(EXAMPLES, 'sieve/build.sh'),
+    join(FIXTURES, 'build.sh'),
+  ]) {
     execFileSync('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   }
 }
 
 export function newRuntime(options: WasmRuntimeOptions = {}): Runtime {
-  return createWasmRuntime({ dataDir: REPO, scratchDir: REPO, logger: pino({ level: 'silent' }) }, { workers: 2, ...options });
+  return createWasmRuntime(
+    { dataDir: REPO, scratchDir: REPO, logger: pino({ level: 'silent' }) },
+    { workers: 2, ...options },
+  );
 }
 
 let versions = 0;

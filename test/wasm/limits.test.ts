@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TernError, type ErrorCode } from '../../src/core/errors.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
-import { buildModules, deployed, EXAMPLES, FIXTURE_BUILD, invocation, never, newRuntime, startInstance } from './helpers.js';
+import {
+  buildModules,
+  deployed,
+  EXAMPLES,
+  FIXTURE_BUILD,
+  invocation,
+  never,
+  newRuntime,
+  startInstance,
+} from './helpers.js';
 
 function isTernError(code: ErrorCode, message?: RegExp) {
   return (e: unknown) => {
@@ -20,7 +29,8 @@ function isTernError(code: ErrorCode, message?: RegExp) {
 }
 
 const hello = () => deployed(join(EXAMPLES, 'hello'), { name: 'hello', handler: 'hello.wasm' });
-const fixture = (name: string, toml: Record<string, unknown> = {}) => deployed(FIXTURE_BUILD, { name, handler: `${name}.wasm`, ...toml });
+const fixture = (name: string, toml: Record<string, unknown> = {}) =>
+  deployed(FIXTURE_BUILD, { name, handler: `${name}.wasm`, ...toml });
 
 async function helloWorks(runtime: Runtime): Promise<void> {
   const { instance } = await startInstance(runtime, hello());
@@ -99,23 +109,35 @@ describe('wasm runtime: limits', () => {
     const fn = fixture('trap');
     await runtime.prepare(fn);
     const { instance, logs } = await startInstance(runtime, fn);
-    await assert.rejects(instance.call(invocation('trap'), never()), isTernError('function_error', /^wasm trap: unreachable/));
+    await assert.rejects(
+      instance.call(invocation('trap'), never()),
+      isTernError('function_error', /^wasm trap: unreachable/),
+    );
     const stderr = logs.filter((l) => l.stream === 'stderr').map((l) => l.line);
     assert.ok(stderr.includes('about to trap'), stderr.join('\n'));
-    assert.ok(stderr.some((l) => /wasm trap: unreachable/.test(l)), stderr.join('\n'));
+    assert.ok(
+      stderr.some((l) => /wasm trap: unreachable/.test(l)),
+      stderr.join('\n'),
+    );
     await helloWorks(runtime);
   });
 
   test('stack overflow is a trap, not a crash', async () => {
     const { instance } = await startInstance(runtime, fixture('cgi'));
-    await assert.rejects(instance.call(invocation('cgi', { query: 'recurse' }), never()), isTernError('function_error', /wasm trap/));
+    await assert.rejects(
+      instance.call(invocation('cgi', { query: 'recurse' }), never()),
+      isTernError('function_error', /wasm trap/),
+    );
     const res = await instance.call(invocation('cgi', { query: 'plain' }), never());
     assert.equal(res.status, 200);
   });
 
   test('stdout past the output limit fails the call', async () => {
     const { instance } = await startInstance(runtime, fixture('cgi'));
-    await assert.rejects(instance.call(invocation('cgi', { query: 'big' }), never()), isTernError('function_error', /too much output/));
+    await assert.rejects(
+      instance.call(invocation('cgi', { query: 'big' }), never()),
+      isTernError('function_error', /too much output/),
+    );
     await helloWorks(runtime);
   });
 });

@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { TernError } from '../../src/core/errors.js';
 import { encodeName, leb } from '../../src/runtimes/wasm/binary.js';
-import { capModuleMemory, GROW_REFUSED_EXPORT, HOST_MEMORY_MODULE, HOST_MEMORY_NAME } from '../../src/runtimes/wasm/memory-cap.js';
+import {
+  capModuleMemory,
+  GROW_REFUSED_EXPORT,
+  HOST_MEMORY_MODULE,
+  HOST_MEMORY_NAME,
+} from '../../src/runtimes/wasm/memory-cap.js';
 import { wasm, type WasmGlobal, type WasmMemory } from '../../src/runtimes/wasm/wasm-api.js';
 import { buildModules, EXAMPLES, FIXTURE_BUILD } from './helpers.js';
 
@@ -13,7 +18,8 @@ type Bytes = number[];
 const section = (id: number, content: Bytes): Bytes => [id, ...leb(content.length), ...content];
 const vec = (items: Bytes[]): Bytes => [...leb(items.length), ...items.flat()];
 const body = (code: Bytes): Bytes => [...leb(code.length + 1), 0x00, ...code];
-const wasmModule = (...sections: Bytes[]) => Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
+const wasmModule = (...sections: Bytes[]) =>
+  Uint8Array.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ...sections.flat()]);
 const exportEntry = (name: string, kind: number, index: number): Bytes => [...encodeName(name), kind, ...leb(index)];
 
 const I32_TO_I32 = [0x60, 0x01, 0x7f, 0x01, 0x7f];
@@ -40,7 +46,10 @@ interface Exports {
   [GROW_REFUSED_EXPORT]: WasmGlobal;
 }
 
-function instantiate(bytes: Uint8Array, memory: { module: string; name: string; initial: number; maximum: number }): Exports {
+function instantiate(
+  bytes: Uint8Array,
+  memory: { module: string; name: string; initial: number; maximum: number },
+): Exports {
   const mem = new wasm.Memory({ initial: memory.initial, maximum: memory.maximum });
   const instance = new wasm.Instance(new wasm.Module(bytes), { [memory.module]: { [memory.name]: mem } });
   return instance.exports as unknown as Exports;
@@ -53,14 +62,26 @@ describe('memory cap rewrite', () => {
     const capped = capModuleMemory(original, 1);
     assert.equal(capped.capPages, 16);
     assert.equal(capped.instrumented, true);
-    assert.deepEqual(capped.memoryImport, { module: HOST_MEMORY_MODULE, name: HOST_MEMORY_NAME, limits: { initial: 1, shared: false } });
-    const e = instantiate(capped.bytes, { module: HOST_MEMORY_MODULE, name: HOST_MEMORY_NAME, initial: 1, maximum: capped.capPages });
+    assert.deepEqual(capped.memoryImport, {
+      module: HOST_MEMORY_MODULE,
+      name: HOST_MEMORY_NAME,
+      limits: { initial: 1, shared: false },
+    });
+    const e = instantiate(capped.bytes, {
+      module: HOST_MEMORY_MODULE,
+      name: HOST_MEMORY_NAME,
+      initial: 1,
+      maximum: capped.capPages,
+    });
     assert.equal(e.neg(), -64, 'instructions whose immediates look like memory.grow are left alone');
     assert.equal(e.grow(0), 1);
     assert.equal(e.grow(14), 1);
     assert.equal(e.grow(1), 15);
     assert.equal(e[GROW_REFUSED_EXPORT].value, 0);
-    assert.throws(() => e.grow(1), (err: unknown) => err instanceof wasm.RuntimeError);
+    assert.throws(
+      () => e.grow(1),
+      (err: unknown) => err instanceof wasm.RuntimeError,
+    );
     assert.equal(e[GROW_REFUSED_EXPORT].value, 1);
     assert.equal(e.memory.buffer.byteLength, 16 * 65536, 'the exported memory is the host one');
   });
@@ -95,7 +116,11 @@ describe('memory cap rewrite', () => {
   });
 
   test('a module without memory is left as it is', () => {
-    const noMemory = wasmModule(section(1, vec([VOID_TO_I32])), section(3, vec([[0]])), section(10, vec([body([0x41, 0x07, 0x0b])])));
+    const noMemory = wasmModule(
+      section(1, vec([VOID_TO_I32])),
+      section(3, vec([[0]])),
+      section(10, vec([body([0x41, 0x07, 0x0b])])),
+    );
     const capped = capModuleMemory(noMemory, 1);
     assert.equal(capped.instrumented, false);
     assert.equal(capped.memoryImport, undefined);
@@ -103,7 +128,12 @@ describe('memory cap rewrite', () => {
   });
 
   test('an instruction the walker does not know: still capped, not instrumented, and it says why', () => {
-    const odd = wasmModule(section(1, vec([VOID_TO_I32])), section(3, vec([[0]])), section(5, vec([[0x00, 0x01]])), section(10, vec([body([0xfb, 0x01, 0x0b])])));
+    const odd = wasmModule(
+      section(1, vec([VOID_TO_I32])),
+      section(3, vec([[0]])),
+      section(5, vec([[0x00, 0x01]])),
+      section(10, vec([body([0xfb, 0x01, 0x0b])])),
+    );
     const capped = capModuleMemory(odd, 1);
     assert.equal(capped.instrumented, false);
     assert.match(capped.note ?? '', /unknown instruction/);
@@ -112,7 +142,10 @@ describe('memory cap rewrite', () => {
 
   test('64-bit memories are refused', () => {
     const mem64 = wasmModule(section(5, vec([[0x04, 0x01]])));
-    assert.throws(() => capModuleMemory(mem64, 1), (err: unknown) => err instanceof TernError && /memory64/.test(err.message));
+    assert.throws(
+      () => capModuleMemory(mem64, 1),
+      (err: unknown) => err instanceof TernError && /memory64/.test(err.message),
+    );
   });
 
   describe('every module this repository builds', () => {
@@ -130,9 +163,16 @@ describe('memory cap rewrite', () => {
         assert.equal(capped.instrumented, true, `${file}: ${capped.note}`);
         assert.ok(capped.memoryImport, file);
         const module = new wasm.Module(capped.bytes);
-        assert.ok(wasm.Module.exports(module).some((x) => x.name === GROW_REFUSED_EXPORT), file);
+        assert.ok(
+          wasm.Module.exports(module).some((x) => x.name === GROW_REFUSED_EXPORT),
+          file,
+        );
         const memories = wasm.Module.imports(module).filter((x) => x.kind === 'memory');
-        assert.deepEqual(memories.map((m) => `${m.module}.${m.name}`), [`${capped.memoryImport.module}.${capped.memoryImport.name}`], file);
+        assert.deepEqual(
+          memories.map((m) => `${m.module}.${m.name}`),
+          [`${capped.memoryImport.module}.${capped.memoryImport.name}`],
+          file,
+        );
       }
     });
   });

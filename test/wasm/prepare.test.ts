@@ -33,7 +33,8 @@ describe('wasm runtime: prepare refuses what cannot run', () => {
     await rm(tmp, { recursive: true, force: true });
   });
 
-  const prepare = (handler: string, toml: Record<string, unknown> = {}, dir = FIXTURE_BUILD) => runtime.prepare(deployed(dir, { name: 'f', handler, ...toml }));
+  const prepare = (handler: string, toml: Record<string, unknown> = {}, dir = FIXTURE_BUILD) =>
+    runtime.prepare(deployed(dir, { name: 'f', handler, ...toml }));
 
   test('a missing handler file', async () => {
     await assert.rejects(prepare('nothing-here.wasm'), badSpec(/nothing-here\.wasm.*not found/));

@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TernError } from '../../src/core/errors.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
-import { buildModules, deployed, EXAMPLES, FIXTURE_BUILD, invocation, never, newRuntime, startInstance } from './helpers.js';
+import {
+  buildModules,
+  deployed,
+  EXAMPLES,
+  FIXTURE_BUILD,
+  invocation,
+  never,
+  newRuntime,
+  startInstance,
+} from './helpers.js';
+import type { Instance } from '../../src/runtimes/runtime.js';
 
 function json(body: Buffer): Record<string, unknown> {
   return JSON.parse(body.toString('utf8')) as Record<string, unknown>;
@@ -42,7 +52,11 @@ describe('wasm runtime: examples and CGI', () => {
   });
 
   test('echo sees method, path, query, body, headers and every CGI variable', async () => {
-    const fn = deployed(join(EXAMPLES, 'echo'), { name: 'echo', handler: 'echo.wasm', env: { GREETING: 'hi', REQUEST_METHOD: 'spoofed' } });
+    const fn = deployed(join(EXAMPLES, 'echo'), {
+      name: 'echo',
+      handler: 'echo.wasm',
+      env: { GREETING: 'hi', REQUEST_METHOD: 'spoofed' },
+    });
     await runtime.prepare(fn);
     const { instance } = await startInstance(runtime, fn);
     const body = Buffer.from('{"x": "a \\"quoted\\" body"}\n');
@@ -50,7 +64,12 @@ describe('wasm runtime: examples and CGI', () => {
       method: 'post',
       path: '/some/where',
       query: 'a=1&b=two',
-      headers: { 'X-Test': 'yes it is', 'Content-Type': 'application/json', 'content-length': String(body.length), 'x-multi-word-name': 'v' },
+      headers: {
+        'X-Test': 'yes it is',
+        'Content-Type': 'application/json',
+        'content-length': String(body.length),
+        'x-multi-word-name': 'v',
+      },
       body,
     });
     const res = await instance.call(inv, never());
@@ -107,7 +126,11 @@ describe('wasm runtime: examples and CGI', () => {
     const call = async (init: Parameters<typeof invocation>[1]) => instance.call(invocation('sieve', init), never());
     assert.deepEqual(json((await call({ query: 'n=10' })).body), { n: 10, count: 4, last: 7 });
     assert.deepEqual(json((await call({ query: 'n=100' })).body), { n: 100, count: 25, last: 97 });
-    assert.deepEqual(json((await call({ method: 'POST', body: Buffer.from('100\n') })).body), { n: 100, count: 25, last: 97 });
+    assert.deepEqual(json((await call({ method: 'POST', body: Buffer.from('100\n') })).body), {
+      n: 100,
+      count: 25,
+      last: 97,
+    });
     assert.deepEqual(json((await call({})).body), { n: 10000, count: 1229, last: 9973 });
     assert.deepEqual(json((await call({ query: 'n=1' })).body), { n: 1, count: 0, last: 0 });
     assert.deepEqual(json((await call({ query: 'n=10000000' })).body), { n: 10000000, count: 664579, last: 9999991 });
@@ -119,7 +142,7 @@ describe('wasm runtime: examples and CGI', () => {
   });
 
   describe('CGI response rules', () => {
-    let call: (query: string) => ReturnType<import('../../src/runtimes/runtime.js').Instance['call']>;
+    let call: (query: string) => ReturnType<Instance['call']>;
     let logs: Awaited<ReturnType<typeof startInstance>>['logs'];
     before(async () => {
       const fn = deployed(FIXTURE_BUILD, { name: 'cgi', handler: 'cgi.wasm' });
@@ -159,7 +182,10 @@ describe('wasm runtime: examples and CGI', () => {
     });
 
     test('a bad Status header fails the call', async () => {
-      await assert.rejects(call('bad-status'), (e: unknown) => e instanceof TernError && e.code === 'function_error' && /Status/.test(e.message));
+      await assert.rejects(
+        call('bad-status'),
+        (e: unknown) => e instanceof TernError && e.code === 'function_error' && /Status/.test(e.message),
+      );
     });
 
     test('framing and X-Tern-* headers are dropped, and the drop is logged', async () => {
@@ -188,7 +214,11 @@ describe('wasm runtime: examples and CGI', () => {
 
     test('a non-zero exit is a function_error; its stdout and stderr go to the logs', async () => {
       const before = logs.length;
-      await assert.rejects(call('exit'), (e: unknown) => e instanceof TernError && e.code === 'function_error' && e.status === 502 && /code 3/.test(e.message));
+      await assert.rejects(
+        call('exit'),
+        (e: unknown) =>
+          e instanceof TernError && e.code === 'function_error' && e.status === 502 && /code 3/.test(e.message),
+      );
       const lines = logs.slice(before).map((l) => `${l.stream}: ${l.line}`);
       assert.ok(lines.includes('stdout: partial output'), lines.join('\n'));
       assert.ok(lines.includes('stderr: failing on purpose'), lines.join('\n'));
@@ -229,7 +259,9 @@ describe('wasm runtime: examples and CGI', () => {
   test('calls run in parallel on the worker pool', async () => {
     const fn = deployed(join(EXAMPLES, 'sieve'), { name: 'sieve', handler: 'sieve.wasm' });
     const { instance } = await startInstance(runtime, fn);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => instance.call(invocation('sieve', { query: `n=${100 + i}` }), never())));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => instance.call(invocation('sieve', { query: `n=${100 + i}` }), never())),
+    );
     results.forEach((r, i) => assert.equal(json(r.body).n, 100 + i));
   });
 
@@ -238,11 +270,17 @@ describe('wasm runtime: examples and CGI', () => {
     const cgi = deployed(FIXTURE_BUILD, { name: 'cgi', handler: 'cgi.wasm' });
     const started = await startInstance(runtime, cgi);
     for (let i = 0; i < 6; i++) {
-      assert.equal((await started.instance.call(invocation('cgi', { query: 'counter' }), never())).body.toString(), '0 5 0\n');
+      assert.equal(
+        (await started.instance.call(invocation('cgi', { query: 'counter' }), never())).body.toString(),
+        '0 5 0\n',
+      );
     }
     const fn = deployed(join(EXAMPLES, 'echo'), { name: 'echo', handler: 'echo.wasm' });
     const { instance } = await startInstance(runtime, fn);
-    await instance.call(invocation('echo', { headers: { 'x-secret': 'first caller' }, body: Buffer.from('secret body') }), never());
+    await instance.call(
+      invocation('echo', { headers: { 'x-secret': 'first caller' }, body: Buffer.from('secret body') }),
+      never(),
+    );
     const second = json((await instance.call(invocation('echo'), never())).body);
     assert.equal((second.env as Record<string, string>).HTTP_X_SECRET, undefined);
     assert.equal(second.body, '');

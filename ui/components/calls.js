@@ -16,7 +16,11 @@ export function recordLocalCall(name, call) {
 
 /** CallRecord (GET /v1/calls) -> the row shape. */
 function fromRecord(r) {
-  return { time: r.finishedAt ?? r.createdAt, status: r.result?.status ?? (r.state === 'failed' ? r.error?.code ?? 'failed' : r.state), report: r.report };
+  return {
+    time: r.finishedAt ?? r.createdAt,
+    status: r.result?.status ?? (r.state === 'failed' ? (r.error?.code ?? 'failed') : r.state),
+    report: r.report,
+  };
 }
 
 function rowFor(call) {
@@ -29,7 +33,12 @@ function rowFor(call) {
     h('td', { class: failed ? 'error' : 'ok' }, call.status),
     h('td', {}, r ? h('span', { class: `tag ${r.cold ? 'cold' : 'warm'}` }, r.cold ? 'cold' : 'warm') : '–'),
     ...['queueMs', 'initMs', 'runMs', 'totalMs'].map((k) => h('td', { class: 'num' }, r ? formatMs(r[k]) : '–')),
-    h('td', {}, r?.node ?? '–', r?.offloaded ? h('span', { class: 'badge' }, `offloaded ×${r.hops?.length ?? 1}`) : null),
+    h(
+      'td',
+      {},
+      r?.node ?? '–',
+      r?.offloaded ? h('span', { class: 'badge' }, `offloaded ×${r.hops?.length ?? 1}`) : null,
+    ),
     h('td', { class: 'mono' }, r?.instance || '–'),
   );
 }
@@ -40,11 +49,25 @@ export function callsPanel(name, signal) {
   const table = h(
     'table',
     { dataset: { testid: 'calls-table' } },
-    h('thead', {}, h('tr', {}, ['Time', 'Status', 'Start', 'Queue', 'Init', 'Run', 'Total', 'Node', 'Instance'].map((t) => h('th', {}, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Time', 'Status', 'Start', 'Queue', 'Init', 'Run', 'Total', 'Node', 'Instance'].map((t) => h('th', {}, t)),
+      ),
+    ),
     body,
   );
   const empty = h('p', { class: 'muted' }, 'No calls yet.');
-  const panel = h('section', { class: 'card calls' }, h('div', { class: 'card-head' }, h('h2', {}, 'Recent calls'), source), h('div', { class: 'table-wrap' }, table), empty);
+  const panel = h(
+    'section',
+    { class: 'card calls' },
+    h('div', { class: 'card-head' }, h('h2', {}, 'Recent calls'), source),
+    h('div', { class: 'table-wrap' }, table),
+    empty,
+  );
 
   async function refresh() {
     const records = await api.calls(name, LIMIT, { signal }).catch(() => undefined);

@@ -9,8 +9,17 @@ const RETRY_MS = [1000, 2000, 5000, 10_000];
 export function logPanel(name, signal) {
   const list = h('ol', { class: 'log-lines', dataset: { testid: 'log-lines' }, 'aria-live': 'off' });
   const state = h('span', { class: 'log-state', dataset: { testid: 'log-state' } }, 'connecting…');
-  const clear = h('button', { type: 'button', class: 'secondary small', onclick: () => list.replaceChildren() }, 'Clear');
-  const panel = h('section', { class: 'card logs', dataset: { testid: 'logs' } }, h('div', { class: 'card-head' }, h('h2', {}, 'Logs'), state, clear), list);
+  const clear = h(
+    'button',
+    { type: 'button', class: 'secondary small', onclick: () => list.replaceChildren() },
+    'Clear',
+  );
+  const panel = h(
+    'section',
+    { class: 'card logs', dataset: { testid: 'logs' } },
+    h('div', { class: 'card-head' }, h('h2', {}, 'Logs'), state, clear),
+    list,
+  );
 
   let last; // the last entry shown: resume after it when the stream reconnects
   const seenAtLast = new Set(); // lines sharing `last.time`, so a resume with since=time skips them
@@ -27,7 +36,11 @@ export function logPanel(name, signal) {
     list.append(
       h(
         'li',
-        { class: `log-line ${entry.stream}`, dataset: { testid: 'log-line' }, title: entry.call ? `call ${entry.call}` : '' },
+        {
+          class: `log-line ${entry.stream}`,
+          dataset: { testid: 'log-line' },
+          title: entry.call ? `call ${entry.call}` : '',
+        },
         h('time', { datetime: entry.time }, formatTime(entry.time)),
         h('span', { class: 'instance' }, entry.instance),
         h('span', { class: 'text' }, entry.line),
@@ -45,13 +58,20 @@ export function logPanel(name, signal) {
   async function follow() {
     for (let attempt = 0; !signal.aborted; attempt++) {
       try {
-        await api.followLogs(name, { tail: 200, since: last?.time, signal, onOpen: () => setState('following', 'live'), onLine: show });
+        await api.followLogs(name, {
+          tail: 200,
+          since: last?.time,
+          signal,
+          onOpen: () => setState('following', 'live'),
+          onLine: show,
+        });
         attempt = -1; // a stream that ended cleanly reconnects at once, counting from zero
         if (signal.aborted) return;
         setState('stream ended, reconnecting…', 'wait');
       } catch (e) {
         if (signal.aborted) return;
-        if (e instanceof ApiError && [401, 403, 404].includes(e.status)) return setState(e.status === 404 ? 'function not found' : 'not authorised', 'off');
+        if (e instanceof ApiError && [401, 403, 404].includes(e.status))
+          return setState(e.status === 404 ? 'function not found' : 'not authorised', 'off');
         setState(`disconnected (${e.message}), retrying…`, 'wait');
       }
       await new Promise((resolve) => {

@@ -12,7 +12,13 @@ import { WINDOW_MS, sampler } from '../metrics.js';
 const REFRESH_MS = 2000;
 
 function facts(pairs) {
-  return h('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [h('dt', {}, k), h('dd', { dataset: { key: k } }, v)]));
+  return h(
+    'dl',
+    { class: 'facts' },
+    pairs
+      .filter(([, v]) => v !== undefined && v !== null && v !== '')
+      .map(([k, v]) => [h('dt', {}, k), h('dd', { dataset: { key: k } }, v)]),
+  );
 }
 
 function specCard(fn) {
@@ -61,13 +67,28 @@ function statusCard(status, rate) {
         ['calls', status.invocations],
         ['calls/s', formatRate(rate)],
         ['memory', `${status.memoryMiB} MiB`],
-      ].map(([label, value]) => h('div', { class: 'stat', dataset: { testid: `stat-${label.replace('/', '-per-')}` } }, h('b', {}, value), h('span', {}, label))),
+      ].map(([label, value]) =>
+        h(
+          'div',
+          { class: 'stat', dataset: { testid: `stat-${label.replace('/', '-per-')}` } },
+          h('b', {}, value),
+          h('span', {}, label),
+        ),
+      ),
     ),
   );
 }
 
 function notFound(view, name) {
-  fill(view, h('section', { class: 'card' }, h('h1', {}, `No function “${name}”`), h('p', {}, 'It was deleted or never deployed. ', h('a', { href: '#/functions' }, 'Back to functions'), '.')));
+  fill(
+    view,
+    h(
+      'section',
+      { class: 'card' },
+      h('h1', {}, `No function “${name}”`),
+      h('p', {}, 'It was deleted or never deployed. ', h('a', { href: '#/functions' }, 'Back to functions'), '.'),
+    ),
+  );
 }
 
 export default {
@@ -75,8 +96,20 @@ export default {
   render(view, { name }, signal) {
     const specBox = h('div', { class: 'spec-box' });
     const statusBox = h('div');
-    const latency = lineChart({ title: 'Latency', testid: 'chart-latency', windowMs: WINDOW_MS, format: (v) => formatMs(v), empty: 'no calls in the last minutes' });
-    const cold = lineChart({ title: 'Calls and cold starts', testid: 'chart-cold', windowMs: WINDOW_MS, format: (v) => formatRate(v), empty: 'no calls in the last minutes' });
+    const latency = lineChart({
+      title: 'Latency',
+      testid: 'chart-latency',
+      windowMs: WINDOW_MS,
+      format: (v) => formatMs(v),
+      empty: 'no calls in the last minutes',
+    });
+    const cold = lineChart({
+      title: 'Calls and cold starts',
+      testid: 'chart-cold',
+      windowMs: WINDOW_MS,
+      format: (v) => formatRate(v),
+      empty: 'no calls in the last minutes',
+    });
     const metricsNote = h('p', { class: 'muted small', hidden: true });
     const calls = callsPanel(name, signal);
     const deleteButton = h('button', { type: 'button', class: 'danger', dataset: { testid: 'fn-delete' } }, 'Delete');
@@ -116,7 +149,18 @@ export default {
           deleteButton,
         ),
         statusBox,
-        h('div', { class: 'grid two' }, specBox, h('div', {}, h('section', { class: 'card' }, latency.el), h('section', { class: 'card' }, cold.el), metricsNote)),
+        h(
+          'div',
+          { class: 'grid two' },
+          specBox,
+          h(
+            'div',
+            {},
+            h('section', { class: 'card' }, latency.el),
+            h('section', { class: 'card' }, cold.el),
+            metricsNote,
+          ),
+        ),
         h(
           'div',
           { class: 'grid two' },

@@ -3,11 +3,24 @@
 import { api } from '../api.js';
 import { deleteFunction, nameFromFile, policies } from '../actions.js';
 import { sparkline } from '../charts.js';
-import { every, fill, flash, formatMs, formatRate, h } from '../dom.js';
+import { every, flash, formatMs, formatRate, h } from '../dom.js';
 import { sampler } from '../metrics.js';
 
 const REFRESH_MS = 2000;
-const COLUMNS = ['Function', 'Runtime', 'Memory', 'Timeout', 'Concurrency', 'Single-use', 'Keepalive', 'Min–max', 'Instances', 'Calls', 'Call rate', ''];
+const COLUMNS = [
+  'Function',
+  'Runtime',
+  'Memory',
+  'Timeout',
+  'Concurrency',
+  'Single-use',
+  'Keepalive',
+  'Min–max',
+  'Instances',
+  'Calls',
+  'Call rate',
+  '',
+];
 
 function instancesCell({ instances, queued }) {
   return h(
@@ -15,7 +28,9 @@ function instancesCell({ instances, queued }) {
     { class: 'instances', dataset: { testid: 'function-instances' } },
     h('span', { class: 'pill idle', title: 'idle' }, `${instances.idle} idle`),
     h('span', { class: 'pill busy', title: 'busy' }, `${instances.busy} busy`),
-    instances.starting ? h('span', { class: 'pill starting', title: 'starting' }, `${instances.starting} starting`) : null,
+    instances.starting
+      ? h('span', { class: 'pill starting', title: 'starting' }, `${instances.starting} starting`)
+      : null,
     queued ? h('span', { class: 'pill queued', title: 'queued calls' }, `${queued} queued`) : null,
   );
 }
@@ -23,7 +38,16 @@ function instancesCell({ instances, queued }) {
 function rateCell(name) {
   const rate = sampler.recentRate(name);
   const trend = sampler.series(name).map((p) => p.rate ?? 0);
-  return h('td', { class: 'num', dataset: { testid: 'function-rate' } }, h('div', { class: 'rate-box' }, trend.length > 1 ? sparkline(trend.slice(-60)) : null, h('span', {}, formatRate(rate))));
+  return h(
+    'td',
+    { class: 'num', dataset: { testid: 'function-rate' } },
+    h(
+      'div',
+      { class: 'rate-box' },
+      trend.length > 1 ? sparkline(trend.slice(-60)) : null,
+      h('span', {}, formatRate(rate)),
+    ),
+  );
 }
 
 function row(fn, onDeleted) {
@@ -32,7 +56,16 @@ function row(fn, onDeleted) {
   return h(
     'tr',
     { dataset: { testid: 'function-row', name: fn.name } },
-    h('td', {}, h('a', { href: `#/functions/${encodeURIComponent(fn.name)}`, class: 'fn-link', dataset: { testid: 'function-link' } }, fn.name), spec.private ? h('span', { class: 'badge', title: 'invocations need the token' }, 'private') : null),
+    h(
+      'td',
+      {},
+      h(
+        'a',
+        { href: `#/functions/${encodeURIComponent(fn.name)}`, class: 'fn-link', dataset: { testid: 'function-link' } },
+        fn.name,
+      ),
+      spec.private ? h('span', { class: 'badge', title: 'invocations need the token' }, 'private') : null,
+    ),
     h('td', {}, h('span', { class: `tag rt-${spec.runtime}` }, spec.runtime)),
     h('td', { class: 'num' }, p.memory),
     h('td', { class: 'num' }, formatMs(spec.timeoutMs)),
@@ -43,14 +76,43 @@ function row(fn, onDeleted) {
     instancesCell(status),
     h('td', { class: 'num', dataset: { testid: 'function-invocations' } }, status.invocations),
     rateCell(fn.name),
-    h('td', {}, h('button', { type: 'button', class: 'danger small', dataset: { testid: 'function-delete' }, onclick: async () => (await deleteFunction(fn.name)) && onDeleted() }, 'Delete')),
+    h(
+      'td',
+      {},
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'danger small',
+          dataset: { testid: 'function-delete' },
+          onclick: async () => (await deleteFunction(fn.name)) && onDeleted(),
+        },
+        'Delete',
+      ),
+    ),
   );
 }
 
 /** The deploy form: an archive file and a name defaulting to the file's base name. */
 function deployForm(onDeployed) {
-  const file = h('input', { type: 'file', id: 'deploy-file', name: 'archive', accept: '.tar.gz,.tgz,.zip,application/gzip,application/zip', required: true, dataset: { testid: 'deploy-file' } });
-  const name = h('input', { type: 'text', id: 'deploy-name', name: 'name', required: true, pattern: '[a-z0-9][a-z0-9\\-]{0,62}', placeholder: 'from the file name', spellcheck: 'false', dataset: { testid: 'deploy-name' } });
+  const file = h('input', {
+    type: 'file',
+    id: 'deploy-file',
+    name: 'archive',
+    accept: '.tar.gz,.tgz,.zip,application/gzip,application/zip',
+    required: true,
+    dataset: { testid: 'deploy-file' },
+  });
+  const name = h('input', {
+    type: 'text',
+    id: 'deploy-name',
+    name: 'name',
+    required: true,
+    pattern: '[a-z0-9][a-z0-9\\-]{0,62}',
+    placeholder: 'from the file name',
+    spellcheck: 'false',
+    dataset: { testid: 'deploy-name' },
+  });
   const submit = h('button', { type: 'submit', dataset: { testid: 'deploy-submit' } }, 'Deploy');
   const result = h('p', { class: 'deploy-result', role: 'status', dataset: { testid: 'deploy-result' } });
   let nameEdited = false;
@@ -65,8 +127,18 @@ function deployForm(onDeployed) {
     'form',
     { class: 'card deploy', dataset: { testid: 'deploy-form' } },
     h('h2', {}, 'Deploy a function'),
-    h('p', { class: 'hint' }, 'A .tar.gz or .zip of the function folder, with function.toml at its root. The same name updates it.'),
-    h('div', { class: 'row' }, h('label', { for: 'deploy-file' }, 'Archive', file), h('label', { for: 'deploy-name' }, 'Name', name), submit),
+    h(
+      'p',
+      { class: 'hint' },
+      'A .tar.gz or .zip of the function folder, with function.toml at its root. The same name updates it.',
+    ),
+    h(
+      'div',
+      { class: 'row' },
+      h('label', { for: 'deploy-file' }, 'Archive', file),
+      h('label', { for: 'deploy-name' }, 'Name', name),
+      submit,
+    ),
     result,
   );
 
@@ -102,8 +174,25 @@ export default {
   title: 'Functions',
   render(view, _params, signal) {
     const body = h('tbody');
-    const table = h('table', { class: 'functions', dataset: { testid: 'functions-table' } }, h('thead', {}, h('tr', {}, COLUMNS.map((c) => h('th', {}, c)))), body);
-    const empty = h('p', { class: 'muted empty', hidden: true, dataset: { testid: 'functions-empty' } }, 'No functions yet: deploy one above, or with `tern deploy DIR`.');
+    const table = h(
+      'table',
+      { class: 'functions', dataset: { testid: 'functions-table' } },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          COLUMNS.map((c) => h('th', {}, c)),
+        ),
+      ),
+      body,
+    );
+    const empty = h(
+      'p',
+      { class: 'muted empty', hidden: true, dataset: { testid: 'functions-empty' } },
+      'No functions yet: deploy one above, or with `tern deploy DIR`.',
+    );
     const metricsNote = h('p', { class: 'muted small', hidden: true });
     const rows = new Map(); // name -> {json, tr}: rebuild a row only when its function changed
 

@@ -11,7 +11,16 @@ async function loadNodes(info, signal) {
     return (await api.nodes({ signal })).nodes;
   } catch (e) {
     if (!(e instanceof ApiError && e.status === 404)) throw e;
-    return [{ name: info.node, role: '–', area: '–', url: location.origin, load: { freeMemoryMiB: info.capacity.memoryMiB - info.capacity.usedMiB, queued: 0, warm: 0 }, self: true }];
+    return [
+      {
+        name: info.node,
+        role: '–',
+        area: '–',
+        url: location.origin,
+        load: { freeMemoryMiB: info.capacity.memoryMiB - info.capacity.usedMiB, queued: 0, warm: 0 },
+        self: true,
+      },
+    ];
   }
 }
 
@@ -24,7 +33,15 @@ function nodesTable(nodes) {
   return h(
     'table',
     { dataset: { testid: 'nodes-table' } },
-    h('thead', {}, h('tr', {}, ['Node', 'Role', 'Area', 'URL', 'Free memory', 'Queued', 'Warm functions'].map((t) => h('th', {}, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Node', 'Role', 'Area', 'URL', 'Free memory', 'Queued', 'Warm functions'].map((t) => h('th', {}, t)),
+      ),
+    ),
     h(
       'tbody',
       {},
@@ -59,14 +76,29 @@ function infoCard(info) {
       h('dd', {}, info.version),
       h('dt', {}, 'Memory'),
       h('dd', {}, meter(usedMiB, memoryMiB), ` ${usedMiB} / ${memoryMiB} MiB reserved`),
-      triggers.length ? [h('dt', {}, 'Triggers'), h('dd', {}, triggers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)))] : null,
+      triggers.length
+        ? [
+            h('dt', {}, 'Triggers'),
+            h(
+              'dd',
+              {},
+              triggers.map(([k, v]) => h('div', { class: 'mono' }, `${k}: ${v}`)),
+            ),
+          ]
+        : null,
     ),
     h('h3', {}, 'Runtimes'),
     h(
       'ul',
       { class: 'runtimes', dataset: { testid: 'runtimes' } },
       info.runtimes.map((r) =>
-        h('li', { class: r.available ? 'ok' : 'off', title: r.detail ?? '', dataset: { runtime: r.name } }, h('span', { class: 'dot' }), h('b', {}, r.name), r.detail ? h('span', { class: 'muted' }, ` ${r.detail}`) : null),
+        h(
+          'li',
+          { class: r.available ? 'ok' : 'off', title: r.detail ?? '', dataset: { runtime: r.name } },
+          h('span', { class: 'dot' }),
+          h('b', {}, r.name),
+          r.detail ? h('span', { class: 'muted' }, ` ${r.detail}`) : null,
+        ),
       ),
     ),
   );
@@ -77,7 +109,11 @@ export default {
   render(view, _params, signal) {
     const tableBox = h('div', { class: 'table-wrap' }, h('p', { class: 'muted' }, 'Loading…'));
     const infoBox = h('div');
-    view.append(h('div', { class: 'page-head' }, h('h1', {}, 'Nodes')), h('section', { class: 'card' }, tableBox), infoBox);
+    view.append(
+      h('div', { class: 'page-head' }, h('h1', {}, 'Nodes')),
+      h('section', { class: 'card' }, tableBox),
+      infoBox,
+    );
 
     every(
       REFRESH_MS,

@@ -25,8 +25,10 @@ export const faasmProfile: CompatProfile = {
           void reply.headers(err.headers);
           return sendText(reply, err.status, `${err.message}\n`);
         }
-        const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-        if (status === 500) deps.logger.error({ event: 'faasm_error', err, url: request.url }, 'Faasm API request failed');
+        const status =
+          err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+        if (status === 500)
+          deps.logger.error({ event: 'faasm_error', err, url: request.url }, 'Faasm API request failed');
         return sendText(reply, status, status === 500 ? 'internal error\n' : `${err.message}\n`);
       });
       uploadRoutes(scope, deps);
@@ -35,7 +37,8 @@ export const faasmProfile: CompatProfile = {
       scope.route({
         method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
         url: '/*',
-        handler: async (request, reply) => sendText(reply, 400, `Unrecognised ${request.method} request to ${request.url.split('?')[0]}\n`),
+        handler: async (request, reply) =>
+          sendText(reply, 400, `Unrecognised ${request.method} request to ${request.url.split('?')[0]}\n`),
       });
     });
   },

@@ -45,7 +45,11 @@ function parseMessage(body: unknown): z.output<typeof message> {
     throw new TernError('bad_request', `the message is not JSON: ${(e as Error).message}`);
   }
   const parsed = message.safeParse(raw);
-  if (!parsed.success) throw new TernError('bad_request', `the message: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new TernError(
+      'bad_request',
+      `the message: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
+    );
   return parsed.data;
 }
 
@@ -83,15 +87,30 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     }
     // Flushing a Faasm worker drops its cached modules; Tern loads each version once and keeps it.
     if (msg.flush) return sendText(reply, 200, '');
-    if (msg.exec_graph) throw new TernError('bad_request', 'exec_graph requests are not served by Tern\'s Faasm profile');
+    if (msg.exec_graph)
+      throw new TernError('bad_request', "exec_graph requests are not served by Tern's Faasm profile");
 
     const name = msg.python ? ternName(msg.py_user, msg.py_func) : ternName(msg.user, msg.function);
     const fn = deps.registry.get(name);
-    if (!fn) throw new TernError('not_found', `no function ${msg.python ? `${msg.py_user}/${msg.py_func}` : `${msg.user}/${msg.function}`} (Tern function "${name}")`);
+    if (!fn)
+      throw new TernError(
+        'not_found',
+        `no function ${msg.python ? `${msg.py_user}/${msg.py_func}` : `${msg.user}/${msg.function}`} (Tern function "${name}")`,
+      );
     if (fn.spec.private) auth.require(request.headers);
     const input = Buffer.from(msg.input_data, 'utf8');
-    if (input.length > deps.limits.bodyBytes) throw new TernError('too_large', `input_data is ${input.length} bytes, over the limit of ${deps.limits.bodyBytes} bytes`);
-    const inv = createInvocation({ function: name, method: 'POST', body: input, trigger: 'compat', ...(msg.async ? { id: newFaasmCallId() } : {}) });
+    if (input.length > deps.limits.bodyBytes)
+      throw new TernError(
+        'too_large',
+        `input_data is ${input.length} bytes, over the limit of ${deps.limits.bodyBytes} bytes`,
+      );
+    const inv = createInvocation({
+      function: name,
+      method: 'POST',
+      body: input,
+      trigger: 'compat',
+      ...(msg.async ? { id: newFaasmCallId() } : {}),
+    });
 
     if (msg.async) {
       const record = await deps.scheduler.submit(inv);

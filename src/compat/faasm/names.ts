@@ -15,7 +15,10 @@ export function ternName(user: string, fn: string): string {
   if (fn === '') throw new TernError('bad_request', 'Empty function');
   const name = `${user}-${fn}`.toLowerCase().replaceAll('_', '-');
   if (!NAME_PATTERN.test(name)) {
-    throw new TernError('bad_request', `${user}/${fn}: becomes the Tern function "${name}", but Tern names are 1-63 characters of a-z, 0-9 and "-"`);
+    throw new TernError(
+      'bad_request',
+      `${user}/${fn}: becomes the Tern function "${name}", but Tern names are 1-63 characters of a-z, 0-9 and "-"`,
+    );
   }
   return name;
 }
@@ -30,6 +33,9 @@ export function checkOwner(existing: DeployedFunction | undefined, user: string,
   if (desc === undefined || !desc.startsWith(`${DESCRIPTION_PREFIX} `)) return;
   const pair = desc.slice(DESCRIPTION_PREFIX.length + 1).split(' ')[0];
   if (pair !== `${user}/${fn}`) {
-    throw new TernError('conflict', `${user}/${fn}: its Tern name "${existing!.spec.name}" is taken by the Faasm function ${pair}`);
+    throw new TernError(
+      'conflict',
+      `${user}/${fn}: its Tern name "${existing!.spec.name}" is taken by the Faasm function ${pair}`,
+    );
   }
 }

@@ -33,7 +33,8 @@ export function uploadRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const { user, fn } = request.params;
     const name = ternName(user, fn);
     const wasm = bodyOf(request.body);
-    if (wasm.length < 8 || !wasm.subarray(0, 4).equals(WASM_MAGIC)) throw new TernError('bad_request', `${user}/${fn}: the body is not a WebAssembly module`);
+    if (wasm.length < 8 || !wasm.subarray(0, 4).equals(WASM_MAGIC))
+      throw new TernError('bad_request', `${user}/${fn}: the body is not a WebAssembly module`);
     checkOwner(deps.registry.get(name), user, fn);
     await deployStaged(deps, {
       name,
@@ -46,15 +47,20 @@ export function uploadRoutes(app: FastifyInstance, deps: CompatDeps): void {
   app.get<PairParams>('/f/:user/:fn', async (request, reply) => {
     const { user, fn } = request.params;
     const deployed = deps.registry.get(ternName(user, fn));
-    if (!deployed || deployed.spec.runtime !== 'wasm') throw new TernError('not_found', `no wasm function ${user}/${fn}`);
-    return reply.code(200).type('application/wasm').send(await readFile(join(deployed.dir, deployed.spec.handler)));
+    if (!deployed || deployed.spec.runtime !== 'wasm')
+      throw new TernError('not_found', `no wasm function ${user}/${fn}`);
+    return reply
+      .code(200)
+      .type('application/wasm')
+      .send(await readFile(join(deployed.dir, deployed.spec.handler)));
   });
 
   app.put<PairParams>('/p/:user/:fn', async (request, reply) => {
     const { user, fn } = request.params;
     const name = ternName(user, fn);
     const source = bodyOf(request.body);
-    if (source.length === 0) throw new TernError('bad_request', `${user}/${fn}: the body is empty (expected the function's python source)`);
+    if (source.length === 0)
+      throw new TernError('bad_request', `${user}/${fn}: the body is empty (expected the function's python source)`);
     checkOwner(deps.registry.get(name), user, fn);
     await deployStaged(deps, {
       name,

@@ -40,6 +40,7 @@ export class BasicAuth {
 
   /** 401 `invalid credentials` with `WWW-Authenticate: Basic realm="Restricted"`, as faas-provider answers. */
   require(headers: IncomingHttpHeaders): void {
-    if (!this.accepts(headers)) throw new OpenfaasError(401, 'invalid credentials', { 'www-authenticate': 'Basic realm="Restricted"' });
+    if (!this.accepts(headers))
+      throw new OpenfaasError(401, 'invalid credentials', { 'www-authenticate': 'Basic realm="Restricted"' });
   }
 }

@@ -42,8 +42,14 @@ export async function postCallback(job: CallbackJob, logger: Logger): Promise<vo
       signal: AbortSignal.timeout(CALLBACK_TIMEOUT_MS),
     });
     await res.arrayBuffer().catch(() => undefined);
-    logger.debug({ event: 'openfaas_callback', call: job.callId, url: job.url.href, status: res.status }, 'posted async result');
+    logger.debug(
+      { event: 'openfaas_callback', call: job.callId, url: job.url.href, status: res.status },
+      'posted async result',
+    );
   } catch (e) {
-    logger.warn({ event: 'openfaas_callback_failed', call: job.callId, url: job.url.href, err: (e as Error).message }, `cannot post the result of call ${job.callId} to ${job.url.href}`);
+    logger.warn(
+      { event: 'openfaas_callback_failed', call: job.callId, url: job.url.href, err: (e as Error).message },
+      `cannot post the result of call ${job.callId} to ${job.url.href}`,
+    );
   }
 }

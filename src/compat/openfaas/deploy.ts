@@ -10,7 +10,11 @@ import { httpError } from './http-errors.js';
 import { writePlan, type FunctionPlan } from './plan.js';
 
 export function checkFunctionName(name: string): string {
-  if (!NAME_PATTERN.test(name)) throw httpError(400, `invalid function name ${JSON.stringify(name)}: Tern function names are 1-63 characters of a-z, 0-9 and "-"`);
+  if (!NAME_PATTERN.test(name))
+    throw httpError(
+      400,
+      `invalid function name ${JSON.stringify(name)}: Tern function names are 1-63 characters of a-z, 0-9 and "-"`,
+    );
   return name;
 }
 

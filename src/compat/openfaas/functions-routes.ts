@@ -20,7 +20,8 @@ interface NamespaceQuery {
 
 export function functionRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
   const { registry, scheduler } = ctx.deps;
-  const describe = async (fn: DeployedFunction) => functionStatus(fn, scheduler.status(fn.spec.name), await ctx.meta.read(fn.dir));
+  const describe = async (fn: DeployedFunction) =>
+    functionStatus(fn, scheduler.status(fn.spec.name), await ctx.meta.read(fn.dir));
 
   app.get<{ Querystring: NamespaceQuery }>('/system/functions', async (request) => {
     ctx.auth.require(request.headers);
@@ -35,7 +36,8 @@ export function functionRoutes(app: FastifyInstance, ctx: OpenfaasContext): void
     const name = checkFunctionName(req.service);
     checkSecrets(req.secrets);
     await ctx.lock.run(name, async () => {
-      if (registry.get(name)) throw httpError(400, `function ${name}.${namespace} already exists: update it with PUT /system/functions`);
+      if (registry.get(name))
+        throw httpError(400, `function ${name}.${namespace} already exists: update it with PUT /system/functions`);
       const source = await resolveImage(req.image, ctx.images);
       await deployPlan(ctx, name, await planDeployment(name, req, source));
     });
@@ -65,20 +67,24 @@ export function functionRoutes(app: FastifyInstance, ctx: OpenfaasContext): void
     const namespace = checkNamespace(req.namespace);
     const name = req.functionName;
     await ctx.lock.run(name, async () => {
-      if (!registry.get(name) || !(await registry.remove(name))) throw httpError(404, `function ${name}.${namespace} not found`);
+      if (!registry.get(name) || !(await registry.remove(name)))
+        throw httpError(404, `function ${name}.${namespace} not found`);
       await ctx.deps.settled?.(name);
     });
     return reply.code(200).send();
   });
 
-  app.get<{ Params: { name: string }; Querystring: NamespaceQuery }>('/system/function/:name', async (request, reply) => {
-    ctx.auth.require(request.headers);
-    checkNamespace(request.query.namespace);
-    const fn = registry.get(request.params.name);
-    // faasd answers an unknown function with a bare 404.
-    if (!fn) return reply.code(404).send();
-    return describe(fn);
-  });
+  app.get<{ Params: { name: string }; Querystring: NamespaceQuery }>(
+    '/system/function/:name',
+    async (request, reply) => {
+      ctx.auth.require(request.headers);
+      checkNamespace(request.query.namespace);
+      const fn = registry.get(request.params.name);
+      // faasd answers an unknown function with a bare 404.
+      if (!fn) return reply.code(404).send();
+      return describe(fn);
+    },
+  );
 
   app.post<{ Params: { name: string } }>('/system/scale-function/:name', async (request, reply) => {
     ctx.auth.require(request.headers);

@@ -22,7 +22,12 @@ export function httpError(status: number, message: string, headers: Record<strin
   return new OpenfaasError(status, `${message}\n`, headers);
 }
 
-export function sendText(reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}): FastifyReply {
+export function sendText(
+  reply: FastifyReply,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): FastifyReply {
   return reply
     .code(status)
     .headers(headers)

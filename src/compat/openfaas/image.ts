@@ -51,5 +51,8 @@ export async function resolveImage(image: string, roots: ImageRoots): Promise<Im
     if (info?.isDirectory()) return { kind: 'folder', path };
     if (info?.isFile() && path.endsWith('.wasm')) return { kind: 'wasm', path };
   }
-  throw httpError(400, `unable to pull image ${trimmed}: no function folder or .wasm module of that name on this node (looked at ${looked.join(', ') || 'nothing: relative images may not contain ".."'})`);
+  throw httpError(
+    400,
+    `unable to pull image ${trimmed}: no function folder or .wasm module of that name on this node (looked at ${looked.join(', ') || 'nothing: relative images may not contain ".."'})`,
+  );
 }

@@ -48,7 +48,9 @@ export function createOpenfaasProfile(options: OpenfaasOptions = {}): CompatProf
       };
       // A scope of its own, so its error handler answers in OpenFaaS's plain text without touching the root's.
       await app.register(async (scope) => {
-        installOpenfaasErrors(scope, (err) => deps.logger.error({ event: 'openfaas_error', err }, 'OpenFaaS API request failed'));
+        installOpenfaasErrors(scope, (err) =>
+          deps.logger.error({ event: 'openfaas_error', err }, 'OpenFaaS API request failed'),
+        );
         systemRoutes(scope, ctx);
         functionRoutes(scope, ctx);
         logsRoute(scope, ctx);

@@ -61,7 +61,11 @@ export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
     return { fn, target: t };
   };
 
-  const invocation = (request: FastifyRequest, target: Target, method: string): { inv: Invocation; callId: string; started: string } => {
+  const invocation = (
+    request: FastifyRequest,
+    target: Target,
+    method: string,
+  ): { inv: Invocation; callId: string; started: string } => {
     const headers = flattenHeaders(request.headers);
     const id = newCallId();
     const callId = headers['x-call-id'] || id;
@@ -71,7 +75,16 @@ export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
     headers['x-forwarded-host'] ??= headers.host ?? '';
     headers['x-forwarded-for'] ??= `${request.socket.remoteAddress ?? ''}:${request.socket.remotePort ?? ''}`;
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-    const inv = createInvocation({ id, function: target.name, method, path: target.path, query: target.query, headers, ...(body ? { body } : {}), trigger: 'compat' });
+    const inv = createInvocation({
+      id,
+      function: target.name,
+      method,
+      path: target.path,
+      query: target.query,
+      headers,
+      ...(body ? { body } : {}),
+      trigger: 'compat',
+    });
     return { inv, callId, started };
   };
 
@@ -102,12 +115,18 @@ export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
     if (callbackUrl === undefined) {
       await scheduler.submit(inv);
     } else {
-      if (pendingCallbacks >= MAX_PENDING_CALLBACKS) throw httpError(429, 'too many asynchronous calls waiting for their callback', { 'retry-after': '1' });
+      if (pendingCallbacks >= MAX_PENDING_CALLBACKS)
+        throw httpError(429, 'too many asynchronous calls waiting for their callback', { 'retry-after': '1' });
       pendingCallbacks++;
       const t0 = performance.now();
       void scheduler
         .invoke(inv)
-        .then((result) => postCallback({ url: callbackUrl, callId, functionName: fn.spec.name, result, seconds: (performance.now() - t0) / 1000 }, ctx.deps.logger))
+        .then((result) =>
+          postCallback(
+            { url: callbackUrl, callId, functionName: fn.spec.name, result, seconds: (performance.now() - t0) / 1000 },
+            ctx.deps.logger,
+          ),
+        )
         .finally(() => pendingCallbacks--);
     }
     return res.code(202).header('x-call-id', callId).header('x-start-time', started).send();
@@ -130,6 +149,7 @@ export function parseCallbackUrl(value: string | string[] | undefined): URL | un
   } catch {
     throw httpError(400, `X-Callback-Url: ${JSON.stringify(text)} is not a URL`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw httpError(400, `X-Callback-Url: only http and https callbacks are supported, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw httpError(400, `X-Callback-Url: only http and https callbacks are supported, not ${url.protocol}`);
   return url;
 }

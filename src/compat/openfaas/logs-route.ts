@@ -36,7 +36,12 @@ function parseBool(v: string): boolean {
 const UNPARSABLE = () => httpError(422, 'could not parse the log request');
 
 function parseLogRequest(q: Query): LogRequest {
-  const req: LogRequest = { name: last(q, 'name'), namespace: checkNamespace(last(q, 'namespace')), instance: last(q, 'instance'), follow: parseBool(last(q, 'follow')) };
+  const req: LogRequest = {
+    name: last(q, 'name'),
+    namespace: checkNamespace(last(q, 'namespace')),
+    instance: last(q, 'instance'),
+    follow: parseBool(last(q, 'follow')),
+  };
   const tail = last(q, 'tail');
   if (tail !== '') {
     if (!/^[+-]?\d+$/.test(tail)) throw UNPARSABLE();
@@ -68,7 +73,12 @@ export function logsRoute(app: FastifyInstance, ctx: OpenfaasContext): void {
     const req = parseLogRequest(request.query);
     if (!registry.get(req.name)) throw httpError(404, `function ${req.name}.${req.namespace} not found`);
     const wanted = (line: LogLine) => req.instance === '' || line.instance === req.instance;
-    const lines = (await logs.read(req.name, { ...(req.since ? { since: req.since } : {}), ...(req.tail !== undefined ? { tail: req.tail } : {}) })).filter(wanted);
+    const lines = (
+      await logs.read(req.name, {
+        ...(req.since ? { since: req.since } : {}),
+        ...(req.tail !== undefined ? { tail: req.tail } : {}),
+      })
+    ).filter(wanted);
     // Exactly faas-provider's type: a Buffer body keeps fastify from appending a charset.
     reply.header('content-type', 'application/x-ndjson');
     if (!req.follow) return reply.send(Buffer.from(lines.map((l) => message(req, l)).join('')));

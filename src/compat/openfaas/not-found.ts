@@ -7,13 +7,27 @@ import type { FastifyInstance } from 'fastify';
 import { splitUrl } from '../../gateway/http-io.js';
 import { sendText } from './http-errors.js';
 
-const KNOWN_PATHS = new Set(['/healthz', '/system/info', '/system/functions', '/system/namespaces', '/system/logs', '/system/secrets']);
-const KNOWN_PREFIXES = ['/function/', '/async-function/', '/system/function/', '/system/scale-function/', '/system/namespace/'];
+const KNOWN_PATHS = new Set([
+  '/healthz',
+  '/system/info',
+  '/system/functions',
+  '/system/namespaces',
+  '/system/logs',
+  '/system/secrets',
+]);
+const KNOWN_PREFIXES = [
+  '/function/',
+  '/async-function/',
+  '/system/function/',
+  '/system/scale-function/',
+  '/system/namespace/',
+];
 
 export function notFoundRoute(app: FastifyInstance): void {
   app.all('/*', async (request, reply) => {
     const { path } = splitUrl(request.url);
-    if (KNOWN_PATHS.has(path) || KNOWN_PREFIXES.some((p) => path.startsWith(p) && path.length > p.length)) return reply.code(405).send();
+    if (KNOWN_PATHS.has(path) || KNOWN_PREFIXES.some((p) => path.startsWith(p) && path.length > p.length))
+      return reply.code(405).send();
     return sendText(reply, 404, '404 page not found\n');
   });
 }

@@ -68,36 +68,50 @@ async function inferToml(dir: string, ctrType: 'native' | 'wasm' | undefined, im
   const wasm = (): Toml => {
     if (files.has('main.wasm')) return { runtime: 'wasm', handler: 'main.wasm' };
     if (modules.length === 1) return { runtime: 'wasm', handler: modules[0]! };
-    throw httpError(400, `image ${image}: ${modules.length === 0 ? 'no .wasm module' : `several .wasm modules (${modules.join(', ')}) and no main.wasm`}; add a function.toml naming the handler`);
+    throw httpError(
+      400,
+      `image ${image}: ${modules.length === 0 ? 'no .wasm module' : `several .wasm modules (${modules.join(', ')}) and no main.wasm`}; add a function.toml naming the handler`,
+    );
   };
   if (ctrType === 'wasm') return wasm();
   if (files.has('main.py')) return { runtime: 'python', handler: 'main:handle' };
   if (files.has('handler.py')) return { runtime: 'python', handler: 'handler:handle' };
   if (files.has('index.js')) return { runtime: 'node', handler: 'index.js' };
   if (files.has('handler.js')) return { runtime: 'node', handler: 'handler.js' };
-  if (files.has('main') && ((await stat(join(dir, 'main'))).mode & 0o111) !== 0) return { runtime: 'binary', handler: 'main' };
+  if (files.has('main') && ((await stat(join(dir, 'main'))).mode & 0o111) !== 0)
+    return { runtime: 'binary', handler: 'main' };
   if (ctrType === undefined && modules.length > 0) return wasm();
-  throw httpError(400, `image ${image}: cannot tell how to run it; add a function.toml, or main.py, index.js, an executable "main"${ctrType === 'native' ? '' : ' or a .wasm module'}`);
+  throw httpError(
+    400,
+    `image ${image}: cannot tell how to run it; add a function.toml, or main.py, index.js, an executable "main"${ctrType === 'native' ? '' : ' or a .wasm module'}`,
+  );
 }
 
 async function baseToml(source: ImageSource, ctrType: 'native' | 'wasm' | undefined, image: string): Promise<Toml> {
   if (source.kind === 'wasm') {
-    if (ctrType === 'native') throw httpError(400, `image ${image} is a WebAssembly module: it needs ${CTR_TYPE_LABEL}=wasm`);
+    if (ctrType === 'native')
+      throw httpError(400, `image ${image} is a WebAssembly module: it needs ${CTR_TYPE_LABEL}=wasm`);
     return { runtime: 'wasm', handler: basename(source.path) };
   }
   const text = await readFile(join(source.path, 'function.toml'), 'utf8').catch(() => undefined);
   if (text === undefined) return inferToml(source.path, ctrType, image);
   const toml = readToml(text, `image ${image}: function.toml`);
   const runtime = runtimeOf(toml);
-  if (ctrType === 'wasm' && runtime !== 'wasm') throw httpError(400, `label ${CTR_TYPE_LABEL}=wasm, but image ${image} is a ${JSON.stringify(runtime ?? 'unknown')} function`);
-  if (ctrType === 'native' && runtime === 'wasm') throw httpError(400, `label ${CTR_TYPE_LABEL}=native, but image ${image} is a WebAssembly function`);
+  if (ctrType === 'wasm' && runtime !== 'wasm')
+    throw httpError(
+      400,
+      `label ${CTR_TYPE_LABEL}=wasm, but image ${image} is a ${JSON.stringify(runtime ?? 'unknown')} function`,
+    );
+  if (ctrType === 'native' && runtime === 'wasm')
+    throw httpError(400, `label ${CTR_TYPE_LABEL}=native, but image ${image} is a WebAssembly function`);
   return toml;
 }
 
 function wholeLabel(labels: Record<string, string>, key: string): number | undefined {
   const v = labels[key];
   if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v.trim()) || Number(v) > MAX_REPLICAS) throw httpError(400, `label ${key}: ${JSON.stringify(v)} is not a whole number 0..${MAX_REPLICAS}`);
+  if (!/^\d+$/.test(v.trim()) || Number(v) > MAX_REPLICAS)
+    throw httpError(400, `label ${key}: ${JSON.stringify(v)} is not a whole number 0..${MAX_REPLICAS}`);
   return Number(v);
 }
 
@@ -118,7 +132,12 @@ function validate(toml: Toml, name: string): void {
   }
 }
 
-export async function planDeployment(name: string, req: FunctionDeployment, source: ImageSource, keptReplicas?: number): Promise<FunctionPlan> {
+export async function planDeployment(
+  name: string,
+  req: FunctionDeployment,
+  source: ImageSource,
+  keptReplicas?: number,
+): Promise<FunctionPlan> {
   const labels = req.labels ?? {};
   const toml = await baseToml(source, ctrTypeOf(labels), req.image);
   toml.name = name;
@@ -148,19 +167,29 @@ export async function planDeployment(name: string, req: FunctionDeployment, sour
     constraints: req.constraints ?? [],
     ...(req.envProcess ? { envProcess: req.envProcess } : {}),
     ...(req.readOnlyRootFilesystem !== undefined ? { readOnlyRootFilesystem: req.readOnlyRootFilesystem } : {}),
-    ...(keptReplicas !== undefined && wholeLabel(labels, SCALE_MIN_LABEL) === undefined ? { replicas: keptReplicas } : {}),
+    ...(keptReplicas !== undefined && wholeLabel(labels, SCALE_MIN_LABEL) === undefined
+      ? { replicas: keptReplicas }
+      : {}),
   };
   return { source, toml, meta };
 }
 
 /** The deployed version again, with min-instances = replicas. */
-export async function planRescale(fn: DeployedFunction, replicas: number, meta: OpenfaasMeta | undefined): Promise<FunctionPlan> {
+export async function planRescale(
+  fn: DeployedFunction,
+  replicas: number,
+  meta: OpenfaasMeta | undefined,
+): Promise<FunctionPlan> {
   if (replicas > MAX_REPLICAS) throw httpError(400, `replicas: ${replicas} is more than ${MAX_REPLICAS}`);
   const toml = readToml(await readFile(join(fn.dir, 'function.toml'), 'utf8'), 'function.toml');
   toml.name = fn.spec.name;
   setMinInstances(toml, replicas);
   validate(toml, fn.spec.name);
-  return { source: { kind: 'folder', path: fn.dir }, toml, meta: { labels: {}, annotations: {}, constraints: [], ...meta, replicas } };
+  return {
+    source: { kind: 'folder', path: fn.dir },
+    toml,
+    meta: { labels: {}, annotations: {}, constraints: [], ...meta, replicas },
+  };
 }
 
 /** Write the plan into `work` (which must not exist yet). */
@@ -169,7 +198,11 @@ export async function writePlan(plan: FunctionPlan, work: string, limits: Archiv
     await copyFolder(plan.source.path, work, limits);
   } else {
     const size = (await stat(plan.source.path)).size;
-    if (size > limits.unpackedBytes) throw httpError(400, `image ${plan.source.path}: ${size} bytes, more than the node's limit (${limits.unpackedBytes})`);
+    if (size > limits.unpackedBytes)
+      throw httpError(
+        400,
+        `image ${plan.source.path}: ${size} bytes, more than the node's limit (${limits.unpackedBytes})`,
+      );
     await mkdir(work, { recursive: true });
     await copyFile(plan.source.path, join(work, basename(plan.source.path)));
   }

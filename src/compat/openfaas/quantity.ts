@@ -16,7 +16,11 @@ const FACTORS: Record<string, number> = {
 
 export function memoryQuantityMiB(field: string, value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi|Ti|k|K|M|G|T)?\s*$/.exec(value);
-  if (!m) throw httpError(400, `${field}: ${JSON.stringify(value)} is not a memory quantity (use e.g. "128Mi", "128M" or bytes)`);
+  if (!m)
+    throw httpError(
+      400,
+      `${field}: ${JSON.stringify(value)} is not a memory quantity (use e.g. "128Mi", "128M" or bytes)`,
+    );
   const bytes = Number(m[1]) * FACTORS[m[2] ?? '']!;
   const mib = Math.ceil(bytes / 2 ** 20);
   if (mib < 1 || mib > 65536) throw httpError(400, `${field}: ${JSON.stringify(value)} is outside 1Mi..64Gi`);

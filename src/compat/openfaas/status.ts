@@ -31,7 +31,11 @@ export function defaultImage(fn: DeployedFunction): string {
   return `${fn.spec.name}:${fn.version}`;
 }
 
-export function functionStatus(fn: DeployedFunction, live: LiveStatus | undefined, meta: OpenfaasMeta | undefined): OpenfaasFunctionStatus {
+export function functionStatus(
+  fn: DeployedFunction,
+  live: LiveStatus | undefined,
+  meta: OpenfaasMeta | undefined,
+): OpenfaasFunctionStatus {
   const { fprocess, ...envVars } = fn.spec.env;
   const envProcess = meta?.envProcess ?? fprocess;
   const warm = live ? live.instances.idle + live.instances.busy : 0;

@@ -39,7 +39,10 @@ export function isServerledgeRuntime(runtime: string): runtime is ServerledgeRun
 
 export function checkName(name: string): void {
   if (!NAME_PATTERN.test(name)) {
-    throw new TernError('bad_request', `invalid function name ${JSON.stringify(name)}: Tern function names are 1-63 characters of a-z, 0-9 and "-"`);
+    throw new TernError(
+      'bad_request',
+      `invalid function name ${JSON.stringify(name)}: Tern function names are 1-63 characters of a-z, 0-9 and "-"`,
+    );
   }
 }
 
@@ -49,7 +52,11 @@ const PY_HANDLER = new RegExp(`^(${PY_IDENT}(?:\\.${PY_IDENT})*)\\.(${PY_IDENT})
 /** "pkg.module.function" as the python310 executor splits it (os.path.splitext: the last dot). */
 function pythonHandler(handler: string): { module: string; fn: string } {
   const m = PY_HANDLER.exec(handler);
-  if (!m) throw new TernError('bad_request', `Handler ${JSON.stringify(handler)}: a python310 handler is "<module>.<function>" (e.g. "isprime.handler")`);
+  if (!m)
+    throw new TernError(
+      'bad_request',
+      `Handler ${JSON.stringify(handler)}: a python310 handler is "<module>.<function>" (e.g. "isprime.handler")`,
+    );
   return { module: m[1]!, fn: m[2]! };
 }
 
@@ -61,7 +68,10 @@ function nodeHandler(handler: string): string {
     rel = undefined;
   }
   if (rel === undefined || !/\.(c|m)?js$/.test(rel)) {
-    throw new TernError('bad_request', `Handler ${JSON.stringify(handler)}: a nodejs handler is a .js file in the package (e.g. "sieve.js")`);
+    throw new TernError(
+      'bad_request',
+      `Handler ${JSON.stringify(handler)}: a nodejs handler is a .js file in the package (e.g. "sieve.js")`,
+    );
   }
   return rel;
 }
@@ -96,7 +106,8 @@ export default async function serverledgeEntry(req) {
 
 function decodeCode(base64: string | undefined): PackageArchive {
   const text = (base64 ?? '').replace(/\s+/g, '');
-  if (text === '') throw new TernError('bad_request', 'TarFunctionCode: missing (the function code as a base64-encoded tar archive)');
+  if (text === '')
+    throw new TernError('bad_request', 'TarFunctionCode: missing (the function code as a base64-encoded tar archive)');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new TernError('bad_request', 'TarFunctionCode: not base64');
   const data = Buffer.from(text, 'base64');
   // The CLI sends a plain tar; a .tar.gz or a zip is taken too.
@@ -108,7 +119,8 @@ function decodeCode(base64: string | undefined): PackageArchive {
 export function stageServerledgeFunction(f: ServerledgeFunction & { runtime: ServerledgeRuntime }): StagedFunction {
   checkName(f.name);
   const memory = f.memoryMB === undefined || f.memoryMB <= 0 ? DEFAULT_MEMORY_MB : f.memoryMB;
-  if (!Number.isInteger(memory) || memory > MAX_MEMORY_MB) throw new TernError('bad_request', `MemoryMB: must be a whole number of MB up to ${MAX_MEMORY_MB}`);
+  if (!Number.isInteger(memory) || memory > MAX_MEMORY_MB)
+    throw new TernError('bad_request', `MemoryMB: must be a whole number of MB up to ${MAX_MEMORY_MB}`);
   const handler = f.handler ?? '';
   if (handler === '') throw new TernError('bad_request', 'Handler: missing');
   const runtime = SERVERLEDGE_RUNTIMES[f.runtime];
@@ -135,7 +147,8 @@ export function stageServerledgeFunction(f: ServerledgeFunction & { runtime: Ser
     toml: { name: f.name, runtime, handler: NODE_ENTRY, memory, description },
     files: { [NODE_ENTRY]: nodeEntry(file) },
     check: async (dir) => {
-      if (!(await fileExists(join(dir, file)))) throw new TernError('bad_request', `Handler ${JSON.stringify(handler)}: the code has no ${file}`);
+      if (!(await fileExists(join(dir, file))))
+        throw new TernError('bad_request', `Handler ${JSON.stringify(handler)}: the code has no ${file}`);
     },
   };
 }

@@ -73,7 +73,13 @@ export function functionRoutes(app: FastifyInstance, deps: CompatDeps): void {
     return sendJson(reply, 200, { Deleted: name });
   });
 
-  app.get('/function', async (_request, reply) => sendJson(reply, 200, deps.registry.list().map((fn) => fn.spec.name)));
+  app.get('/function', async (_request, reply) =>
+    sendJson(
+      reply,
+      200,
+      deps.registry.list().map((fn) => fn.spec.name),
+    ),
+  );
 
   // Serverledge starts N instances now; Tern keeps N warm from now on (min-instances, capped by max-instances).
   app.post('/prewarm', async (request, reply) => {

@@ -2,7 +2,7 @@
  * Request bodies as Serverledge (Go's encoding/json) reads them: field names match without regard
  * to case, unknown fields are ignored, and an empty body is an empty object.
  */
-import { z } from 'zod';
+import { type z } from 'zod';
 import { TernError } from '../../core/errors.js';
 
 /** Parse `body` and check it against `schema`, whose keys are the lower-cased Go field names. */
@@ -17,7 +17,8 @@ export function parseGoJson<S extends z.ZodType>(body: unknown, schema: S, what:
     }
   }
   if (raw === null) raw = {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new TernError('bad_request', `${what}: the body must be a JSON object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new TernError('bad_request', `${what}: the body must be a JSON object`);
   const lowered: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
     // Go prefers the exact name; both spellings at once are a client bug, first one wins.

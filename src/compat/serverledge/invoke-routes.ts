@@ -41,32 +41,37 @@ const failed = (result: Result) => result.report.error !== undefined || result.s
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
   const auth = new TokenAuth(deps.token);
 
-  app.post<{ Params: { fun: string } }>('/invoke/:fun', { bodyLimit: deps.limits.bodyBytes }, async (request, reply) => {
-    const name = request.params.fun;
-    const fn = deps.registry.get(name);
-    if (!fn) return sendText(reply, 404, 'Function unknown');
-    if (fn.spec.private) auth.require(request.headers);
-    const req = parseGoJson(request.body, invocationRequest, 'invocation request');
-    const inv = createInvocation({
-      function: name,
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: Buffer.from(JSON.stringify(req.params ?? {})),
-      trigger: 'compat',
-    });
-    if (req.async === true) {
-      const record = await deps.scheduler.submit(inv);
-      return sendJson(reply, 200, { ReqId: record.id });
-    }
-    const result = await deps.scheduler.invoke(inv);
-    if (failed(result)) {
-      const failure = failureOf(result);
-      if (result.headers['retry-after'] !== undefined) void reply.header('retry-after', result.headers['retry-after']);
-      return sendText(reply, failureStatus(failure.code), failure.message);
-    }
-    const output = req.returnoutput === true ? await callOutput(deps, inv) : '';
-    return sendJson(reply, 200, serverledgeResponse(true, result.body.toString('utf8'), result.report, output));
-  });
+  app.post<{ Params: { fun: string } }>(
+    '/invoke/:fun',
+    { bodyLimit: deps.limits.bodyBytes },
+    async (request, reply) => {
+      const name = request.params.fun;
+      const fn = deps.registry.get(name);
+      if (!fn) return sendText(reply, 404, 'Function unknown');
+      if (fn.spec.private) auth.require(request.headers);
+      const req = parseGoJson(request.body, invocationRequest, 'invocation request');
+      const inv = createInvocation({
+        function: name,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(req.params ?? {})),
+        trigger: 'compat',
+      });
+      if (req.async === true) {
+        const record = await deps.scheduler.submit(inv);
+        return sendJson(reply, 200, { ReqId: record.id });
+      }
+      const result = await deps.scheduler.invoke(inv);
+      if (failed(result)) {
+        const failure = failureOf(result);
+        if (result.headers['retry-after'] !== undefined)
+          void reply.header('retry-after', result.headers['retry-after']);
+        return sendText(reply, failureStatus(failure.code), failure.message);
+      }
+      const output = req.returnoutput === true ? await callOutput(deps, inv) : '';
+      return sendJson(reply, 200, serverledgeResponse(true, result.body.toString('utf8'), result.report, output));
+    },
+  );
 
   // Serverledge keeps a result only once the call is over: until then, like an unknown id, 404.
   app.get<{ Params: { reqId: string } }>('/poll/:reqId', async (request, reply) => {

@@ -10,7 +10,10 @@ export function sendText(reply: FastifyReply, status: number, text: string): Fas
 
 /** echo's c.JSON: compact JSON and a newline. */
 export function sendJson(reply: FastifyReply, status: number, value: unknown): FastifyReply {
-  return reply.code(status).type('application/json; charset=UTF-8').send(`${JSON.stringify(value)}\n`);
+  return reply
+    .code(status)
+    .type('application/json; charset=UTF-8')
+    .send(`${JSON.stringify(value)}\n`);
 }
 
 const ROUTES = new Set(['/create', '/delete', '/function', '/prewarm', '/status']);
@@ -23,7 +26,8 @@ export function installServerledgeErrors(app: FastifyInstance, logger: Logger): 
       return sendText(reply, err.status, err.message);
     }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) logger.error({ event: 'serverledge_error', err, url: request.url }, 'Serverledge API request failed');
+    if (status === 500)
+      logger.error({ event: 'serverledge_error', err, url: request.url }, 'Serverledge API request failed');
     return sendText(reply, status, status === 500 ? 'internal error' : err.message);
   });
 }
@@ -33,7 +37,9 @@ export function notFoundRoute(app: FastifyInstance): void {
   app.all('/*', async (request, reply) => {
     const path = request.url.split('?')[0]!;
     const known = ROUTES.has(path) || /^\/(invoke|poll)\/[^/]+$/.test(path);
-    return known ? sendJson(reply, 405, { message: 'Method Not Allowed' }) : sendJson(reply, 404, { message: 'Not Found' });
+    return known
+      ? sendJson(reply, 405, { message: 'Method Not Allowed' })
+      : sendJson(reply, 404, { message: 'Not Found' });
   });
 }
 

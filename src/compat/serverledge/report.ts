@@ -26,9 +26,24 @@ export interface ServerledgeResponse extends ExecutionReport {
 /** Whole microseconds, so the JSON carries no binary-fraction tails. */
 const seconds = (ms: number) => Math.round(ms * 1000) / 1e6;
 
-export function serverledgeResponse(success: boolean, result: string, report: Report | undefined, output = ''): ServerledgeResponse {
+export function serverledgeResponse(
+  success: boolean,
+  result: string,
+  report: Report | undefined,
+  output = '',
+): ServerledgeResponse {
   if (!report) {
-    return { Success: success, Result: result, ResponseTime: 0, IsWarmStart: false, InitTime: 0, OffloadLatency: 0, Duration: 0, SchedAction: '', Output: output };
+    return {
+      Success: success,
+      Result: result,
+      ResponseTime: 0,
+      IsWarmStart: false,
+      InitTime: 0,
+      OffloadLatency: 0,
+      Duration: 0,
+      SchedAction: '',
+      Output: output,
+    };
   }
   const hopsMs = report.hops.reduce((sum, hop) => sum + hop.ms, 0);
   const initMs = report.queueMs + report.initMs;

@@ -67,7 +67,10 @@ async function codeFolder(root: string, subfolder: string | undefined): Promise<
   try {
     rel = safeRelativePath(subfolder.replace(/^\/+/, ''));
   } catch {
-    throw new TernError('bad_request', `subfolder ${JSON.stringify(subfolder)}: must be a relative path inside the archive`);
+    throw new TernError(
+      'bad_request',
+      `subfolder ${JSON.stringify(subfolder)}: must be a relative path inside the archive`,
+    );
   }
   if (rel === undefined) return root;
   if (await folderExists(join(root, rel))) return join(root, rel);
@@ -90,7 +93,10 @@ export async function deployStaged(deps: StagingDeps, fn: StagedFunction): Promi
       await copyFolder(fn.from, unpacked, limits);
     } else if (fn.archive) {
       if (fn.archive.data.length > limits.archiveBytes) {
-        throw new TernError('too_large', `the package is ${fn.archive.data.length} bytes, over the limit of ${limits.archiveBytes} bytes`);
+        throw new TernError(
+          'too_large',
+          `the package is ${fn.archive.data.length} bytes, over the limit of ${limits.archiveBytes} bytes`,
+        );
       }
       // A plain tar is gzipped so the registry's bounded tar.gz reader unpacks it.
       const data = fn.archive.type === 'tar' ? await gzipAsync(fn.archive.data) : fn.archive.data;

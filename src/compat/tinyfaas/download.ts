@@ -10,14 +10,16 @@ export async function downloadZip(url: string, maxBytes: number): Promise<Buffer
   } catch {
     throw new TernError('bad_request', `url ${JSON.stringify(url)}: not a URL`);
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TernError('bad_request', `url: only http and https URLs are fetched, not ${parsed.protocol}`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new TernError('bad_request', `url: only http and https URLs are fetched, not ${parsed.protocol}`);
   let response: Response;
   try {
     response = await fetch(parsed, { redirect: 'follow', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
   } catch (e) {
     throw new TernError('bad_request', `url: cannot fetch ${parsed.href}: ${(e as Error).message}`);
   }
-  if (!response.ok || !response.body) throw new TernError('bad_request', `url: ${parsed.href} answered ${response.status}`);
+  if (!response.ok || !response.body)
+    throw new TernError('bad_request', `url: ${parsed.href} answered ${response.status}`);
   const chunks: Buffer[] = [];
   let size = 0;
   try {

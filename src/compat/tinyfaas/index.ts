@@ -20,10 +20,18 @@ export const tinyfaasProfile: CompatProfile = {
     await app.register(async (scope) => {
       scope.setErrorHandler((err: FastifyError, request, reply) => {
         const ours = isTernError(err);
-        const status = ours ? err.status : err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-        if (!ours && status >= 500) deps.logger.error({ event: 'tinyfaas_error', err, url: request.url }, 'tinyFaaS API request failed');
+        const status = ours
+          ? err.status
+          : err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500
+            ? err.statusCode
+            : 500;
+        if (!ours && status >= 500)
+          deps.logger.error({ event: 'tinyfaas_error', err, url: request.url }, 'tinyFaaS API request failed');
         if (ours) void reply.headers(err.headers);
-        return reply.code(status).type('text/plain; charset=utf-8').send(!ours && status >= 500 ? 'internal error' : err.message);
+        return reply
+          .code(status)
+          .type('text/plain; charset=utf-8')
+          .send(!ours && status >= 500 ? 'internal error' : err.message);
       });
       managementRoutes(scope, deps);
       invokeRoutes(scope, deps);

@@ -22,7 +22,11 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const slash = rest.indexOf('/');
     const name = decodeSegment(slash === -1 ? rest : rest.slice(0, slash));
     const fn = name === undefined ? undefined : deps.registry.get(name);
-    if (!fn || name === undefined) return reply.code(404).type('text/plain; charset=utf-8').send(`function ${name ?? rest} not found`);
+    if (!fn || name === undefined)
+      return reply
+        .code(404)
+        .type('text/plain; charset=utf-8')
+        .send(`function ${name ?? rest} not found`);
     if (fn.spec.private) auth.require(request.headers);
     const inv = createInvocation({
       function: name,
@@ -43,7 +47,11 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
 
   const opts = { bodyLimit: deps.limits.bodyBytes };
   // "/" names no function: tinyFaaS's proxy answers 404.
-  app.route({ method: [...METHODS], url: '/', handler: async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('no function named') });
+  app.route({
+    method: [...METHODS],
+    url: '/',
+    handler: async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('no function named'),
+  });
   app.route({ method: [...METHODS], url: '/:name', handler, ...opts });
   app.route({ method: [...METHODS], url: '/:name/*', handler, ...opts });
 }

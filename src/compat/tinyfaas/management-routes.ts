@@ -40,7 +40,8 @@ function sendText(reply: FastifyReply, text: string): FastifyReply {
 
 function decodeZip(base64: string): PackageArchive {
   const text = base64.replace(/\s+/g, '');
-  if (text === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new TernError('bad_request', 'zip: the function code must be a base64-encoded zip archive');
+  if (text === '' || !/^[A-Za-z0-9+/]+={0,2}$/.test(text))
+    throw new TernError('bad_request', 'zip: the function code must be a base64-encoded zip archive');
   return { data: Buffer.from(text, 'base64'), type: 'zip' };
 }
 
@@ -59,16 +60,35 @@ export function managementRoutes(app: FastifyInstance, deps: CompatDeps): void {
   app.post('/upload', async (request, reply) => {
     const body = parseGoJson(request.body, upload, 'upload');
     const archive = decodeZip(body.zip);
-    await deployStaged(deps, stageTinyfaasFunction({ name: body.name, env: body.env, threads: body.threads, envs: body.envs ?? [], archive }));
+    await deployStaged(
+      deps,
+      stageTinyfaasFunction({ name: body.name, env: body.env, threads: body.threads, envs: body.envs ?? [], archive }),
+    );
     return sendText(reply, endpointLines(request, deps, body.name));
   });
 
   app.post('/uploadURL', async (request, reply) => {
     const body = parseGoJson(request.body, urlUpload, 'uploadURL');
     // Checked before anything is downloaded.
-    stageTinyfaasFunction({ name: body.name, env: body.env, threads: body.threads, envs: [], archive: { data: Buffer.alloc(0), type: 'zip' } });
+    stageTinyfaasFunction({
+      name: body.name,
+      env: body.env,
+      threads: body.threads,
+      envs: [],
+      archive: { data: Buffer.alloc(0), type: 'zip' },
+    });
     const archive: PackageArchive = { data: await downloadZip(body.url, deps.limits.archiveBytes), type: 'zip' };
-    await deployStaged(deps, stageTinyfaasFunction({ name: body.name, env: body.env, threads: body.threads, envs: body.envs ?? [], archive, subfolder: body.subfolder_path }));
+    await deployStaged(
+      deps,
+      stageTinyfaasFunction({
+        name: body.name,
+        env: body.env,
+        threads: body.threads,
+        envs: body.envs ?? [],
+        archive,
+        subfolder: body.subfolder_path,
+      }),
+    );
     return sendText(reply, endpointLines(request, deps, body.name));
   });
 
@@ -78,7 +98,15 @@ export function managementRoutes(app: FastifyInstance, deps: CompatDeps): void {
     return sendText(reply, '');
   });
 
-  app.get('/list', async (_request, reply) => sendText(reply, deps.registry.list().map((fn) => `${fn.spec.name}\n`).join('')));
+  app.get('/list', async (_request, reply) =>
+    sendText(
+      reply,
+      deps.registry
+        .list()
+        .map((fn) => `${fn.spec.name}\n`)
+        .join(''),
+    ),
+  );
 
   // Only what came in through this API: wipe-functions.sh must not take the node's other functions with it.
   app.post('/wipe', async (_request, reply) => {

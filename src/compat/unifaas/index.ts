@@ -13,7 +13,9 @@ export const unifaasProfile: CompatProfile = {
   defaultPort: UNIFAAS_DEFAULT_PORT,
   async register(app, deps) {
     await app.register(async (scope) => {
-      installUnifaasErrors(scope, (err) => deps.logger.error({ event: 'unifaas_error', err }, 'UniFaaS API request failed'));
+      installUnifaasErrors(scope, (err) =>
+        deps.logger.error({ event: 'unifaas_error', err }, 'UniFaaS API request failed'),
+      );
       unifaasRoutes(scope, deps);
     });
   },

@@ -15,8 +15,17 @@ import type { CompatDeps } from '../compat.js';
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
 const PREFIX = '/invoke/';
 
-function errorText(reply: FastifyReply, status: number, message: string, headers: Record<string, string> = {}): FastifyReply {
-  return reply.code(status).headers(headers).header('content-type', 'text/plain; charset=utf-8').send(`error: ${message}`);
+function errorText(
+  reply: FastifyReply,
+  status: number,
+  message: string,
+  headers: Record<string, string> = {},
+): FastifyReply {
+  return reply
+    .code(status)
+    .headers(headers)
+    .header('content-type', 'text/plain; charset=utf-8')
+    .send(`error: ${message}`);
 }
 
 /** The message inside a Tern error result's JSON body, for UniFaaS's text errors. */
@@ -25,7 +34,8 @@ function errorMessage(result: Result): string {
     const parsed: unknown = JSON.parse(result.body.toString('utf8'));
     if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
       const err = (parsed as { error: unknown }).error;
-      if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string') return err.message;
+      if (typeof err === 'object' && err !== null && 'message' in err && typeof err.message === 'string')
+        return err.message;
     }
   } catch {
     // Not JSON: fall through to the code.
@@ -56,7 +66,8 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     });
     const result = await deps.scheduler.invoke(inv);
     reply.header('x-tern-report', JSON.stringify(result.report));
-    if (result.report.error !== undefined) return errorText(reply, result.status, errorMessage(result), retryAfter(result));
+    if (result.report.error !== undefined)
+      return errorText(reply, result.status, errorMessage(result), retryAfter(result));
     reply.code(result.status);
     for (const key in result.headers) {
       if (!HOP_BY_HOP.has(key)) reply.header(key, result.headers[key]);

@@ -9,7 +9,8 @@ export function callRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     if (!fn) throw new TernError('bad_request', 'function: required (GET /v1/calls?function=NAME&limit=N)');
     if (!deps.registry.get(fn)) throw new TernError('not_found', `no function "${fn}"`);
     const limit = request.query.limit === undefined ? 20 : Number(request.query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new TernError('bad_request', `limit: must be an integer 1..100, got "${request.query.limit}"`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+      throw new TernError('bad_request', `limit: must be an integer 1..100, got "${request.query.limit}"`);
     return { calls: deps.recentCalls(fn, limit) };
   });
 

@@ -6,7 +6,8 @@ import { NAME_PATTERN } from '../../registry/spec.js';
 import { describeFunction, type GatewayDeps } from '../deps.js';
 
 function checkName(name: string): string {
-  if (!NAME_PATTERN.test(name)) throw new TernError('bad_request', `invalid function name "${name}": use 1-63 characters of a-z, 0-9 and "-"`);
+  if (!NAME_PATTERN.test(name))
+    throw new TernError('bad_request', `invalid function name "${name}": use 1-63 characters of a-z, 0-9 and "-"`);
   return name;
 }
 
@@ -21,16 +22,24 @@ export function functionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     return describeFunction(fn, scheduler);
   });
 
-  app.put<{ Params: { name: string } }>('/v1/functions/:name', { bodyLimit: deps.limits.archiveBytes }, async (request, reply) => {
-    const name = checkName(request.params.name);
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    if (body.length === 0) throw new TernError('bad_archive', 'the body must be the function folder as .tar.gz (application/gzip) or .zip (application/zip)');
-    const type = detectArchiveType(request.headers['content-type'], body);
-    if (!type) throw new TernError('bad_archive', 'the body is neither a gzip-compressed tar nor a zip archive');
-    const outcome = await registry.deploy(name, body, type);
-    await deps.settled(name);
-    return reply.code(outcome.created ? 201 : 200).send(describeFunction(outcome.fn, scheduler));
-  });
+  app.put<{ Params: { name: string } }>(
+    '/v1/functions/:name',
+    { bodyLimit: deps.limits.archiveBytes },
+    async (request, reply) => {
+      const name = checkName(request.params.name);
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      if (body.length === 0)
+        throw new TernError(
+          'bad_archive',
+          'the body must be the function folder as .tar.gz (application/gzip) or .zip (application/zip)',
+        );
+      const type = detectArchiveType(request.headers['content-type'], body);
+      if (!type) throw new TernError('bad_archive', 'the body is neither a gzip-compressed tar nor a zip archive');
+      const outcome = await registry.deploy(name, body, type);
+      await deps.settled(name);
+      return reply.code(outcome.created ? 201 : 200).send(describeFunction(outcome.fn, scheduler));
+    },
+  );
 
   app.delete<{ Params: { name: string } }>('/v1/functions/:name', async (request, reply) => {
     const removed = await registry.remove(request.params.name);

@@ -16,12 +16,14 @@ function parseQuery(q: LogQuery): { since?: Date; tail?: number; follow: boolean
   const out: { since?: Date; tail?: number; follow: boolean } = { follow: q.follow === '1' || q.follow === 'true' };
   if (q.since !== undefined) {
     const since = new Date(q.since);
-    if (Number.isNaN(since.getTime())) throw new TernError('bad_request', `since: not a date: "${q.since}" (use ISO 8601)`);
+    if (Number.isNaN(since.getTime()))
+      throw new TernError('bad_request', `since: not a date: "${q.since}" (use ISO 8601)`);
     out.since = since;
   }
   if (q.tail !== undefined) {
     const tail = Number(q.tail);
-    if (!Number.isInteger(tail) || tail < 0 || tail > 100_000) throw new TernError('bad_request', `tail: must be an integer 0..100000, got "${q.tail}"`);
+    if (!Number.isInteger(tail) || tail < 0 || tail > 100_000)
+      throw new TernError('bad_request', `tail: must be an integer 0..100000, got "${q.tail}"`);
     out.tail = tail;
   }
   return out;
@@ -32,7 +34,10 @@ export function logRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const { name } = request.params;
     if (!deps.registry.get(name)) throw new TernError('not_found', `no function "${name}"`);
     const q = parseQuery(request.query);
-    const lines = await deps.logs.read(name, { ...(q.since ? { since: q.since } : {}), ...(q.tail !== undefined ? { tail: q.tail } : {}) });
+    const lines = await deps.logs.read(name, {
+      ...(q.since ? { since: q.since } : {}),
+      ...(q.tail !== undefined ? { tail: q.tail } : {}),
+    });
     if (!q.follow) return { lines };
 
     const stream = new PassThrough();

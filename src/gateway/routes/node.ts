@@ -1,8 +1,13 @@
 /** /healthz, /v1/info, /v1/nodes, /metrics. */
 import type { FastifyInstance } from 'fastify';
 import type { GatewayDeps } from '../deps.js';
+import type { IncomingHttpHeaders } from 'node:http';
 
-export function nodeRoutes(app: FastifyInstance, deps: GatewayDeps, requireToken: (h: import('node:http').IncomingHttpHeaders) => void): void {
+export function nodeRoutes(
+  app: FastifyInstance,
+  deps: GatewayDeps,
+  requireToken: (h: IncomingHttpHeaders) => void,
+): void {
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'));
 
   app.get('/v1/info', async () => ({

@@ -32,7 +32,12 @@ const PROBE_MEMORY_MIB = 128;
 export function qemuVersion(qemu: string): Promise<string> {
   return new Promise((resolveVersion, reject) => {
     execFile(qemu, ['--version'], { timeout: 10_000 }, (error, stdout) => {
-      if (error) reject(new Error(`${qemu} does not run (${(error as NodeJS.ErrnoException).code ?? error.message}); install qemu-system-x86`));
+      if (error)
+        reject(
+          new Error(
+            `${qemu} does not run (${(error as NodeJS.ErrnoException).code ?? error.message}); install qemu-system-x86`,
+          ),
+        );
       else resolveVersion(stdout.split('\n')[0]!.trim());
     });
   });
@@ -69,7 +74,10 @@ async function kvmDeviceProblem(): Promise<string | undefined> {
 
 /** The first line of QEMU's complaint, without the program name. */
 function firstError(stderr: string): string {
-  const first = stderr.split(' | ')[0]?.replace(/^[\w./-]*qemu-system-[\w]+: /, '').trim();
+  const first = stderr
+    .split(' | ')[0]
+    ?.replace(/^[\w./-]*qemu-system-[\w]+: /, '')
+    .trim();
   return first ? `: ${first}` : '';
 }
 
@@ -106,7 +114,13 @@ export async function kvmTestBoot(o: AccelProbeOptions & { kernel: string }): Pr
     const outcome = await Promise.race([
       seen.then(() => undefined),
       running.exited.then((how) => `QEMU ended (${how}) before the guest ran${firstError(running.stderrSummary())}`),
-      new Promise<string>((r) => (timer = setTimeout(() => r(`no guest output within ${Math.round(o.timeoutMs / 1000)}s of the test boot`), o.timeoutMs))),
+      new Promise<string>(
+        (r) =>
+          (timer = setTimeout(
+            () => r(`no guest output within ${Math.round(o.timeoutMs / 1000)}s of the test boot`),
+            o.timeoutMs,
+          )),
+      ),
     ]);
     return outcome;
   } catch (e) {
@@ -127,7 +141,9 @@ export async function decideAccel(o: AccelProbeOptions): Promise<AccelDecision> 
   if (o.mode === 'tcg') return { available: true, accel: 'tcg', detail: 'tcg (configured)' };
   const deviceProblem = await kvmDeviceProblem();
   if (deviceProblem) {
-    return o.mode === 'kvm' ? { available: false, detail: `kvm configured but ${deviceProblem}` } : { available: true, accel: 'tcg', detail: `tcg (${deviceProblem})` };
+    return o.mode === 'kvm'
+      ? { available: false, detail: `kvm configured but ${deviceProblem}` }
+      : { available: true, accel: 'tcg', detail: `tcg (${deviceProblem})` };
   }
   const kernel = o.kernel ?? (await findProbeKernel());
   if (!kernel) {
@@ -138,5 +154,7 @@ export async function decideAccel(o: AccelProbeOptions): Promise<AccelDecision> 
   const problem = await kvmTestBoot({ ...o, kernel });
   if (problem === undefined) return { available: true, accel: 'kvm', detail: 'kvm' };
   const why = `KVM test boot failed: ${problem}`;
-  return o.mode === 'kvm' ? { available: false, detail: `kvm configured but ${why}` } : { available: true, accel: 'tcg', detail: `tcg (${why})` };
+  return o.mode === 'kvm'
+    ? { available: false, detail: `kvm configured but ${why}` }
+    : { available: true, accel: 'tcg', detail: `tcg (${why})` };
 }

@@ -23,12 +23,16 @@ export function substituteCmdline(template: string, net: GuestNetwork): string {
 
 /** Refuse what no guest can take: control characters, or a line over the kernel's limit. */
 export function checkCmdline(cmdline: string): void {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(cmdline)) {
     throw new TernError('bad_spec', 'vm.cmdline: must not contain control characters (newlines, tabs)');
   }
   const bytes = Buffer.byteLength(cmdline);
   if (bytes > MAX_CMDLINE_BYTES) {
-    throw new TernError('bad_spec', `vm.cmdline: ${bytes} bytes after substitution, more than the kernel's ${MAX_CMDLINE_BYTES}`);
+    throw new TernError(
+      'bad_spec',
+      `vm.cmdline: ${bytes} bytes after substitution, more than the kernel's ${MAX_CMDLINE_BYTES}`,
+    );
   }
 }
 

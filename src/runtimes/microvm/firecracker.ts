@@ -8,7 +8,12 @@ import { delimiter, join } from 'node:path';
 import type { ImageKind } from './image-kind.js';
 
 export async function findFirecracker(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const candidates = env.FIRECRACKER_EXE ? [env.FIRECRACKER_EXE] : (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'firecracker'));
+  const candidates = env.FIRECRACKER_EXE
+    ? [env.FIRECRACKER_EXE]
+    : (env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((d) => join(d, 'firecracker'));
   for (const path of candidates) {
     try {
       await access(path, constants.X_OK);

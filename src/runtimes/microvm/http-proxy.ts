@@ -13,7 +13,16 @@ export interface GuestTarget {
   agent: Agent;
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'content-length',
+]);
 
 function requestHeaders(inv: Invocation): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
@@ -36,7 +45,13 @@ export interface ProxyFailure {
   explain(error: Error): TernError;
 }
 
-export function proxyCall(target: GuestTarget, inv: Invocation, signal: AbortSignal, maxResponseBytes: number, failure: ProxyFailure): Promise<Response> {
+export function proxyCall(
+  target: GuestTarget,
+  inv: Invocation,
+  signal: AbortSignal,
+  maxResponseBytes: number,
+  failure: ProxyFailure,
+): Promise<Response> {
   return new Promise<Response>((resolveCall, reject) => {
     if (signal.aborted) {
       reject(new TernError('function_crashed', 'the instance was stopped before the call'));
@@ -45,13 +60,25 @@ export function proxyCall(target: GuestTarget, inv: Invocation, signal: AbortSig
     const path = `${inv.path}${inv.query ? `?${inv.query}` : ''}`;
     let req: ReturnType<typeof request>;
     try {
-      req = request({ host: target.host, port: target.port, method: inv.method, path, headers: requestHeaders(inv), agent: target.agent, signal });
+      req = request({
+        host: target.host,
+        port: target.port,
+        method: inv.method,
+        path,
+        headers: requestHeaders(inv),
+        agent: target.agent,
+        signal,
+      });
     } catch (e) {
       reject(new TernError('bad_request', `cannot forward this request to the guest: ${(e as Error).message}`));
       return;
     }
     req.on('error', (e) => {
-      reject(signal.aborted ? new TernError('function_crashed', 'the call was aborted: the instance was stopped') : failure.explain(e));
+      reject(
+        signal.aborted
+          ? new TernError('function_crashed', 'the call was aborted: the instance was stopped')
+          : failure.explain(e),
+      );
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -68,7 +95,11 @@ export function proxyCall(target: GuestTarget, inv: Invocation, signal: AbortSig
       });
       res.on('error', (e) => reject(failure.explain(e)));
       res.on('end', () => {
-        resolveCall({ status: res.statusCode ?? 502, headers: responseHeaders(res.headers), body: Buffer.concat(chunks, size) });
+        resolveCall({
+          status: res.statusCode ?? 502,
+          headers: responseHeaders(res.headers),
+          body: Buffer.concat(chunks, size),
+        });
       });
     });
     req.end(inv.body);

@@ -44,7 +44,10 @@ export function classifyImage(head: Buffer, name: string): ImageKind {
       throw new TernError('bad_spec', `vm.image: ${name} is not a valid gzip file`);
     }
     if (isCpio(inner)) return { kind: 'initramfs' };
-    throw new TernError('bad_spec', `vm.image: ${name} is gzip-compressed but not a cpio archive (an initramfs); a disk image must not be compressed`);
+    throw new TernError(
+      'bad_spec',
+      `vm.image: ${name} is gzip-compressed but not a cpio archive (an initramfs); a disk image must not be compressed`,
+    );
   }
   if (isOtherCompression(head)) return { kind: 'initramfs' };
   if (startsWith(head, [0x51, 0x46, 0x49, 0xfb])) return { kind: 'disk', format: 'qcow2' };

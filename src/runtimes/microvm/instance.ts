@@ -63,7 +63,10 @@ export class MicrovmInstance implements Instance {
       explain: (e) => {
         if (this.vm.hasExited) return new TernError('function_crashed', 'the VM exited during the call');
         const code = (e as NodeJS.ErrnoException).code ?? e.message;
-        return new TernError('function_crashed', `the guest's HTTP server on port ${this.init.guestPort} did not answer (${code})`);
+        return new TernError(
+          'function_crashed',
+          `the guest's HTTP server on port ${this.init.guestPort} did not answer (${code})`,
+        );
       },
     });
   }

@@ -23,7 +23,13 @@ import type { VmFiles } from './vm-files.js';
 import { VmProcess } from './vm-process.js';
 
 /** Inside QEMU's user-mode network: the guest's address, its gateway, and where the callback is forwarded. */
-export const USER_NET = { ip: '10.0.2.15', gateway: '10.0.2.2', netmask: '255.255.255.0', callbackIp: '10.0.2.100', callbackPort: 80 } as const;
+export const USER_NET = {
+  ip: '10.0.2.15',
+  gateway: '10.0.2.2',
+  netmask: '255.255.255.0',
+  callbackIp: '10.0.2.100',
+  callbackPort: 80,
+} as const;
 
 export interface LaunchContext {
   qemu: string;
@@ -49,7 +55,12 @@ function markerFor(id: string): string {
 }
 
 /** Start one VM and wait for its callback. */
-export async function launchVm(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles, o: InstanceOptions): Promise<MicrovmInstance> {
+export async function launchVm(
+  ctx: LaunchContext,
+  spec: FunctionSpec,
+  files: VmFiles,
+  o: InstanceOptions,
+): Promise<MicrovmInstance> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await launchOnce(ctx, spec, files, o);
@@ -62,7 +73,12 @@ export async function launchVm(ctx: LaunchContext, spec: FunctionSpec, files: Vm
 
 class PortRace extends Error {}
 
-async function launchOnce(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles, o: InstanceOptions): Promise<MicrovmInstance> {
+async function launchOnce(
+  ctx: LaunchContext,
+  spec: FunctionSpec,
+  files: VmFiles,
+  o: InstanceOptions,
+): Promise<MicrovmInstance> {
   const vmSpec = spec.vm!;
   const firecracker = vmSpec.hypervisor === 'firecracker';
   const marker = markerFor(o.id);
@@ -102,12 +118,22 @@ async function launchOnce(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles
       await ctx.records.write({ pid: 0, marker, tap: tap.name });
       const listener = await ctx.callbacks.listen(tap.hostIp);
       closeTapListener = listener.close;
-      net = { ip: tap.guestIp, gateway: tap.hostIp, netmask: tap.netmask, callback: `http://${tap.hostIp}:${listener.port}${callbackPath}` };
+      net = {
+        ip: tap.guestIp,
+        gateway: tap.hostIp,
+        netmask: tap.netmask,
+        callback: `http://${tap.hostIp}:${listener.port}${callbackPath}`,
+      };
       network = { mode: 'tap', tap: tap.name };
       guest = { host: tap.guestIp, port: ctx.guestPort };
     } else {
       const hostPort = await freeLoopbackPort();
-      net = { ip: USER_NET.ip, gateway: USER_NET.gateway, netmask: USER_NET.netmask, callback: `http://${USER_NET.callbackIp}${callbackPath}` };
+      net = {
+        ip: USER_NET.ip,
+        gateway: USER_NET.gateway,
+        netmask: USER_NET.netmask,
+        callback: `http://${USER_NET.callbackIp}${callbackPath}`,
+      };
       network = {
         mode: 'user',
         hostPort,
@@ -122,7 +148,15 @@ async function launchOnce(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles
     const cmdline = substituteCmdline(vmSpec.cmdline, net);
     checkCmdline(cmdline);
 
-    const machine = { kernel: files.kernel, image, imageKind: files.imageKind, imageWritable: writable, memoryMiB: spec.memory, cpus: vmSpec.cpus, cmdline };
+    const machine = {
+      kernel: files.kernel,
+      image,
+      imageKind: files.imageKind,
+      imageWritable: writable,
+      memoryMiB: spec.memory,
+      cpus: vmSpec.cpus,
+      cmdline,
+    };
     let command: string;
     let args: string[];
     if (firecracker) {
@@ -152,7 +186,9 @@ async function launchOnce(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles
     const outcome = await Promise.race([
       called.then(() => 'ready' as const),
       running.exited.then((how) => ({ exited: how })),
-      new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, ctx.readyTimeoutMs - (performance.now() - started))))),
+      new Promise<'late'>(
+        (r) => (timer = setTimeout(() => r('late'), Math.max(0, ctx.readyTimeoutMs - (performance.now() - started)))),
+      ),
       new Promise<'closing'>((r) => {
         onClose = () => r('closing');
         if (ctx.closing.aborted) onClose();
@@ -161,16 +197,32 @@ async function launchOnce(ctx: LaunchContext, spec: FunctionSpec, files: VmFiles
     ]);
     clearTimeout(timer);
     ctx.closing.removeEventListener('abort', onClose);
-    if (outcome === 'closing' || ctx.closing.aborted) throw new TernError('unavailable', 'the microvm runtime shut down while the VM was booting');
+    if (outcome === 'closing' || ctx.closing.aborted)
+      throw new TernError('unavailable', 'the microvm runtime shut down while the VM was booting');
     if (outcome === 'late') {
-      throw new TernError('function_crashed', `VM did not call back within ${formatDuration(ctx.readyTimeoutMs)} (accel ${ctx.accel}; see the function's logs for its console)`);
+      throw new TernError(
+        'function_crashed',
+        `VM did not call back within ${formatDuration(ctx.readyTimeoutMs)} (accel ${ctx.accel}; see the function's logs for its console)`,
+      );
     }
     if (outcome !== 'ready') {
       const stderr = running.stderrSummary();
       if (PORT_RACE.test(stderr)) throw new PortRace(`QEMU could not forward a host port: ${stderr}`);
-      throw new TernError('function_crashed', `VM exited before calling back (${outcome.exited})${stderr ? `: ${stderr}` : ''}`);
+      throw new TernError(
+        'function_crashed',
+        `VM exited before calling back (${outcome.exited})${stderr ? `: ${stderr}` : ''}`,
+      );
     }
-    return new MicrovmInstance({ id: o.id, marker, accel: firecracker ? 'firecracker' : ctx.accel, vm: running, guest, guestPort: ctx.guestPort, maxResponseBytes: ctx.maxResponseBytes, cleanup });
+    return new MicrovmInstance({
+      id: o.id,
+      marker,
+      accel: firecracker ? 'firecracker' : ctx.accel,
+      vm: running,
+      guest,
+      guestPort: ctx.guestPort,
+      maxResponseBytes: ctx.maxResponseBytes,
+      cleanup,
+    });
   } catch (e) {
     await vm?.kill();
     await cleanup();

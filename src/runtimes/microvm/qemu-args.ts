@@ -50,21 +50,34 @@ function netdev(n: VmNetwork): string {
 
 export function qemuArgs(l: QemuLaunch): string[] {
   const args = [
-    '-name', l.marker,
-    '-M', `microvm,accel=${l.accel}`,
+    '-name',
+    l.marker,
+    '-M',
+    `microvm,accel=${l.accel}`,
     ...(l.accel === 'kvm'
       ? ['-cpu', 'host']
       : // Under emulation the guest's clocks (TSC, PIT) drift apart when the host is busy and Linux
         // hangs calibrating them; instruction counting keeps them consistent.
         ['-icount', 'shift=auto']),
-    '-m', String(l.memoryMiB),
-    '-smp', String(l.cpus),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-chardev', 'stdio,id=console,signal=off',
-    '-serial', 'chardev:console',
-    '-monitor', 'none',
-    '-kernel', l.kernel,
-    '-append', l.cmdline,
+    '-m',
+    String(l.memoryMiB),
+    '-smp',
+    String(l.cpus),
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-chardev',
+    'stdio,id=console,signal=off',
+    '-serial',
+    'chardev:console',
+    '-monitor',
+    'none',
+    '-kernel',
+    l.kernel,
+    '-append',
+    l.cmdline,
   ];
   if (l.imageKind.kind === 'initramfs') {
     args.push('-initrd', l.image);

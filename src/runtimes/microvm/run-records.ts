@@ -57,7 +57,15 @@ function parseRecord(text: string): RunRecord | undefined {
     const value: unknown = JSON.parse(text);
     if (typeof value !== 'object' || value === null) return undefined;
     const { pid, marker, tap } = value as Record<string, unknown>;
-    if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 0 || pid === 1 || typeof marker !== 'string' || !/^tern-vm-[\w.-]+$/.test(marker)) return undefined;
+    if (
+      typeof pid !== 'number' ||
+      !Number.isInteger(pid) ||
+      pid < 0 ||
+      pid === 1 ||
+      typeof marker !== 'string' ||
+      !/^tern-vm-[\w.-]+$/.test(marker)
+    )
+      return undefined;
     return typeof tap === 'string' ? { pid, marker, tap } : { pid, marker };
   } catch {
     return undefined;

@@ -53,7 +53,10 @@ export class MicrovmRuntime implements Runtime {
   private closed = false;
   private readonly closing = new AbortController();
 
-  constructor(private readonly ctx: RuntimeContext, private readonly options: MicrovmOptions) {
+  constructor(
+    private readonly ctx: RuntimeContext,
+    private readonly options: MicrovmOptions,
+  ) {
     this.records = new RunRecords(join(ctx.dataDir, 'microvm', 'run'));
     this.logger = ctx.logger.child({ runtime: 'microvm' });
   }
@@ -72,8 +75,16 @@ export class MicrovmRuntime implements Runtime {
     if (!vm) throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
     checkCmdline(substituteCmdline(vm.cmdline, LONGEST_NETWORK));
     if (vm.hypervisor === 'firecracker') {
-      if (!(await this.findFirecracker())) throw new TernError('bad_spec', 'vm.hypervisor: firecracker is not installed on this node (put it on PATH or set FIRECRACKER_EXE)');
-      if (!this.options.tap) throw new TernError('bad_spec', 'vm.hypervisor: firecracker needs tap networking (node config microvm.tap = true)');
+      if (!(await this.findFirecracker()))
+        throw new TernError(
+          'bad_spec',
+          'vm.hypervisor: firecracker is not installed on this node (put it on PATH or set FIRECRACKER_EXE)',
+        );
+      if (!this.options.tap)
+        throw new TernError(
+          'bad_spec',
+          'vm.hypervisor: firecracker needs tap networking (node config microvm.tap = true)',
+        );
     }
     await this.filesOf(fn);
   }
@@ -91,7 +102,10 @@ export class MicrovmRuntime implements Runtime {
     const files = await this.filesOf(fn);
     const firecracker = spec.vm.hypervisor === 'firecracker' ? await this.findFirecracker() : undefined;
     if (spec.vm.hypervisor === 'firecracker' && (!firecracker || !this.options.tap)) {
-      throw new TernError('unavailable', 'firecracker needs its binary (PATH or FIRECRACKER_EXE) and microvm.tap = true');
+      throw new TernError(
+        'unavailable',
+        'firecracker needs its binary (PATH or FIRECRACKER_EXE) and microvm.tap = true',
+      );
     }
     const launching = launchVm(
       {
@@ -137,7 +151,11 @@ export class MicrovmRuntime implements Runtime {
         await killIfOurs(r.pid, r.marker);
         if (r.tap) await removeTap(r.tap);
       });
-      if (reaped > 0) this.logger.warn({ event: 'microvm_leftovers', count: reaped }, `microvm: removed ${reaped} VM(s) left by an earlier run`);
+      if (reaped > 0)
+        this.logger.warn(
+          { event: 'microvm_leftovers', count: reaped },
+          `microvm: removed ${reaped} VM(s) left by an earlier run`,
+        );
       const d = await decideAccel({
         mode: this.options.accel,
         qemu: this.qemu,

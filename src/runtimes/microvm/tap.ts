@@ -43,7 +43,10 @@ export async function createTap(): Promise<TapDevice> {
   try {
     await ip(['tuntap', 'add', 'dev', name, 'mode', 'tap']);
   } catch (e) {
-    throw new TernError('unavailable', `tap: cannot create a tap device (needs CAP_NET_ADMIN and /dev/net/tun): ${(e as Error).message}`);
+    throw new TernError(
+      'unavailable',
+      `tap: cannot create a tap device (needs CAP_NET_ADMIN and /dev/net/tun): ${(e as Error).message}`,
+    );
   }
   try {
     await ip(['addr', 'add', `${hostIp}/30`, 'dev', name]);

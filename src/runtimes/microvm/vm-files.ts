@@ -28,9 +28,13 @@ async function resolveFile(dir: string, realDir: string, key: string, value: str
   try {
     real = await realpath(candidate);
   } catch {
-    throw new TernError('bad_spec', `vm.${key}: "${value}" does not exist in the function folder (is the example built?)`);
+    throw new TernError(
+      'bad_spec',
+      `vm.${key}: "${value}" does not exist in the function folder (is the example built?)`,
+    );
   }
-  if (!inside(realDir, real)) throw new TernError('bad_spec', `vm.${key}: "${value}" points outside the function folder`);
+  if (!inside(realDir, real))
+    throw new TernError('bad_spec', `vm.${key}: "${value}" points outside the function folder`);
   const info = await stat(real);
   if (!info.isFile()) throw new TernError('bad_spec', `vm.${key}: "${value}" is not a regular file`);
   if (info.size === 0) throw new TernError('bad_spec', `vm.${key}: "${value}" is empty`);

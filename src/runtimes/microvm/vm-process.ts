@@ -25,7 +25,10 @@ export class VmProcess {
   private exitedFlag = false;
   private readonly stderrTail: string[] = [];
 
-  private constructor(private readonly child: ChildProcess, onLine: VmProcessOptions['onLine']) {
+  private constructor(
+    private readonly child: ChildProcess,
+    onLine: VmProcessOptions['onLine'],
+  ) {
     this.pid = child.pid!;
     const out = new LineSplitter((line) => onLine(line, 'stdout'));
     const err = new LineSplitter((line) => {

@@ -23,7 +23,8 @@ const PARENT = 'tern';
 
 export function detectCgroups(root = '/sys/fs/cgroup'): CgroupLayout | undefined {
   if (existsSync(join(root, 'cgroup.controllers'))) return { version: 2, root };
-  if (existsSync(join(root, 'memory', 'memory.limit_in_bytes')) && existsSync(join(root, 'pids', 'cgroup.procs'))) return { version: 1, root };
+  if (existsSync(join(root, 'memory', 'memory.limit_in_bytes')) && existsSync(join(root, 'pids', 'cgroup.procs')))
+    return { version: 1, root };
   return undefined;
 }
 
@@ -39,7 +40,9 @@ function cgroupDirs(layout: CgroupLayout, name: string): { memory: string; pids:
 }
 
 function parentDirs(layout: CgroupLayout): string[] {
-  return layout.version === 2 ? [join(layout.root, PARENT)] : [join(layout.root, 'memory', PARENT), join(layout.root, 'pids', PARENT)];
+  return layout.version === 2
+    ? [join(layout.root, PARENT)]
+    : [join(layout.root, 'memory', PARENT), join(layout.root, 'pids', PARENT)];
 }
 
 async function ensureV2Controllers(layout: CgroupLayout): Promise<void> {
@@ -86,9 +89,11 @@ export class InstanceCgroup {
     try {
       for (const dir of dirs.all) await mkdir(dir);
       if (layout.version === 2) {
-        if (existsSync(join(dirs.memory, 'memory.swap.max'))) await writeFile(join(dirs.memory, 'memory.swap.max'), '0');
+        if (existsSync(join(dirs.memory, 'memory.swap.max')))
+          await writeFile(join(dirs.memory, 'memory.swap.max'), '0');
         // One OOM kill takes the whole instance down, never half of it.
-        if (existsSync(join(dirs.memory, 'memory.oom.group'))) await writeFile(join(dirs.memory, 'memory.oom.group'), '1');
+        if (existsSync(join(dirs.memory, 'memory.oom.group')))
+          await writeFile(join(dirs.memory, 'memory.oom.group'), '1');
       }
       await cg.setLimits(limits);
     } catch (e) {
@@ -200,7 +205,8 @@ export class InstanceCgroup {
         }
       }
     }
-    if (!emptied || problems.length) throw new Error(`cgroup ${this.name} not removed${emptied ? '' : ' (processes left)'}: ${problems.join('; ')}`);
+    if (!emptied || problems.length)
+      throw new Error(`cgroup ${this.name} not removed${emptied ? '' : ' (processes left)'}: ${problems.join('; ')}`);
   }
 }
 
@@ -217,7 +223,13 @@ export async function sweepStaleCgroups(layout: CgroupLayout): Promise<number> {
       if (!owner || processAlive(Number(owner[1]))) continue;
       const dir = join(parent, name);
       for (const pid of await readPids(join(dir, 'cgroup.procs')).catch(() => [] as number[])) killQuietly(pid);
-      if (await rmdir(dir).then(() => true, () => false)) removed++;
+      if (
+        await rmdir(dir).then(
+          () => true,
+          () => false,
+        )
+      )
+        removed++;
     }
   }
   return removed;

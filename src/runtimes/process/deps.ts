@@ -24,7 +24,13 @@ function lastLines(text: string, n = 6): string {
   return text.trim().split('\n').slice(-n).join(' | ');
 }
 
-async function installInto(kit: SandboxKit, fn: DeployedFunction, target: string, command: string[], what: string): Promise<void> {
+async function installInto(
+  kit: SandboxKit,
+  fn: DeployedFunction,
+  target: string,
+  command: string[],
+  what: string,
+): Promise<void> {
   await rm(target, { recursive: true, force: true });
   await mkdir(target, { mode: 0o755 });
   await chownTree(target, SANDBOX_UID, SANDBOX_GID);
@@ -44,9 +50,11 @@ async function installInto(kit: SandboxKit, fn: DeployedFunction, target: string
   let ok = false;
   try {
     const r = await runOnce(kit, plan, INSTALL_LIMITS);
-    if (r.timedOut) throw new TernError('bad_spec', `${what}: did not finish within ${INSTALL_LIMITS.timeoutMs / 1000}s`);
+    if (r.timedOut)
+      throw new TernError('bad_spec', `${what}: did not finish within ${INSTALL_LIMITS.timeoutMs / 1000}s`);
     if (r.oomKills > 0) throw new TernError('bad_spec', `${what}: ran out of memory (${INSTALL_LIMITS.memoryMiB} MiB)`);
-    if (r.code !== 0) throw new TernError('bad_spec', `${what} failed (exit ${r.code ?? r.signal}): ${lastLines(r.output)}`);
+    if (r.code !== 0)
+      throw new TernError('bad_spec', `${what} failed (exit ${r.code ?? r.signal}): ${lastLines(r.output)}`);
     ok = true;
   } finally {
     if (ok) {
@@ -68,8 +76,23 @@ export async function installPythonDeps(getKit: () => Promise<SandboxKit>, fn: D
   const wheels = existsSync(join(fn.dir, 'wheels')) ? ['--find-links', '/tmp/src/wheels'] : [];
   // pip builds local source folders in place: it works on a copy in the sandbox's /tmp.
   const pip = [
-    PYTHON, '-m', 'pip', 'install', '--no-index', '--no-build-isolation', '--disable-pip-version-check', '--no-input',
-    '--no-cache-dir', '--no-warn-script-location', '--progress-bar', 'off', '--target', `${FN_MOUNT}/.deps`, ...wheels, '-r', 'requirements.txt',
+    PYTHON,
+    '-m',
+    'pip',
+    'install',
+    '--no-index',
+    '--no-build-isolation',
+    '--disable-pip-version-check',
+    '--no-input',
+    '--no-cache-dir',
+    '--no-warn-script-location',
+    '--progress-bar',
+    'off',
+    '--target',
+    `${FN_MOUNT}/.deps`,
+    ...wheels,
+    '-r',
+    'requirements.txt',
   ];
   const script = `cp -R ${FN_MOUNT}/. /tmp/src && cd /tmp/src && exec "$@"`;
   await installInto(kit, fn, target, ['/bin/sh', '-c', script, 'install', ...pip], 'requirements.txt: pip install');
@@ -96,7 +119,19 @@ export async function installNodeDeps(getKit: () => Promise<SandboxKit>, fn: Dep
   if (existsSync(target)) return;
   const kit = await getKit();
   const npmCli = join(dirname(dirname(kit.node.path)), 'lib', 'node_modules', 'npm', 'bin', 'npm-cli.js');
-  if (!existsSync(npmCli)) throw new TernError('bad_spec', `package.json: has dependencies but npm is not installed on this node (${npmCli})`);
-  const npm = [kit.node.path, npmCli, 'install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--omit=dev', '--no-package-lock', '--loglevel=error'];
+  if (!existsSync(npmCli))
+    throw new TernError('bad_spec', `package.json: has dependencies but npm is not installed on this node (${npmCli})`);
+  const npm = [
+    kit.node.path,
+    npmCli,
+    'install',
+    '--offline',
+    '--no-audit',
+    '--no-fund',
+    '--ignore-scripts',
+    '--omit=dev',
+    '--no-package-lock',
+    '--loglevel=error',
+  ];
   await installInto(kit, fn, target, npm, 'package.json: npm install');
 }

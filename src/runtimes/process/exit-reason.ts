@@ -23,7 +23,8 @@ const V8_HEAP_OOM = /heap out of memory|Reached heap limit/i;
 const PYTHON_MEMORY_ERROR = /^MemoryError\b/;
 
 export function describeExit(f: ExitFacts): string {
-  if (f.oomKills > 0 || f.stderrTail.some((l) => V8_HEAP_OOM.test(l) || PYTHON_MEMORY_ERROR.test(l))) return `out of memory (limit ${f.memoryMiB} MiB)`;
+  if (f.oomKills > 0 || f.stderrTail.some((l) => V8_HEAP_OOM.test(l) || PYTHON_MEMORY_ERROR.test(l)))
+    return `out of memory (limit ${f.memoryMiB} MiB)`;
   let text: string;
   if (f.signal !== null) text = signalText(constants.signals[f.signal] ?? 0);
   else if (f.code === JOIN_FAILED_EXIT) text = 'could not join its cgroup';

@@ -71,7 +71,8 @@ export class HostOps {
         if (!target) return failure('call-async needs a function name');
         let handles = this.pending.get(parent.id);
         if (!handles) this.pending.set(parent.id, (handles = new Map()));
-        if (handles.size >= MAX_PENDING_PER_CALL) return failure(`more than ${MAX_PENDING_PER_CALL} chained calls pending in one call`, 'no_capacity');
+        if (handles.size >= MAX_PENDING_PER_CALL)
+          return failure(`more than ${MAX_PENDING_PER_CALL} chained calls pending in one call`, 'no_capacity');
         const handle = this.nextHandle++;
         const running = host.invoke(parent, target, body, chainOptions(args));
         running.catch(() => undefined);
@@ -81,7 +82,8 @@ export class HostOps {
       case 'await': {
         const handle = int(args, 'handle');
         const running = handle === undefined ? undefined : this.pending.get(parent.id)?.get(handle);
-        if (handle === undefined || !running) return failure(`no pending chained call with handle ${String(args.handle)}`);
+        if (handle === undefined || !running)
+          return failure(`no pending chained call with handle ${String(args.handle)}`);
         this.pending.get(parent.id)?.delete(handle);
         return resultAnswer(await running);
       }

@@ -15,7 +15,16 @@ import { describeExit } from './exit-reason.js';
 import { HostOps } from './host-ops.js';
 import type { Launched } from './launch.js';
 import { LineSplitter } from './log-lines.js';
-import { encodeFrame, FrameDecoder, int, ProtocolError, str, stringRecord, type Frame, type Header } from './protocol.js';
+import {
+  encodeFrame,
+  FrameDecoder,
+  int,
+  ProtocolError,
+  str,
+  stringRecord,
+  type Frame,
+  type Header,
+} from './protocol.js';
 
 /** Longest wait for the shim's "ready" (interpreter start plus the handler's imports). */
 export const START_TIMEOUT_MS = 30_000;
@@ -55,7 +64,8 @@ const FRAMING_HEADERS = ['content-length', 'transfer-encoding', 'connection'];
 /** Drops framing headers in place; returns what is wrong with the rest, if anything. */
 function checkHeaders(headers: Record<string, string>): string | undefined {
   const names = Object.keys(headers);
-  if (names.length > MAX_RESPONSE_HEADERS) return `the response has ${names.length} headers, at most ${MAX_RESPONSE_HEADERS}`;
+  if (names.length > MAX_RESPONSE_HEADERS)
+    return `the response has ${names.length} headers, at most ${MAX_RESPONSE_HEADERS}`;
   for (const name of names) {
     if (FRAMING_HEADERS.includes(name)) delete headers[name];
     else if (!HEADER_NAME.test(name)) return `invalid response header name ${JSON.stringify(name.slice(0, 60))}`;
@@ -140,7 +150,12 @@ export class ProcessInstance implements Instance {
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.readyWaiter = undefined;
-        reject(new TernError('function_crashed', `instance of "${this.fn.spec.name}" did not start within ${timeoutMs / 1000}s`));
+        reject(
+          new TernError(
+            'function_crashed',
+            `instance of "${this.fn.spec.name}" did not start within ${timeoutMs / 1000}s`,
+          ),
+        );
         this.kill().catch(() => undefined);
       }, timeoutMs);
       this.readyWaiter = {
@@ -160,7 +175,15 @@ export class ProcessInstance implements Instance {
     if (this.state !== 'ready') return Promise.reject(this.unavailable());
     if (signal.aborted) return Promise.reject(new TernError('unavailable', `instance ${this.id} was stopped`));
     const wid = `c${(++this.seq).toString(36)}`;
-    const header: Header = { t: 'call', id: wid, call: inv.id, method: inv.method, path: inv.path, query: inv.query, headers: inv.headers };
+    const header: Header = {
+      t: 'call',
+      id: wid,
+      call: inv.id,
+      method: inv.method,
+      path: inv.path,
+      query: inv.query,
+      headers: inv.headers,
+    };
     if (this.cgi) header.env = cgiEnv(inv, this.fn.spec.name);
     return new Promise<Response>((resolve, reject) => {
       const onAbort = () => this.settle(wid)?.reject(new TernError('unavailable', `instance ${this.id} was stopped`));
@@ -207,7 +230,10 @@ export class ProcessInstance implements Instance {
 
   private unavailable(): TernError {
     if (this.exitReason !== undefined && !this.intended) return this.crashed(this.exitReason);
-    return new TernError('unavailable', `instance ${this.id} is ${this.state === 'starting' ? 'still starting' : 'stopped'}`);
+    return new TernError(
+      'unavailable',
+      `instance ${this.id} is ${this.state === 'starting' ? 'still starting' : 'stopped'}`,
+    );
   }
 
   private crashed(reason: string): TernError {
@@ -267,7 +293,9 @@ export class ProcessInstance implements Instance {
         return void this.onCgi(header, body);
       case 'error': {
         const wid = str(header, 'id') ?? '';
-        this.settle(wid)?.reject(new TernError('function_error', (str(header, 'message') ?? 'the function failed').slice(0, MAX_MESSAGE)));
+        this.settle(wid)?.reject(
+          new TernError('function_error', (str(header, 'message') ?? 'the function failed').slice(0, MAX_MESSAGE)),
+        );
         return;
       }
       case 'host':
@@ -280,7 +308,12 @@ export class ProcessInstance implements Instance {
         return;
       case 'init-error': {
         const message = (str(header, 'message') ?? 'the handler could not be loaded').slice(0, MAX_MESSAGE);
-        this.readyWaiter?.reject(new TernError('function_error', `cannot load handler "${this.fn.spec.handler}" of "${this.fn.spec.name}": ${message}`));
+        this.readyWaiter?.reject(
+          new TernError(
+            'function_error',
+            `cannot load handler "${this.fn.spec.handler}" of "${this.fn.spec.name}": ${message}`,
+          ),
+        );
         this.readyWaiter = undefined;
         return;
       }
@@ -323,7 +356,14 @@ export class ProcessInstance implements Instance {
       const ooms = await this.cgroup.oomKills();
       const oom = ooms > this.oomSeen;
       this.oomSeen = ooms;
-      call.reject(new TernError('function_error', oom ? `${program} ran out of memory (limit ${this.fn.spec.memory} MiB)` : `${program} was killed by signal ${signal}`));
+      call.reject(
+        new TernError(
+          'function_error',
+          oom
+            ? `${program} ran out of memory (limit ${this.fn.spec.memory} MiB)`
+            : `${program} was killed by signal ${signal}`,
+        ),
+      );
     } else {
       call.reject(new TernError('function_error', `${program} exited with code ${exit ?? '?'}`));
     }
@@ -335,7 +375,8 @@ export class ProcessInstance implements Instance {
     const reply = (h: Header, b?: Buffer) => this.send({ t: 'host-result', id, ...h }, b);
     const parent = this.callByInvocation(str(header, 'call'));
     if (!parent) return reply({ error: 'host requests are only possible during a call' });
-    if (this.hostRequests >= MAX_HOST_REQUESTS) return reply({ error: `more than ${MAX_HOST_REQUESTS} host requests at once` });
+    if (this.hostRequests >= MAX_HOST_REQUESTS)
+      return reply({ error: `more than ${MAX_HOST_REQUESTS} host requests at once` });
     const op = str(header, 'op');
     const args = (header.args !== null && typeof header.args === 'object' ? header.args : {}) as Header;
     this.hostRequests++;
@@ -413,12 +454,20 @@ export class ProcessInstance implements Instance {
     this.callSplitters.clear();
     for (const s of this.rawSplitters) s.end();
     const oomKills = await this.cgroup.oomKills().catch(() => 0);
-    const reason = describeExit({ code, signal, oomKills: oomKills - this.oomSeen, memoryMiB: this.fn.spec.memory, stderrTail: this.stderrTail });
+    const reason = describeExit({
+      code,
+      signal,
+      oomKills: oomKills - this.oomSeen,
+      memoryMiB: this.fn.spec.memory,
+      stderrTail: this.stderrTail,
+    });
     this.exitReason = this.intended ? 'stopped' : reason;
     const waiter = this.readyWaiter;
     this.readyWaiter = undefined;
     waiter?.reject(new TernError('function_crashed', `instance of "${this.fn.spec.name}" failed to start: ${reason}`));
-    const error = this.intended ? new TernError('unavailable', `instance ${this.id} was stopped`) : this.crashed(reason);
+    const error = this.intended
+      ? new TernError('unavailable', `instance ${this.id} was stopped`)
+      : this.crashed(reason);
     for (const wid of [...this.calls.keys()]) this.settle(wid)?.reject(error);
     try {
       await this.cgroup.remove();

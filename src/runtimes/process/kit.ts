@@ -58,13 +58,22 @@ async function buildKit(scratchDir: string, options: KitOptions): Promise<{ kit:
   const bwrap = findBwrap();
   if (!bwrap) throw new TernError('unavailable', 'bubblewrap (bwrap) is not installed');
   if (!executable(SETPRIV)) throw new TernError('unavailable', `${SETPRIV} (util-linux) is not installed`);
-  if (process.getuid?.() !== 0) throw new TernError('unavailable', 'process sandboxes need the node to run as root (cgroups, bwrap without user namespaces)');
+  if (process.getuid?.() !== 0)
+    throw new TernError(
+      'unavailable',
+      'process sandboxes need the node to run as root (cgroups, bwrap without user namespaces)',
+    );
   const cgroups = detectCgroups();
-  if (!cgroups) throw new TernError('unavailable', 'no usable cgroup hierarchy at /sys/fs/cgroup (need v2, or v1 memory and pids)');
+  if (!cgroups)
+    throw new TernError('unavailable', 'no usable cgroup hierarchy at /sys/fs/cgroup (need v2, or v1 memory and pids)');
   await sweepStaleCgroups(cgroups).catch(() => 0);
   // Writable? Create and remove one throwaway cgroup.
   try {
-    const test = await InstanceCgroup.create(cgroups, `${process.pid}-probe-${Math.random().toString(36).slice(2, 8)}`, { memoryBytes: 64 << 20, pidsMax: 8 });
+    const test = await InstanceCgroup.create(
+      cgroups,
+      `${process.pid}-probe-${Math.random().toString(36).slice(2, 8)}`,
+      { memoryBytes: 64 << 20, pidsMax: 8 },
+    );
     await test.remove();
   } catch (e) {
     throw new TernError('unavailable', `cgroups are not writable: ${(e as Error).message}`);

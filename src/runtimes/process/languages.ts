@@ -37,13 +37,18 @@ async function insideFolder(fn: DeployedFunction, file: string, what: string): P
   const path = join(fn.dir, file);
   const rel = relative(fn.dir, path);
   if (file.startsWith('/') || rel === '' || rel === '..' || rel.startsWith(`..${sep}`)) {
-    throw new TernError('bad_spec', `function.toml: handler: ${what} "${file}" must be a file inside the function folder`);
+    throw new TernError(
+      'bad_spec',
+      `function.toml: handler: ${what} "${file}" must be a file inside the function folder`,
+    );
   }
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) throw new TernError('bad_spec', `function.toml: handler: ${what} "${file}" does not exist in the function folder`);
+  if (!info?.isFile())
+    throw new TernError('bad_spec', `function.toml: handler: ${what} "${file}" does not exist in the function folder`);
   const real = await realpath(path);
   const realDir = await realpath(fn.dir);
-  if (!real.startsWith(realDir + sep)) throw new TernError('bad_spec', `function.toml: handler: "${file}" points outside the function folder`);
+  if (!real.startsWith(realDir + sep))
+    throw new TernError('bad_spec', `function.toml: handler: "${file}" points outside the function folder`);
   return path;
 }
 
@@ -57,12 +62,20 @@ export const python: Language = {
   interpreter: () => PYTHON,
   async prepare(fn, kit) {
     const m = PY_HANDLER.exec(fn.spec.handler);
-    if (!m) throw new TernError('bad_spec', `function.toml: handler: "${fn.spec.handler}" is not "module:function" (e.g. "main:handle")`);
+    if (!m)
+      throw new TernError(
+        'bad_spec',
+        `function.toml: handler: "${fn.spec.handler}" is not "module:function" (e.g. "main:handle")`,
+      );
     await installPythonDeps(kit, fn);
     const parts = m[1]!.split('.');
     const candidates = [`${parts.join('/')}.py`, `${parts.join('/')}/__init__.py`];
     const found = [fn.dir, join(fn.dir, '.deps')].some((root) => candidates.some((c) => existsSync(join(root, c))));
-    if (!found) throw new TernError('bad_spec', `function.toml: handler: module "${m[1]}" not found (no ${candidates[0]} in the function folder)`);
+    if (!found)
+      throw new TernError(
+        'bad_spec',
+        `function.toml: handler: module "${m[1]}" not found (no ${candidates[0]} in the function folder)`,
+      );
   },
 };
 
@@ -87,7 +100,11 @@ export const node: Language = {
   interpreter: (kit) => kit.node.path,
   async prepare(fn, kit) {
     const m = NODE_HANDLER.exec(fn.spec.handler);
-    if (!m) throw new TernError('bad_spec', `function.toml: handler: "${fn.spec.handler}" is not a .js, .mjs or .cjs file (optionally "file.js:export")`);
+    if (!m)
+      throw new TernError(
+        'bad_spec',
+        `function.toml: handler: "${fn.spec.handler}" is not a .js, .mjs or .cjs file (optionally "file.js:export")`,
+      );
     await insideFolder(fn, m[1]!, 'file');
     await installNodeDeps(kit, fn);
   },
@@ -96,7 +113,17 @@ export const node: Language = {
 export const binary: Language = {
   name: 'binary',
   cgi: true,
-  command: (spec, id, p) => [PYTHON, '-I', '-B', `${p.shims}/binary/cgi_runner.py`, p.fn, spec.handler, spec.name, id, String(spec.concurrentRequests)],
+  command: (spec, id, p) => [
+    PYTHON,
+    '-I',
+    '-B',
+    `${p.shims}/binary/cgi_runner.py`,
+    p.fn,
+    spec.handler,
+    spec.name,
+    id,
+    String(spec.concurrentRequests),
+  ],
   interpreter: () => PYTHON,
   async prepare(fn) {
     const path = await insideFolder(fn, fn.spec.handler, 'executable');

@@ -49,13 +49,23 @@ export interface Launched {
  * Nothing of the sandbox exists until `startSandbox` sends them.
  */
 export function spawnLauncher(bwrap: string, procsFiles: string[]): Launched {
-  const child = spawn('/bin/sh', ['-c', JOIN_THEN_EXEC, 'tern-sandbox', ...procsFiles, '--', bwrap, '--args', '0', '--', ...SANDBOX_COMMAND], {
-    stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    env: { PATH: '/usr/bin:/bin' },
-  });
+  const child = spawn(
+    '/bin/sh',
+    ['-c', JOIN_THEN_EXEC, 'tern-sandbox', ...procsFiles, '--', bwrap, '--args', '0', '--', ...SANDBOX_COMMAND],
+    {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { PATH: '/usr/bin:/bin' },
+    },
+  );
   // A launcher that dies before its options are written must not raise EPIPE on the node.
   child.stdin!.on('error', () => undefined);
-  return { child, channel: child.stdio[3] as Duplex, stdout: child.stdout!, stderr: child.stderr!, options: child.stdin! };
+  return {
+    child,
+    channel: child.stdio[3] as Duplex,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    options: child.stdin!,
+  };
 }
 
 /** Send bwrap its options (see sandbox.ts): the sandbox is built and the function started. */

@@ -27,7 +27,12 @@ function isExecutable(path: string): boolean {
 }
 
 /** The sandbox plan of one instance of `fn`. */
-export function instancePlan(kit: SandboxKit, fn: DeployedFunction, language: Language, instanceId: string): SandboxPlan {
+export function instancePlan(
+  kit: SandboxKit,
+  fn: DeployedFunction,
+  language: Language,
+  instanceId: string,
+): SandboxPlan {
   const spec = fn.spec;
   const etc = spec.network ? kit.etc.online : kit.etc.offline;
   return {
@@ -88,8 +93,15 @@ export class ProcessRuntime implements Runtime {
     };
     try {
       const r = await runOnce(kit, plan, PROBE_LIMITS);
-      if (r.code !== 0) return { available: false, detail: `a trial sandbox failed (exit ${r.code ?? r.signal}): ${r.output.trim().slice(-300)}` };
-      return { available: true, detail: `bubblewrap sandbox, cgroup v${kit.cgroups.version}, ${r.output.trim().split('\n')[0]}` };
+      if (r.code !== 0)
+        return {
+          available: false,
+          detail: `a trial sandbox failed (exit ${r.code ?? r.signal}): ${r.output.trim().slice(-300)}`,
+        };
+      return {
+        available: true,
+        detail: `bubblewrap sandbox, cgroup v${kit.cgroups.version}, ${r.output.trim().split('\n')[0]}`,
+      };
     } catch (e) {
       return { available: false, detail: `a trial sandbox failed: ${(e as Error).message}` };
     }
@@ -101,7 +113,10 @@ export class ProcessRuntime implements Runtime {
     await makeReadable(fn.dir);
     await this.language.prepare(fn, () =>
       this.kit().catch((e: unknown) => {
-        throw new TernError('bad_spec', `runtime "${this.name}" cannot install dependencies on this node: ${(e as Error).message}`);
+        throw new TernError(
+          'bad_spec',
+          `runtime "${this.name}" cannot install dependencies on this node: ${(e as Error).message}`,
+        );
       }),
     );
   }
@@ -113,7 +128,14 @@ export class ProcessRuntime implements Runtime {
   async start(fn: DeployedFunction, options: InstanceOptions): Promise<Instance> {
     const kit = await this.kit();
     const claimed = await kit.launchers.claim(options.id, { memoryBytes: fn.spec.memory * MIB, pidsMax: PIDS_MAX });
-    const instance = new ProcessInstance({ fn, options, cgroup: claimed.cgroup, launched: claimed.launched, cgi: this.language.cgi, host: this.ctx.host });
+    const instance = new ProcessInstance({
+      fn,
+      options,
+      cgroup: claimed.cgroup,
+      launched: claimed.launched,
+      cgi: this.language.cgi,
+      host: this.ctx.host,
+    });
     const ready = instance.waitReady();
     this.instances.add(instance);
     void instance.finished.then(() => this.instances.delete(instance));

@@ -53,8 +53,10 @@ export class FrameDecoder {
         const prefix = this.take(8);
         this.headerLength = prefix.readUInt32BE(0);
         this.bodyLength = prefix.readUInt32BE(4);
-        if (this.headerLength === 0 || this.headerLength > MAX_HEADER_BYTES) throw new ProtocolError(`bad frame header length ${this.headerLength}`);
-        if (this.bodyLength > MAX_BODY_BYTES) throw new ProtocolError(`frame body of ${this.bodyLength} bytes, more than ${MAX_BODY_BYTES}`);
+        if (this.headerLength === 0 || this.headerLength > MAX_HEADER_BYTES)
+          throw new ProtocolError(`bad frame header length ${this.headerLength}`);
+        if (this.bodyLength > MAX_BODY_BYTES)
+          throw new ProtocolError(`frame body of ${this.bodyLength} bytes, more than ${MAX_BODY_BYTES}`);
       }
       const need = this.headerLength + this.bodyLength;
       if (this.buffered < need) break;
@@ -65,7 +67,8 @@ export class FrameDecoder {
       } catch {
         throw new ProtocolError('frame header is not JSON');
       }
-      if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new ProtocolError('frame header is not an object');
+      if (header === null || typeof header !== 'object' || Array.isArray(header))
+        throw new ProtocolError('frame header is not an object');
       frames.push({ header: header as Header, body: raw.subarray(this.headerLength) });
       this.headerLength = -1;
     }

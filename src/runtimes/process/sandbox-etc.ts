@@ -12,7 +12,8 @@ import { SANDBOX_GID, SANDBOX_UID } from './sandbox.js';
 const PASSWD = `root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:${SANDBOX_UID}:${SANDBOX_GID}:nobody:/tmp:/usr/sbin/nologin\n`;
 const GROUP = `root:x:0:\nnogroup:x:${SANDBOX_GID}:\n`;
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
-const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n';
+const NSSWITCH =
+  'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n';
 
 /** Host files copied (a symlink stays a symlink: they point into /usr). */
 const COPIED = ['ld.so.cache', 'localtime', 'os-release', 'protocols', 'services', 'mime.types'];
@@ -55,7 +56,9 @@ async function buildView(dir: string, withNetwork: boolean): Promise<EtcView> {
   const copied = withNetwork ? [...COPIED, ...COPIED_ONLINE] : COPIED;
   const bound = withNetwork ? [...BOUND, ...BOUND_ONLINE] : BOUND;
   await Promise.all(copied.map((name) => copyIfPresent(name, dir)));
-  const binds = (await Promise.all(bound.map((name) => mountPoint(name, dir)))).filter((b): b is Bind => b !== undefined);
+  const binds = (await Promise.all(bound.map((name) => mountPoint(name, dir)))).filter(
+    (b): b is Bind => b !== undefined,
+  );
   if (withNetwork) {
     // resolv.conf is often a link into /run: copy what it says, not the link.
     const resolv = await readFile('/etc/resolv.conf').catch(() => undefined);
@@ -67,6 +70,9 @@ async function buildView(dir: string, withNetwork: boolean): Promise<EtcView> {
 /** Build (or rebuild) the two /etc variants under `dir`. */
 export async function buildSandboxEtc(dir: string): Promise<{ offline: EtcView; online: EtcView }> {
   await rm(dir, { recursive: true, force: true });
-  const [offline, online] = await Promise.all([buildView(join(dir, 'offline'), false), buildView(join(dir, 'online'), true)]);
+  const [offline, online] = await Promise.all([
+    buildView(join(dir, 'offline'), false),
+    buildView(join(dir, 'online'), true),
+  ]);
   return { offline, online };
 }

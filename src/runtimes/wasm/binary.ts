@@ -26,7 +26,21 @@ export const SECTION = {
 } as const;
 
 /** Where each known section must sit (the spec's order; tag and data count sit between others). */
-const SECTION_ORDER: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
+const SECTION_ORDER: Record<number, number> = {
+  1: 1,
+  2: 2,
+  3: 3,
+  4: 4,
+  5: 5,
+  13: 6,
+  6: 7,
+  7: 8,
+  8: 9,
+  9: 10,
+  12: 11,
+  10: 12,
+  11: 13,
+};
 
 export function sectionRank(id: number): number {
   return SECTION_ORDER[id] ?? -1;
@@ -112,8 +126,10 @@ export interface RawSection {
 
 /** Split a module into its sections; checks magic, version and framing only. */
 export function readSections(bytes: Uint8Array): RawSection[] {
-  if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b)) throw new BinaryFormatError('not a WebAssembly module (no \\0asm magic number)');
-  if (WASM_VERSION_1.some((b, i) => bytes[4 + i] !== b)) throw new BinaryFormatError('unsupported WebAssembly binary version (only version 1 modules run here)');
+  if (bytes.length < 8 || WASM_MAGIC.some((b, i) => bytes[i] !== b))
+    throw new BinaryFormatError('not a WebAssembly module (no \\0asm magic number)');
+  if (WASM_VERSION_1.some((b, i) => bytes[4 + i] !== b))
+    throw new BinaryFormatError('unsupported WebAssembly binary version (only version 1 modules run here)');
   const r = new Reader(bytes, 8);
   const sections: RawSection[] = [];
   while (!r.done) {

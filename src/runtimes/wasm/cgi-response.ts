@@ -18,8 +18,18 @@ export const DEFAULT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 const MAX_HEADER_BLOCK = 64 * 1024;
 // `s`: a stray \r inside a value is the value's problem (dropped below), not the block's.
 const HEADER_LINE = /^([A-Za-z0-9-]+):[ \t]*(.*?)[ \t]*$/s;
-const DROPPED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'trailer', 'te', 'proxy-connection']);
+const DROPPED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'trailer',
+  'te',
+  'proxy-connection',
+]);
 /** Node refuses control characters other than tab in header values. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 export interface ParsedResponse extends Response {
@@ -34,7 +44,8 @@ function plain(body: Buffer): ParsedResponse {
 /** The header block's lines and where the body starts, or undefined when stdout has none. */
 function splitHeaderBlock(out: Buffer): { lines: string[]; bodyStart: number } | undefined {
   const firstColon = out.indexOf(0x3a);
-  if (firstColon <= 0 || firstColon > 256 || !HEADER_LINE.test(`${out.toString('latin1', 0, firstColon)}:`)) return undefined;
+  if (firstColon <= 0 || firstColon > 256 || !HEADER_LINE.test(`${out.toString('latin1', 0, firstColon)}:`))
+    return undefined;
   const limit = Math.min(out.length, MAX_HEADER_BLOCK);
   const lines: string[] = [];
   let start = 0;
@@ -64,7 +75,11 @@ export function parseCgiOutput(out: Buffer): ParsedResponse {
     if (name === 'status') {
       const s = /^(\d{3})(?:\s.*)?$/.exec(value);
       const code = s ? Number(s[1]) : NaN;
-      if (!(code >= 100 && code <= 599)) throw new TernError('function_error', `the wasm function sent a bad CGI Status header: "${value.slice(0, 100)}"`);
+      if (!(code >= 100 && code <= 599))
+        throw new TernError(
+          'function_error',
+          `the wasm function sent a bad CGI Status header: "${value.slice(0, 100)}"`,
+        );
       status = code;
       continue;
     }

@@ -96,7 +96,8 @@ export class HostSession {
     const data = Buffer.from(req.data.buffer, req.data.byteOffset, req.data.byteLength);
     switch (req.op) {
       case HOST_OP.CALL_ASYNC: {
-        if (this.handles.size >= MAX_HANDLES) return failure(TERN_ERR.FULL, `more than ${MAX_HANDLES} chained calls pending in one call`);
+        if (this.handles.size >= MAX_HANDLES)
+          return failure(TERN_ERR.FULL, `more than ${MAX_HANDLES} chained calls pending in one call`);
         const { fn, path } = splitTarget(req.name);
         const handle = this.nextHandle++;
         const pending = services.invoke(this.inv, fn, data, { path });

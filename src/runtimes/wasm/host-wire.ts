@@ -71,7 +71,8 @@ export interface HostReply {
 }
 
 /** Messages on the worker's port for the host channel (besides protocol.ts's). */
-export type HostMessage = { type: 'host-buffer'; data: SharedArrayBuffer } | { type: 'segment'; key: string; data: SharedArrayBuffer };
+export type HostMessage =
+  { type: 'host-buffer'; data: SharedArrayBuffer } | { type: 'segment'; key: string; data: SharedArrayBuffer };
 
 export function hostBufferSizeFor(n: number): number {
   let size = INITIAL_HOST_BYTES;

@@ -13,7 +13,15 @@ export interface FunctionImport {
   results: number[];
 }
 
-const TYPE_NAMES: Record<number, string> = { 0x7f: 'i32', 0x7e: 'i64', 0x7d: 'f32', 0x7c: 'f64', 0x7b: 'v128', 0x70: 'funcref', 0x6f: 'externref' };
+const TYPE_NAMES: Record<number, string> = {
+  0x7f: 'i32',
+  0x7e: 'i64',
+  0x7d: 'f32',
+  0x7c: 'f64',
+  0x7b: 'v128',
+  0x70: 'funcref',
+  0x6f: 'externref',
+};
 
 export function describeSignature(params: number[], results: number[]): string {
   const names = (ts: number[]) => ts.map((t) => TYPE_NAMES[t] ?? `0x${t.toString(16)}`).join(', ');

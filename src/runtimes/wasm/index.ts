@@ -56,7 +56,11 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
     if (!p) {
       const id = nextId++;
       p = compileFunction(fn.spec, fn.dir).then((compiled) => {
-        if (compiled.note) logger.warn({ function: fn.spec.name, version: fn.version }, `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`);
+        if (compiled.note)
+          logger.warn(
+            { function: fn.spec.name, version: fn.version },
+            `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`,
+          );
         return { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
       });
       programs.set(key, p);
@@ -74,8 +78,12 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
     async probe(): Promise<RuntimeProbe> {
       if (typeof wasm !== 'object') return { available: false, detail: 'this Node has no WebAssembly' };
       const workerFile = fileURLToPath(WORKER_URL);
-      if (!existsSync(workerFile)) return { available: false, detail: `worker script missing: ${workerFile} (run the build)` };
-      return { available: true, detail: `WASI preview1, in-memory; up to ${options.workers ?? availableParallelism()} worker threads` };
+      if (!existsSync(workerFile))
+        return { available: false, detail: `worker script missing: ${workerFile} (run the build)` };
+      return {
+        available: true,
+        detail: `WASI preview1, in-memory; up to ${options.workers ?? availableParallelism()} worker threads`,
+      };
     },
 
     async prepare(fn: DeployedFunction): Promise<void> {

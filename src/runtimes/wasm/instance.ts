@@ -19,7 +19,9 @@ import { CallControl, type Program, type RawOutcome, type WorkerPool } from './w
 type State = 'live' | 'stopped' | 'killed';
 
 function abortError(reason: unknown): TernError {
-  return reason instanceof TernError ? reason : new TernError('timeout', 'the wasm call was aborted (timeout) and its worker terminated');
+  return reason instanceof TernError
+    ? reason
+    : new TernError('timeout', 'the wasm call was aborted (timeout) and its worker terminated');
 }
 
 export class WasmInstance implements Instance {
@@ -41,13 +43,33 @@ export class WasmInstance implements Instance {
   async call(inv: Invocation, signal: AbortSignal): Promise<Response> {
     if (this.state !== 'live') throw new TernError('function_crashed', `wasm instance ${this.id} is ${this.state}`);
     if (signal.aborted) throw abortError(signal.reason);
-    const env = cgiEnvironment(inv, { functionName: this.fn.spec.name, specEnv: this.fn.spec.env, hideAuthorization: this.fn.spec.private });
+    const env = cgiEnvironment(inv, {
+      functionName: this.fn.spec.name,
+      specEnv: this.fn.spec.env,
+      hideAuthorization: this.fn.spec.private,
+    });
     const control = new CallControl();
     this.running.add(control);
     let outcome: RawOutcome;
     try {
-      const host = this.program.usesHost ? { session: new HostSession(inv, this.host), log: (line: string) => this.options.log(line, 'stderr', this.id, inv.id) } : undefined;
-      outcome = await this.pool.run(this.program, { env: env.bytes, envCount: env.count, body: inv.body, root: this.fn.spec.files ? this.fn.dir : '', ...(host ? { host } : {}) }, signal, control);
+      const host = this.program.usesHost
+        ? {
+            session: new HostSession(inv, this.host),
+            log: (line: string) => this.options.log(line, 'stderr', this.id, inv.id),
+          }
+        : undefined;
+      outcome = await this.pool.run(
+        this.program,
+        {
+          env: env.bytes,
+          envCount: env.count,
+          body: inv.body,
+          root: this.fn.spec.files ? this.fn.dir : '',
+          ...(host ? { host } : {}),
+        },
+        signal,
+        control,
+      );
     } finally {
       this.running.delete(control);
     }
@@ -67,9 +89,11 @@ export class WasmInstance implements Instance {
 
   private finish(inv: Invocation, o: RawOutcome): Response {
     if (o.kind === 'aborted') throw abortError(o.reason);
-    if (o.kind === 'died') this.fail(inv, new TernError('function_crashed', `the wasm worker died during the call: ${o.message}`));
+    if (o.kind === 'died')
+      this.fail(inv, new TernError('function_crashed', `the wasm worker died during the call: ${o.message}`));
     this.log(o.stderr, 'stderr', inv);
-    if (o.stderrDropped > 0) this.options.log(`[${o.stderrDropped} more bytes of stderr dropped]`, 'stderr', this.id, inv.id);
+    if (o.stderrDropped > 0)
+      this.options.log(`[${o.stderrDropped} more bytes of stderr dropped]`, 'stderr', this.id, inv.id);
     if (o.kind === OUTCOME.EXIT && o.exitCode === 0) {
       const parsed = parseCgiOutput(o.stdout);
       for (const d of parsed.dropped) this.options.log(`response header dropped: ${d}`, 'stderr', this.id, inv.id);
@@ -84,11 +108,20 @@ export class WasmInstance implements Instance {
       case OUTCOME.TRAP:
         return this.fail(inv, new TernError('function_error', `wasm trap: ${o.message}`));
       case OUTCOME.MEMORY_EXCEEDED:
-        return this.fail(inv, new TernError('memory_exceeded', `the wasm module needed more than its ${capMiB} MiB of linear memory (${o.message}); raise memory in function.toml`));
+        return this.fail(
+          inv,
+          new TernError(
+            'memory_exceeded',
+            `the wasm module needed more than its ${capMiB} MiB of linear memory (${o.message}); raise memory in function.toml`,
+          ),
+        );
       case OUTCOME.OUTPUT_LIMIT:
         return this.fail(inv, new TernError('function_error', `the wasm module wrote too much output: ${o.message}`));
       case OUTCOME.INSTANTIATE_FAILED:
-        return this.fail(inv, new TernError('function_error', `the wasm module could not be instantiated: ${o.message}`));
+        return this.fail(
+          inv,
+          new TernError('function_error', `the wasm module could not be instantiated: ${o.message}`),
+        );
       default:
         return this.fail(inv, new TernError('internal', `wasm runtime: ${o.message}`));
     }

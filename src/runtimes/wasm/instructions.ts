@@ -16,7 +16,8 @@ export const OP_MEMORY_GROW = 0x40;
 function blockType(r: Reader): void {
   const b = r.bytes[r.pos];
   // 0x40 (empty) and single value types are one byte; anything else is a type index (s33).
-  if (b === 0x40 || b === 0x7f || b === 0x7e || b === 0x7d || b === 0x7c || b === 0x7b || b === 0x70 || b === 0x6f) r.byte();
+  if (b === 0x40 || b === 0x7f || b === 0x7e || b === 0x7d || b === 0x7c || b === 0x7b || b === 0x70 || b === 0x6f)
+    r.byte();
   else r.skipLeb();
 }
 
@@ -28,7 +29,15 @@ function memarg(r: Reader): void {
 }
 
 const NO_IMMEDIATE = new Set<number>([
-  0x00, 0x01, 0x05, 0x0b, 0x0f, 0x19, 0x1a, 0x1b, 0xd1,
+  0x00,
+  0x01,
+  0x05,
+  0x0b,
+  0x0f,
+  0x19,
+  0x1a,
+  0x1b,
+  0xd1,
   // every numeric instruction from i32.eqz (0x45) to i64.extend32_s (0xc4)
   ...Array.from({ length: 0xc4 - 0x45 + 1 }, (_, i) => 0x45 + i),
 ]);

@@ -16,7 +16,17 @@
  * `instrumented`).
  */
 import { TernError } from '../../core/errors.js';
-import { BinaryFormatError, encodeName, leb, Reader, readSections, SECTION, sectionRank, writeModule, type RawSection } from './binary.js';
+import {
+  BinaryFormatError,
+  encodeName,
+  leb,
+  Reader,
+  readSections,
+  SECTION,
+  sectionRank,
+  writeModule,
+  type RawSection,
+} from './binary.js';
 import { OP_CALL, OP_MEMORY_GROW, skipInstruction } from './instructions.js';
 
 export const PAGE_BYTES = 65536;
@@ -59,7 +69,8 @@ interface ImportFacts {
 
 function readLimits(r: Reader): MemoryLimits {
   const flags = r.byte();
-  if (flags & 0x04) throw new TernError('bad_spec', 'the module uses 64-bit memory (memory64), which this runtime does not support');
+  if (flags & 0x04)
+    throw new TernError('bad_spec', 'the module uses 64-bit memory (memory64), which this runtime does not support');
   if (flags > 0x03) throw new BinaryFormatError(`unknown memory limits flags 0x${flags.toString(16)}`);
   const initial = r.u32();
   const maximum = flags & 0x01 ? r.u32() : undefined;
@@ -115,17 +126,28 @@ function appendToVec(bytes: Uint8Array, s: RawSection | undefined, entries: numb
 /** The appended hook: (delta) -> memory.grow(delta), but a refused grow sets the flag and traps. */
 function growHookBody(flagGlobal: number): Uint8Array {
   const code = [
-    0x01, 0x01, 0x7f, // one i32 local (the grow result)
-    0x20, 0x00, // local.get 0
-    0x40, 0x00, // memory.grow 0
-    0x22, 0x01, // local.tee 1
-    0x41, 0x7f, // i32.const -1
+    0x01,
+    0x01,
+    0x7f, // one i32 local (the grow result)
+    0x20,
+    0x00, // local.get 0
+    0x40,
+    0x00, // memory.grow 0
+    0x22,
+    0x01, // local.tee 1
+    0x41,
+    0x7f, // i32.const -1
     0x46, // i32.eq
-    0x04, 0x40, // if
-    0x41, 0x01, 0x24, ...leb(flagGlobal), // global.set flag 1
+    0x04,
+    0x40, // if
+    0x41,
+    0x01,
+    0x24,
+    ...leb(flagGlobal), // global.set flag 1
     0x00, // unreachable
     0x0b, // end if
-    0x20, 0x01, // local.get 1
+    0x20,
+    0x01, // local.get 1
     0x0b, // end
   ];
   return Uint8Array.from([...leb(code.length), ...code]);
@@ -183,7 +205,8 @@ function instrument(bytes: Uint8Array, sections: RawSection[], imports: ImportFa
     const r = new Reader(bytes, exports.start, exports.end);
     const n = r.u32();
     for (let i = 0; i < n; i++) {
-      if (r.name() === GROW_REFUSED_EXPORT) throw new BinaryFormatError(`the module already exports ${GROW_REFUSED_EXPORT}`);
+      if (r.name() === GROW_REFUSED_EXPORT)
+        throw new BinaryFormatError(`the module already exports ${GROW_REFUSED_EXPORT}`);
       r.byte();
       r.u32();
     }
@@ -199,7 +222,10 @@ function instrument(bytes: Uint8Array, sections: RawSection[], imports: ImportFa
   next.set(SECTION.type, appendToVec(bytes, find(SECTION.type), [[0x60, 0x01, 0x7f, 0x01, 0x7f]]));
   next.set(SECTION.function, appendToVec(bytes, find(SECTION.function), [leb(types)]));
   next.set(SECTION.global, appendToVec(bytes, find(SECTION.global), [[0x7f, 0x01, 0x41, 0x00, 0x0b]]));
-  next.set(SECTION.export, appendToVec(bytes, exports, [[...encodeName(GROW_REFUSED_EXPORT), 0x03, ...leb(flagGlobal)]]));
+  next.set(
+    SECTION.export,
+    appendToVec(bytes, exports, [[...encodeName(GROW_REFUSED_EXPORT), 0x03, ...leb(flagGlobal)]]),
+  );
   next.set(SECTION.code, rewriteCode(bytes, code, hookIndex, flagGlobal));
   for (const [id, content] of next) replaced.set(id, content);
 }
@@ -235,7 +261,10 @@ function assemble(bytes: Uint8Array, sections: RawSection[], replaced: Replaceme
 export function capModuleMemory(bytes: Uint8Array, limitMiB: number): CappedModule {
   const limitPages = Math.min(MAX_PAGES, Math.floor((limitMiB * 1024 * 1024) / PAGE_BYTES));
   const sections = readSections(bytes);
-  const imports = readImports(bytes, sections.find((s) => s.id === SECTION.import));
+  const imports = readImports(
+    bytes,
+    sections.find((s) => s.id === SECTION.import),
+  );
   const memorySection = sections.find((s) => s.id === SECTION.memory);
   const defined: MemoryLimits[] = [];
   if (memorySection) {
@@ -244,21 +273,37 @@ export function capModuleMemory(bytes: Uint8Array, limitMiB: number): CappedModu
     for (let i = 0; i < n; i++) defined.push(readLimits(r));
   }
   const all = [...imports.memories.map((m) => m.limits), ...defined];
-  if (all.length > 1) throw new TernError('bad_spec', 'the module has more than one memory, which this runtime does not support');
+  if (all.length > 1)
+    throw new TernError('bad_spec', 'the module has more than one memory, which this runtime does not support');
   const memory = all[0];
   if (!memory) return { bytes, capPages: limitPages, instrumented: false, note: 'the module has no memory' };
 
   const capPages = Math.min(limitPages, memory.maximum ?? MAX_PAGES);
   if (memory.initial > capPages) {
     const needMiB = Math.ceil((memory.initial * PAGE_BYTES) / (1024 * 1024));
-    throw new TernError('bad_spec', `the module starts with ${needMiB} MiB of linear memory, more than its limit of ${limitMiB} MiB (raise memory in function.toml)`);
+    throw new TernError(
+      'bad_spec',
+      `the module starts with ${needMiB} MiB of linear memory, more than its limit of ${limitMiB} MiB (raise memory in function.toml)`,
+    );
   }
   const replaced: Replacements = new Map();
   let memoryImport = imports.memories[0];
   if (!memoryImport) {
     memoryImport = { module: HOST_MEMORY_MODULE, name: HOST_MEMORY_NAME, limits: memory };
-    const entry = [...encodeName(HOST_MEMORY_MODULE), ...encodeName(HOST_MEMORY_NAME), 0x02, ...encodeLimits(memory, capPages)];
-    replaced.set(SECTION.import, appendToVec(bytes, sections.find((s) => s.id === SECTION.import), [entry]));
+    const entry = [
+      ...encodeName(HOST_MEMORY_MODULE),
+      ...encodeName(HOST_MEMORY_NAME),
+      0x02,
+      ...encodeLimits(memory, capPages),
+    ];
+    replaced.set(
+      SECTION.import,
+      appendToVec(
+        bytes,
+        sections.find((s) => s.id === SECTION.import),
+        [entry],
+      ),
+    );
     replaced.set(SECTION.memory, null);
   }
 

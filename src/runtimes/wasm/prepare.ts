@@ -33,17 +33,32 @@ function inside(dir: string, path: string): boolean {
 }
 
 async function readHandler(spec: FunctionSpec, dir: string): Promise<Buffer> {
-  const outside = new TernError('bad_spec', `handler "${spec.handler}" must name a .wasm file inside the function folder`);
+  const outside = new TernError(
+    'bad_spec',
+    `handler "${spec.handler}" must name a .wasm file inside the function folder`,
+  );
   const path = resolve(dir, spec.handler);
   if (!inside(dir, path)) throw outside;
   const real = await realpath(path).catch(() => undefined);
-  if (real === undefined) throw new TernError('bad_spec', `handler "${spec.handler}" not found in the function folder (build the module first?)`);
+  if (real === undefined)
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}" not found in the function folder (build the module first?)`,
+    );
   // A symlink may not lead out of the folder either.
   if (!inside(await realpath(dir), real)) throw outside;
   const st = await stat(real).catch(() => undefined);
-  if (!st) throw new TernError('bad_spec', `handler "${spec.handler}" not found in the function folder (build the module first?)`);
+  if (!st)
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}" not found in the function folder (build the module first?)`,
+    );
   if (!st.isFile()) throw new TernError('bad_spec', `handler "${spec.handler}" is not a file`);
-  if (st.size > MAX_MODULE_BYTES) throw new TernError('bad_spec', `handler "${spec.handler}" is ${st.size} bytes, over the ${MAX_MODULE_BYTES}-byte limit for a wasm module`);
+  if (st.size > MAX_MODULE_BYTES)
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}" is ${st.size} bytes, over the ${MAX_MODULE_BYTES}-byte limit for a wasm module`,
+    );
   return readFile(real);
 }
 
@@ -66,7 +81,10 @@ function checkTernImports(spec: FunctionSpec, bytes: Uint8Array): boolean {
   for (const imp of imports) {
     const arity = TERN_IMPORTS[imp.name];
     if (arity === undefined) {
-      throw new TernError('bad_spec', `handler "${spec.handler}" imports ${TERN_MODULE}.${imp.name}, which Tern does not provide (see docs/state.md for the tern import module)`);
+      throw new TernError(
+        'bad_spec',
+        `handler "${spec.handler}" imports ${TERN_MODULE}.${imp.name}, which Tern does not provide (see docs/state.md for the tern import module)`,
+      );
     }
     const want = Array.from({ length: arity }, () => I32);
     if (imp.params.join() !== want.join() || imp.results.join() !== String(I32)) {
@@ -91,7 +109,10 @@ function checkInterface(spec: FunctionSpec, module: WasmModule, capped: CappedMo
     if ((imp.module === WASI_MODULE || imp.module === TERN_MODULE) && imp.kind === 'function') continue;
     const mi = capped.memoryImport;
     if (imp.kind === 'memory' && mi !== undefined && mi.module === imp.module && mi.name === imp.name) continue;
-    throw new TernError('bad_spec', `handler "${spec.handler}" imports ${imp.module}.${imp.name} (${imp.kind}), which Tern does not provide: only ${WASI_MODULE} and ${TERN_MODULE} functions and a memory can be imported`);
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}" imports ${imp.module}.${imp.name} (${imp.kind}), which Tern does not provide: only ${WASI_MODULE} and ${TERN_MODULE} functions and a memory can be imported`,
+    );
   }
 }
 
@@ -99,7 +120,10 @@ function checkInterface(spec: FunctionSpec, module: WasmModule, capped: CappedMo
 export async function compileFunction(spec: FunctionSpec, dir: string): Promise<CompiledModule> {
   const bytes = await readHandler(spec, dir);
   if (bytes.length < 4 || bytes.readUInt32BE(0) !== 0x0061736d) {
-    throw new TernError('bad_spec', `handler "${spec.handler}" is not a WebAssembly module (it does not start with \\0asm)`);
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}" is not a WebAssembly module (it does not start with \\0asm)`,
+    );
   }
   let capped: CappedModule;
   try {
@@ -108,14 +132,20 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
     if (e instanceof TernError) throw new TernError('bad_spec', `handler "${spec.handler}": ${e.message}`);
     // The reader choked: let the compiler say what is wrong with the file.
     await compileOriginal(spec, bytes);
-    throw new TernError('bad_spec', `handler "${spec.handler}": could not apply the memory limit: ${(e as Error).message}`);
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}": could not apply the memory limit: ${(e as Error).message}`,
+    );
   }
   let module: WasmModule;
   try {
     module = await wasm.compile(capped.bytes);
   } catch (e) {
     await compileOriginal(spec, bytes);
-    throw new TernError('bad_spec', `handler "${spec.handler}": the memory-capped module does not compile: ${(e as Error).message}`);
+    throw new TernError(
+      'bad_spec',
+      `handler "${spec.handler}": the memory-capped module does not compile: ${(e as Error).message}`,
+    );
   }
   checkInterface(spec, module, capped);
   const usesHost = checkTernImports(spec, bytes);
@@ -127,7 +157,9 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
       args,
       capPages: capped.capPages,
       instrumented: capped.instrumented,
-      ...(m ? { memoryImport: { module: m.module, name: m.name, initial: m.limits.initial, shared: m.limits.shared } } : {}),
+      ...(m
+        ? { memoryImport: { module: m.module, name: m.name, initial: m.limits.initial, shared: m.limits.shared } }
+        : {}),
     },
     usesHost,
     size: bytes.length,

@@ -9,6 +9,7 @@
 
 import type { HostMessage } from './host-wire.js';
 import type { WasmModule } from './wasm-api.js';
+import type { MessagePort } from 'node:worker_threads';
 
 /** Int32 slots of the control buffer. */
 export const CTRL = {
@@ -39,7 +40,17 @@ export const PING_PROGRAM = 0;
 export const REQ = { MODULE: 0, ENV_COUNT: 4, ENV_LEN: 8, BODY_LEN: 12, ROOT_LEN: 16, HEADER: 20 } as const;
 
 /** Response header, then stdout, stderr, message (utf8). */
-export const RESP = { KIND: 0, EXIT_CODE: 4, STDOUT_LEN: 8, STDERR_LEN: 12, STDERR_DROPPED: 16, MESSAGE_LEN: 20, RUN_US: 24, MEMORY_BYTES: 32, HEADER: 40 } as const;
+export const RESP = {
+  KIND: 0,
+  EXIT_CODE: 4,
+  STDOUT_LEN: 8,
+  STDERR_LEN: 12,
+  STDERR_DROPPED: 16,
+  MESSAGE_LEN: 20,
+  RUN_US: 24,
+  MEMORY_BYTES: 32,
+  HEADER: 40,
+} as const;
 
 export const OUTCOME = {
   /** The guest returned from _start or called proc_exit. */
@@ -66,7 +77,8 @@ export interface ProgramMessage {
   memoryImport?: { module: string; name: string; initial: number; shared: boolean };
 }
 
-export type ToWorker = ProgramMessage | { type: 'forget'; id: number } | { type: 'buffer'; data: SharedArrayBuffer } | HostMessage;
+export type ToWorker =
+  ProgramMessage | { type: 'forget'; id: number } | { type: 'buffer'; data: SharedArrayBuffer } | HostMessage;
 export type FromWorker = { type: 'buffer'; data: SharedArrayBuffer } | HostMessage;
 
 export interface WorkerInit {
@@ -74,7 +86,7 @@ export interface WorkerInit {
   data: SharedArrayBuffer;
   /** The host buffer of the `tern` imports (host-wire.ts). */
   host: SharedArrayBuffer;
-  port: import('node:worker_threads').MessagePort;
+  port: MessagePort;
   limits: { stdout: number; stderr: number };
   /** How long an idle worker spins for the next request before it parks, µs. */
   spinUs: number;

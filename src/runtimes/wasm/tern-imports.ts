@@ -8,8 +8,18 @@
 import { readSegment, READ_STALE, SEG, wrapSegment, type Segment } from '../../state/segment.js';
 import { CTRL } from './protocol.js';
 import { SpinGovernor } from './spin.js';
-import { HOST_OP, HOST_PENDING, HOST_REPLY_HEADER, HOST_REQ_HEADER, hostBufferSizeFor, MAX_HOST_BYTES, TERN_ERR, type HostMessage } from './host-wire.js';
+import {
+  HOST_OP,
+  HOST_PENDING,
+  HOST_REPLY_HEADER,
+  HOST_REQ_HEADER,
+  hostBufferSizeFor,
+  MAX_HOST_BYTES,
+  TERN_ERR,
+  type HostMessage,
+} from './host-wire.js';
 import type { WasmMemory } from './wasm-api.js';
+import type { MessagePort } from 'node:worker_threads';
 
 export const TERN_MODULE = 'tern';
 
@@ -59,7 +69,7 @@ export class TernHost {
   constructor(
     private readonly ctrl: Int32Array,
     hostBuffer: SharedArrayBuffer,
-    private readonly port: import('node:worker_threads').MessagePort,
+    private readonly port: MessagePort,
     /** Drains the port (messages of every kind), passing host messages here. */
     private readonly drain: () => void,
     spinUs: number,
@@ -128,7 +138,9 @@ export class TernHost {
 
   private text(ptr: number, len: number): string | undefined {
     const bytes = this.slice(ptr, len);
-    return bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    return bytes === undefined
+      ? undefined
+      : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   }
 
   private fail(code: number, message: string): number {
@@ -139,7 +151,8 @@ export class TernHost {
   /** One request to the main thread; blocks this worker until the reply. */
   private request(op: number, a: number, b: number, name: Uint8Array, data: Uint8Array): Reply {
     const size = HOST_REQ_HEADER + name.length + data.length;
-    if (size > MAX_HOST_BYTES) return { result: this.fail(TERN_ERR.TOO_BIG, `request of ${size} bytes is too big`), extra: 0, data: EMPTY };
+    if (size > MAX_HOST_BYTES)
+      return { result: this.fail(TERN_ERR.TOO_BIG, `request of ${size} bytes is too big`), extra: 0, data: EMPTY };
     if (size > this.hostBuffer.byteLength) {
       this.hostBuffer = new SharedArrayBuffer(hostBufferSizeFor(size));
       this.port.postMessage({ type: 'host-buffer', data: this.hostBuffer } satisfies HostMessage);
@@ -160,7 +173,11 @@ export class TernHost {
     Atomics.store(this.ctrl, CTRL.RESP_SEQ, HOST_PENDING);
     Atomics.notify(this.ctrl, CTRL.RESP_SEQ);
     if (this.spinner.allowed()) this.spinner.spin(() => Atomics.load(this.ctrl, CTRL.HOST_DONE) === seq);
-    for (let done = Atomics.load(this.ctrl, CTRL.HOST_DONE); done !== seq; done = Atomics.load(this.ctrl, CTRL.HOST_DONE)) {
+    for (
+      let done = Atomics.load(this.ctrl, CTRL.HOST_DONE);
+      done !== seq;
+      done = Atomics.load(this.ctrl, CTRL.HOST_DONE)
+    ) {
       Atomics.wait(this.ctrl, CTRL.HOST_DONE, done);
     }
     if (Atomics.exchange(this.ctrl, CTRL.HOST_MESSAGES, 0) === 1) this.drain();
@@ -172,7 +189,15 @@ export class TernHost {
     return { result, extra: reply.getUint32(4, true), data: replyData };
   }
 
-  private keyed(op: number, keyPtr: number, keyLen: number, a: number, b: number, dataPtr: number, dataLen: number): number {
+  private keyed(
+    op: number,
+    keyPtr: number,
+    keyLen: number,
+    a: number,
+    b: number,
+    dataPtr: number,
+    dataLen: number,
+  ): number {
     const key = this.slice(keyPtr, keyLen);
     const data = this.slice(dataPtr, dataLen);
     if (!key || !data) return TERN_ERR.INVALID;
@@ -206,7 +231,8 @@ export class TernHost {
     if (s) {
       const length = readSegment(s, offset >>> 0, out);
       if (length >= 0) {
-        if (offset >>> 0 > length) return this.fail(TERN_ERR.INVALID, `offset ${offset >>> 0} is past the end of "${key}" (${length} bytes)`);
+        if (offset >>> 0 > length)
+          return this.fail(TERN_ERR.INVALID, `offset ${offset >>> 0} is past the end of "${key}" (${length} bytes)`);
         return length;
       }
       if (length === READ_STALE) this.uncache(key);
@@ -247,7 +273,8 @@ export class TernHost {
         return this.deliver(this.request(HOST_OP.CALL, 0, cap, name, body), out, cap, lenPtr);
       },
       call_async: (f, fl, input, il) => this.keyed(HOST_OP.CALL_ASYNC, f, fl, 0, 0, input, il),
-      await: (handle, out, cap, lenPtr) => this.deliver(this.request(HOST_OP.AWAIT, handle, cap, EMPTY, EMPTY), out, cap, lenPtr),
+      await: (handle, out, cap, lenPtr) =>
+        this.deliver(this.request(HOST_OP.AWAIT, handle, cap, EMPTY, EMPTY), out, cap, lenPtr),
       error: (buf, cap) => {
         const message = Buffer.from(this.lastError);
         const out = this.slice(buf, Math.min(cap >>> 0, message.length));

@@ -64,14 +64,32 @@ export const RIGHTS = {
 } as const;
 
 /** Stdio: read/write streams; FD_SEEK is granted only so wasi-libc does not take them for a tty (line buffering). */
-export const STDIO_RIGHTS = RIGHTS.FD_READ | RIGHTS.FD_WRITE | RIGHTS.FD_SEEK | RIGHTS.FD_FDSTAT_SET_FLAGS | RIGHTS.FD_FILESTAT_GET | RIGHTS.POLL_FD_READWRITE;
+export const STDIO_RIGHTS =
+  RIGHTS.FD_READ |
+  RIGHTS.FD_WRITE |
+  RIGHTS.FD_SEEK |
+  RIGHTS.FD_FDSTAT_SET_FLAGS |
+  RIGHTS.FD_FILESTAT_GET |
+  RIGHTS.POLL_FD_READWRITE;
 
 /** What a read-only file opened from the preopen may do. */
 export const FILE_READ_RIGHTS =
-  RIGHTS.FD_READ | RIGHTS.FD_SEEK | RIGHTS.FD_TELL | RIGHTS.FD_ADVISE | RIGHTS.FD_FILESTAT_GET | RIGHTS.FD_FDSTAT_SET_FLAGS | RIGHTS.POLL_FD_READWRITE;
+  RIGHTS.FD_READ |
+  RIGHTS.FD_SEEK |
+  RIGHTS.FD_TELL |
+  RIGHTS.FD_ADVISE |
+  RIGHTS.FD_FILESTAT_GET |
+  RIGHTS.FD_FDSTAT_SET_FLAGS |
+  RIGHTS.POLL_FD_READWRITE;
 
 /** What a read-only directory (the preopen and directories opened from it) may do. */
-export const DIR_READ_RIGHTS = RIGHTS.PATH_OPEN | RIGHTS.FD_READDIR | RIGHTS.PATH_FILESTAT_GET | RIGHTS.FD_FILESTAT_GET | RIGHTS.PATH_READLINK | RIGHTS.FD_FDSTAT_SET_FLAGS;
+export const DIR_READ_RIGHTS =
+  RIGHTS.PATH_OPEN |
+  RIGHTS.FD_READDIR |
+  RIGHTS.PATH_FILESTAT_GET |
+  RIGHTS.FD_FILESTAT_GET |
+  RIGHTS.PATH_READLINK |
+  RIGHTS.FD_FDSTAT_SET_FLAGS;
 
 /** Any right that would change the filesystem: never granted. */
 export const WRITE_RIGHTS =

@@ -3,9 +3,28 @@
  * Every path is resolved inside that folder (symlinks included); anything that would leave it
  * gets ENOTCAPABLE, anything that would write gets EROFS. Runs in the worker, synchronously.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync, statSync, type BigIntStats } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readSync,
+  realpathSync,
+  statSync,
+  type BigIntStats,
+} from 'node:fs';
 import { join, posix, sep } from 'node:path';
-import { DIR_READ_RIGHTS, ERRNO, FDFLAGS, FILE_READ_RIGHTS, FILETYPE, OFLAGS, WHENCE, WRITE_RIGHTS } from './wasi-constants.js';
+import {
+  DIR_READ_RIGHTS,
+  ERRNO,
+  FDFLAGS,
+  FILE_READ_RIGHTS,
+  FILETYPE,
+  OFLAGS,
+  WHENCE,
+  WRITE_RIGHTS,
+} from './wasi-constants.js';
 
 export const PREOPEN_FD = 3;
 export const PREOPEN_NAME = '/';
@@ -97,12 +116,28 @@ export class ReadOnlyTree {
       return { errno: errnoOf(e) };
     }
     if (real !== this.root && !real.startsWith(this.root + sep)) return { errno: ERRNO.NOTCAPABLE };
-    return { real, rel: real === this.root ? '.' : real.slice(this.root.length + 1).split(sep).join('/') };
+    return {
+      real,
+      rel:
+        real === this.root
+          ? '.'
+          : real
+              .slice(this.root.length + 1)
+              .split(sep)
+              .join('/'),
+    };
   }
 
   /** path_open, read-only. Returns the new fd, or an errno as a negative number. */
-  openAt(dirFd: number, path: string, oflags: number, rightsBase: bigint, fdflags: number): { fd: number } | { errno: number } {
-    if (oflags & (OFLAGS.CREAT | OFLAGS.EXCL | OFLAGS.TRUNC) || fdflags & FDFLAGS.APPEND || rightsBase & WRITE_RIGHTS) return { errno: ERRNO.ROFS };
+  openAt(
+    dirFd: number,
+    path: string,
+    oflags: number,
+    rightsBase: bigint,
+    fdflags: number,
+  ): { fd: number } | { errno: number } {
+    if (oflags & (OFLAGS.CREAT | OFLAGS.EXCL | OFLAGS.TRUNC) || fdflags & FDFLAGS.APPEND || rightsBase & WRITE_RIGHTS)
+      return { errno: ERRNO.ROFS };
     const r = this.resolve(dirFd, path);
     if ('errno' in r) return r;
     if (this.open.size >= MAX_OPEN) return { errno: ERRNO.MFILE };
@@ -136,7 +171,13 @@ export class ReadOnlyTree {
   }
 
   /** Read into `target` at the file's position (or at `position`, leaving the file's own alone). */
-  read(fd: number, target: Uint8Array, offset: number, length: number, position?: number): { n: number } | { errno: number } {
+  read(
+    fd: number,
+    target: Uint8Array,
+    offset: number,
+    length: number,
+    position?: number,
+  ): { n: number } | { errno: number } {
     const e = this.open.get(fd);
     if (!e) return { errno: ERRNO.BADF };
     if (e.kind !== 'file') return { errno: ERRNO.ISDIR };

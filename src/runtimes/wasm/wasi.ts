@@ -157,9 +157,11 @@ export class Wasi {
 
   private buildFunctions(): Record<string, HostFunction> {
     const fns: Record<string, (...a: never[]) => number> = {
-      args_sizes_get: (countPtr: number, sizePtr: number) => this.sizes(this.call.argCount, this.call.args, countPtr, sizePtr),
+      args_sizes_get: (countPtr: number, sizePtr: number) =>
+        this.sizes(this.call.argCount, this.call.args, countPtr, sizePtr),
       args_get: (ptrs: number, buf: number) => this.strings(this.call.args, ptrs, buf),
-      environ_sizes_get: (countPtr: number, sizePtr: number) => this.sizes(this.call.envCount, this.call.env, countPtr, sizePtr),
+      environ_sizes_get: (countPtr: number, sizePtr: number) =>
+        this.sizes(this.call.envCount, this.call.env, countPtr, sizePtr),
       environ_get: (ptrs: number, buf: number) => this.strings(this.call.env, ptrs, buf),
       clock_res_get: (id: number, resPtr: number) => {
         if (id < 0 || id > 3) return ERRNO.INVAL;
@@ -184,9 +186,12 @@ export class Wasi {
         throw new ProcExit(code >>> 0);
       },
       sched_yield: () => ERRNO.SUCCESS,
-      fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) => this.fdWrite(fd, iovs >>> 0, iovsLen >>> 0, nwritten >>> 0),
-      fd_read: (fd: number, iovs: number, iovsLen: number, nread: number) => this.fdRead(fd, iovs >>> 0, iovsLen >>> 0, nread >>> 0),
-      fd_pread: (fd: number, iovs: number, iovsLen: number, offset: bigint, nread: number) => this.fdRead(fd, iovs >>> 0, iovsLen >>> 0, nread >>> 0, Number(offset)),
+      fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) =>
+        this.fdWrite(fd, iovs >>> 0, iovsLen >>> 0, nwritten >>> 0),
+      fd_read: (fd: number, iovs: number, iovsLen: number, nread: number) =>
+        this.fdRead(fd, iovs >>> 0, iovsLen >>> 0, nread >>> 0),
+      fd_pread: (fd: number, iovs: number, iovsLen: number, offset: bigint, nread: number) =>
+        this.fdRead(fd, iovs >>> 0, iovsLen >>> 0, nread >>> 0, Number(offset)),
       fd_close: (fd: number) => (fd <= 2 ? ERRNO.SUCCESS : (this.call.files?.close(fd) ?? ERRNO.BADF)),
       fd_seek: (fd: number, offset: bigint, whence: number, newOffset: number) => {
         if (fd <= 2) return ERRNO.SPIPE;
@@ -227,13 +232,24 @@ export class Wasi {
       fd_prestat_dir_name: (fd: number, ptr: number, len: number) => {
         if (fd !== PREOPEN_FD || !this.call.files?.get(PREOPEN_FD)) return ERRNO.BADF;
         this.view();
-        if ((len >>> 0) < PREOPEN_NAME.length || !this.inBounds(ptr >>> 0, PREOPEN_NAME.length)) return ERRNO.INVAL;
+        if (len >>> 0 < PREOPEN_NAME.length || !this.inBounds(ptr >>> 0, PREOPEN_NAME.length)) return ERRNO.INVAL;
         this.u8.set(Buffer.from(PREOPEN_NAME), ptr >>> 0);
         return ERRNO.SUCCESS;
       },
-      fd_readdir: (fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) => this.readdir(fd, buf >>> 0, bufLen >>> 0, Number(cookie), bufused >>> 0),
+      fd_readdir: (fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) =>
+        this.readdir(fd, buf >>> 0, bufLen >>> 0, Number(cookie), bufused >>> 0),
       fd_advise: (fd: number) => (fd <= 2 || this.call.files?.get(fd) ? ERRNO.SUCCESS : ERRNO.BADF),
-      path_open: (dirFd: number, _dirflags: number, pathPtr: number, pathLen: number, oflags: number, rightsBase: bigint, _rightsInh: bigint, fdflags: number, fdPtr: number) => {
+      path_open: (
+        dirFd: number,
+        _dirflags: number,
+        pathPtr: number,
+        pathLen: number,
+        oflags: number,
+        rightsBase: bigint,
+        _rightsInh: bigint,
+        fdflags: number,
+        fdPtr: number,
+      ) => {
         const files = this.call.files;
         if (!files) return ERRNO.BADF;
         const path = this.string(pathPtr >>> 0, pathLen >>> 0);
@@ -255,10 +271,22 @@ export class Wasi {
         writeFilestat(this.dv, ptr >>> 0, st);
         return ERRNO.SUCCESS;
       },
-      poll_oneoff: (inPtr: number, outPtr: number, nsubs: number, nevents: number) => this.pollOneoff(inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, nevents >>> 0),
+      poll_oneoff: (inPtr: number, outPtr: number, nsubs: number, nevents: number) =>
+        this.pollOneoff(inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, nevents >>> 0),
     };
     // The filesystem is read-only: say so rather than ENOSYS when there is one.
-    for (const name of ['path_create_directory', 'path_remove_directory', 'path_unlink_file', 'path_rename', 'path_symlink', 'path_link', 'path_filestat_set_times', 'fd_filestat_set_size', 'fd_filestat_set_times', 'fd_allocate']) {
+    for (const name of [
+      'path_create_directory',
+      'path_remove_directory',
+      'path_unlink_file',
+      'path_rename',
+      'path_symlink',
+      'path_link',
+      'path_filestat_set_times',
+      'fd_filestat_set_size',
+      'fd_filestat_set_times',
+      'fd_allocate',
+    ]) {
       fns[name] = () => (this.call.files ? ERRNO.ROFS : ERRNO.NOSYS);
     }
     // A guest pointer out of bounds makes DataView throw RangeError: that is EFAULT, not a crash.
@@ -278,7 +306,8 @@ export class Wasi {
 
   private now(id: number): bigint | undefined {
     if (id === CLOCK.REALTIME) return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
-    if (id === CLOCK.MONOTONIC || id === CLOCK.PROCESS_CPUTIME || id === CLOCK.THREAD_CPUTIME) return process.hrtime.bigint();
+    if (id === CLOCK.MONOTONIC || id === CLOCK.PROCESS_CPUTIME || id === CLOCK.THREAD_CPUTIME)
+      return process.hrtime.bigint();
     return undefined;
   }
 
@@ -432,7 +461,9 @@ export class Wasi {
       const nearest = clocks.reduce((m, c) => (c.waitNs < m ? c.waitNs : m), clocks[0]!.waitNs);
       const ms = Number(nearest) / 1e6;
       if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
-      events = clocks.filter((c) => c.waitNs <= nearest).map((c) => ({ userdata: c.userdata, type: EVENTTYPE.CLOCK, error: ERRNO.SUCCESS, nbytes: 0n }));
+      events = clocks
+        .filter((c) => c.waitNs <= nearest)
+        .map((c) => ({ userdata: c.userdata, type: EVENTTYPE.CLOCK, error: ERRNO.SUCCESS, nbytes: 0n }));
       this.view();
     }
     events.forEach((e, i) => {

@@ -12,11 +12,35 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { TernError } from '../../core/errors.js';
-import { HOST_PENDING, HOST_SERVING, hostBufferSizeFor, INITIAL_HOST_BYTES, readRequest, replySize, TERN_ERR, writeReply, type HostReply, type HostRequest } from './host-wire.js';
+import {
+  HOST_PENDING,
+  HOST_SERVING,
+  hostBufferSizeFor,
+  INITIAL_HOST_BYTES,
+  readRequest,
+  replySize,
+  TERN_ERR,
+  writeReply,
+  type HostReply,
+  type HostRequest,
+} from './host-wire.js';
 import type { HostHooks, HostSession } from './host-session.js';
 import { SpinGovernor } from './spin.js';
 import { wasm } from './wasm-api.js';
-import { bufferSizeFor, CTRL, PING_PROGRAM, CTRL_BYTES, INITIAL_DATA_BYTES, REQ, RESP, type FromWorker, type OutcomeKind, type ProgramMessage, type ToWorker, type WorkerInit } from './protocol.js';
+import {
+  bufferSizeFor,
+  CTRL,
+  PING_PROGRAM,
+  CTRL_BYTES,
+  INITIAL_DATA_BYTES,
+  REQ,
+  RESP,
+  type FromWorker,
+  type OutcomeKind,
+  type ProgramMessage,
+  type ToWorker,
+  type WorkerInit,
+} from './protocol.js';
 
 export const WORKER_URL = new URL('./worker.js', import.meta.url);
 
@@ -41,7 +65,16 @@ export interface CallInput {
 }
 
 export type RawOutcome =
-  | { kind: OutcomeKind; exitCode: number; stdout: Buffer; stderr: Buffer; stderrDropped: number; message: string; runUs: number; memoryBytes: number }
+  | {
+      kind: OutcomeKind;
+      exitCode: number;
+      stdout: Buffer;
+      stderr: Buffer;
+      stderrDropped: number;
+      message: string;
+      runUs: number;
+      memoryBytes: number;
+    }
   | { kind: 'aborted'; reason: unknown }
   | { kind: 'died'; message: string };
 
@@ -68,11 +101,20 @@ const EMPTY = Buffer.alloc(0);
 /** Never sent to a worker: id 0 makes it answer without running anything. */
 const PING: Program = {
   id: PING_PROGRAM,
-  message: { module: new wasm.Module(Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00)), args: [], capPages: 0, instrumented: false },
+  message: {
+    module: new wasm.Module(Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00)),
+    args: [],
+    capPages: 0,
+    instrumented: false,
+  },
   recentRunUs: 0,
 };
 
-type WaitAsync = (typedArray: Int32Array, index: number, value: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+type WaitAsync = (
+  typedArray: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
 class PooledWorker {
@@ -184,7 +226,10 @@ class PooledWorker {
       }
       for (;;) {
         if (this.dead === undefined && Atomics.load(this.ctrl, CTRL.RESP_SEQ) !== seq) waiting();
-        if (this.dead !== undefined) return this.abortReason !== undefined ? { kind: 'aborted', reason: this.abortReason } : { kind: 'died', message: this.dead };
+        if (this.dead !== undefined)
+          return this.abortReason !== undefined
+            ? { kind: 'aborted', reason: this.abortReason }
+            : { kind: 'died', message: this.dead };
         const current = Atomics.load(this.ctrl, CTRL.RESP_SEQ);
         if (current === seq) return this.readResponse(program);
         if (current === HOST_PENDING) {
@@ -255,9 +300,14 @@ class PooledWorker {
     try {
       const taken = this.hostRequest();
       seq = taken.seq;
-      reply = host ? await host.session.serve(taken.request, this.hostHooks(host)) : { result: TERN_ERR.UNAVAILABLE, data: Buffer.from('host services are not available to this call') };
+      reply = host
+        ? await host.session.serve(taken.request, this.hostHooks(host))
+        : { result: TERN_ERR.UNAVAILABLE, data: Buffer.from('host services are not available to this call') };
     } catch (e) {
-      reply = { result: TERN_ERR.FAILED, data: Buffer.from(`host error: ${e instanceof Error ? e.message : String(e)}`) };
+      reply = {
+        result: TERN_ERR.FAILED,
+        data: Buffer.from(`host error: ${e instanceof Error ? e.message : String(e)}`),
+      };
     }
     this.replyHost(seq, reply);
   }
@@ -379,7 +429,9 @@ export class WorkerPool {
 
   /** `forCall`: a call waits for it, so it must keep the process alive until it is online. */
   private spawn(forCall: boolean): void {
-    const w = new PooledWorker(this.options.limits, this.options.spinUs, this.options.workerSpinUs, (delta) => this.blockedChanged(delta));
+    const w = new PooledWorker(this.options.limits, this.options.spinUs, this.options.workerSpinUs, (delta) =>
+      this.blockedChanged(delta),
+    );
     if (forCall) w.worker.ref();
     this.workers.add(w);
     this.starting++;
@@ -399,7 +451,14 @@ export class WorkerPool {
       this.workers.delete(w);
       this.idle = this.idle.filter((x) => x !== w);
       // Calls waiting for a worker need a live one to come back.
-      if (!this.closed && this.waiters.length > 0 && this.starting === 0 && this.idle.length === 0 && this.workers.size < this.capacity()) this.spawn(true);
+      if (
+        !this.closed &&
+        this.waiters.length > 0 &&
+        this.starting === 0 &&
+        this.idle.length === 0 &&
+        this.workers.size < this.capacity()
+      )
+        this.spawn(true);
     });
   }
 
@@ -419,7 +478,11 @@ export class WorkerPool {
     if (this.closed) throw new TernError('unavailable', 'the wasm runtime is shut down');
     const w = this.idle.pop();
     if (w) return w;
-    if (this.waiters.length >= this.options.maxQueue) throw new TernError('no_capacity', `all ${this.options.size} wasm workers are busy and ${this.waiters.length} calls wait`);
+    if (this.waiters.length >= this.options.maxQueue)
+      throw new TernError(
+        'no_capacity',
+        `all ${this.options.size} wasm workers are busy and ${this.waiters.length} calls wait`,
+      );
     // A new worker only when nothing already booting will do: a busy one usually frees up first.
     if (this.workers.size < this.capacity() && this.starting <= this.waiters.length) this.spawn(true);
     // A booting worker (a prewarmed one too) is what this call waits for: keep the process alive for it.
@@ -455,7 +518,8 @@ export class WorkerPool {
       else signal.addEventListener('abort', onAbort, { once: true });
     };
     // A function, not a field test: TypeScript would keep the field narrowed across the awaits.
-    const stopped = (): RawOutcome | undefined => (control.cancelled ? { kind: 'aborted', reason: control.cancelled.reason } : undefined);
+    const stopped = (): RawOutcome | undefined =>
+      control.cancelled ? { kind: 'aborted', reason: control.cancelled.reason } : undefined;
     if (signal.aborted) onAbort();
     try {
       const before = stopped();

@@ -6,7 +6,18 @@
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { GROW_REFUSED_EXPORT, PAGE_BYTES } from './memory-cap.js';
-import { bufferSizeFor, CTRL, OUTCOME, PING_PROGRAM, REQ, RESP, type OutcomeKind, type ProgramMessage, type ToWorker, type WorkerInit } from './protocol.js';
+import {
+  bufferSizeFor,
+  CTRL,
+  OUTCOME,
+  PING_PROGRAM,
+  REQ,
+  RESP,
+  type OutcomeKind,
+  type ProgramMessage,
+  type ToWorker,
+  type WorkerInit,
+} from './protocol.js';
 import { SpinGovernor } from './spin.js';
 import { TERN_MODULE, TernHost } from './tern-imports.js';
 import { ReadOnlyTree } from './wasi-files.js';
@@ -85,8 +96,7 @@ function drainPort(): void {
       const program = programs.get(m.id);
       if (program) spareHolders.delete(program);
       programs.delete(m.id);
-    }
-    else if (m.type === 'buffer') adoptBuffer(m.data);
+    } else if (m.type === 'buffer') adoptBuffer(m.data);
     else tern.receive(m);
   }
 }
@@ -124,7 +134,9 @@ function run(program: Program): Outcome {
   try {
     const m = message.memoryImport;
     if (m && program.memorySlot) {
-      memory = program.spare ?? new wasm.Memory({ initial: m.initial, maximum: message.capPages, ...(m.shared ? { shared: true } : {}) });
+      memory =
+        program.spare ??
+        new wasm.Memory({ initial: m.initial, maximum: message.capPages, ...(m.shared ? { shared: true } : {}) });
       program.spare = undefined;
       program.memorySlot[m.name] = memory;
       wasi.bindMemory(memory);
@@ -134,7 +146,8 @@ function run(program: Program): Outcome {
     try {
       instance = new wasm.Instance(message.module, program.imports);
     } catch (e) {
-      if (e instanceof ProcExit) return { kind: OUTCOME.EXIT, exitCode: e.code, message: '', memoryBytes: memoryBytes() };
+      if (e instanceof ProcExit)
+        return { kind: OUTCOME.EXIT, exitCode: e.code, message: '', memoryBytes: memoryBytes() };
       return { kind: OUTCOME.INSTANTIATE_FAILED, exitCode: 0, message: describe(e), memoryBytes: memoryBytes() };
     }
     const exported = instance.exports.memory;
@@ -147,10 +160,18 @@ function run(program: Program): Outcome {
     return { kind: OUTCOME.EXIT, exitCode: 0, message: '', memoryBytes: memoryBytes() };
   } catch (e) {
     if (e instanceof ProcExit) return { kind: OUTCOME.EXIT, exitCode: e.code, message: '', memoryBytes: memoryBytes() };
-    if (e instanceof OutputLimitExceeded) return { kind: OUTCOME.OUTPUT_LIMIT, exitCode: 0, message: `stdout passed ${e.limit} bytes`, memoryBytes: memoryBytes() };
+    if (e instanceof OutputLimitExceeded)
+      return {
+        kind: OUTCOME.OUTPUT_LIMIT,
+        exitCode: 0,
+        message: `stdout passed ${e.limit} bytes`,
+        memoryBytes: memoryBytes(),
+      };
     const refused = instance?.exports[GROW_REFUSED_EXPORT];
-    if (refused instanceof wasm.Global && refused.value === 1) return { kind: OUTCOME.MEMORY_EXCEEDED, exitCode: 0, message: 'memory.grow refused', memoryBytes: memoryBytes() };
-    if (e instanceof wasm.RuntimeError || isStackOverflow(e)) return { kind: OUTCOME.TRAP, exitCode: 0, message: describe(e), memoryBytes: memoryBytes() };
+    if (refused instanceof wasm.Global && refused.value === 1)
+      return { kind: OUTCOME.MEMORY_EXCEEDED, exitCode: 0, message: 'memory.grow refused', memoryBytes: memoryBytes() };
+    if (e instanceof wasm.RuntimeError || isStackOverflow(e))
+      return { kind: OUTCOME.TRAP, exitCode: 0, message: describe(e), memoryBytes: memoryBytes() };
     return { kind: OUTCOME.INTERNAL, exitCode: 0, message: `host error: ${describe(e)}`, memoryBytes: memoryBytes() };
   }
 }
@@ -160,7 +181,11 @@ function attributeToMemory(program: Program, o: Outcome): Outcome {
   if (program.message.instrumented) return o;
   const failed = o.kind === OUTCOME.TRAP || (o.kind === OUTCOME.EXIT && o.exitCode !== 0);
   if (failed && o.memoryBytes >= program.message.capPages * PAGE_BYTES - HEURISTIC_SLACK_BYTES) {
-    return { ...o, kind: OUTCOME.MEMORY_EXCEEDED, message: `failed at the memory cap (${o.kind === OUTCOME.TRAP ? o.message : `exit ${o.exitCode}`})` };
+    return {
+      ...o,
+      kind: OUTCOME.MEMORY_EXCEEDED,
+      message: `failed at the memory cap (${o.kind === OUTCOME.TRAP ? o.message : `exit ${o.exitCode}`})`,
+    };
   }
   return o;
 }
@@ -180,7 +205,12 @@ function handleRequest(): number {
   if (programId === PING_PROGRAM) {
     outcome = { kind: OUTCOME.EXIT, exitCode: 0, message: '', memoryBytes: 0 };
   } else if (!program) {
-    outcome = { kind: OUTCOME.INTERNAL, exitCode: 0, message: `module ${programId} was not delivered to this worker`, memoryBytes: 0 };
+    outcome = {
+      kind: OUTCOME.INTERNAL,
+      exitCode: 0,
+      message: `module ${programId} was not delivered to this worker`,
+      memoryBytes: 0,
+    };
   } else {
     const root = rootLen > 0 ? Buffer.from(data.buffer, rootStart, rootLen).toString('utf8') : '';
     try {

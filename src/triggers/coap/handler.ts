@@ -9,7 +9,7 @@ import { errorBody, type ErrorCode } from '../../core/errors.js';
 import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
 import type { TriggerContext } from '../trigger.js';
-import { Block1Assembler, Block2Store, type StoredResponse } from './blockwise.js';
+import { type Block1Assembler, type Block2Store, type StoredResponse } from './blockwise.js';
 import type { IncomingRequest, OutgoingResponse } from './message-layer.js';
 import type { CoapRoutes } from './routes.js';
 import { rawPath, rawQuery, requestHeaders, responseHead, uriPath } from './translate.js';
@@ -42,7 +42,11 @@ export interface HandlerDeps {
 }
 
 function failure(code: string, errorCode: ErrorCode, message: string, extra: Option[] = []): OutgoingResponse {
-  return { code, options: [option(OPT.contentFormat, encodeUint(JSON_FORMAT)), ...extra], payload: errorBody(errorCode, message) };
+  return {
+    code,
+    options: [option(OPT.contentFormat, encodeUint(JSON_FORMAT)), ...extra],
+    payload: errorBody(errorCode, message),
+  };
 }
 
 function etagOf(body: Buffer): Buffer {
@@ -105,7 +109,8 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
     return { code: '5.05', options: [], payload: Buffer.alloc(0) };
   }
   const method = methodOf(packet.code);
-  if (method === undefined) return failure('4.05', 'method_not_allowed', `request code ${packet.code} is not supported`);
+  if (method === undefined)
+    return failure('4.05', 'method_not_allowed', `request code ${packet.code} is not supported`);
 
   const segments = uriPath(options);
   const query = rawQuery(options);
@@ -117,8 +122,11 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
   const block1Option = firstOption(options, OPT.block1);
   if (block1Option !== undefined) {
     block1 = decodeBlock(block1Option);
-    if (block1.szx > MAX_SZX) return failure('4.00', 'bad_request', 'Block1 size exponent 7 (BERT) is not supported over UDP');
-    const tooLarge = failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [option(OPT.size1, encodeUint(ctx.maxBodyBytes))]);
+    if (block1.szx > MAX_SZX)
+      return failure('4.00', 'bad_request', 'Block1 size exponent 7 (BERT) is not supported over UDP');
+    const tooLarge = failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [
+      option(OPT.size1, encodeUint(ctx.maxBodyBytes)),
+    ]);
     const size1 = firstOption(options, OPT.size1);
     if (size1 !== undefined && decodeUint(size1) > ctx.maxBodyBytes) return tooLarge;
     const tag = firstOption(options, OPT.requestTag)?.toString('hex') ?? '';
@@ -136,13 +144,16 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
         body = outcome.body;
     }
   } else if (body.length > ctx.maxBodyBytes) {
-    return failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [option(OPT.size1, encodeUint(ctx.maxBodyBytes))]);
+    return failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [
+      option(OPT.size1, encodeUint(ctx.maxBodyBytes)),
+    ]);
   }
 
   // Block2: a later block of a response we already hold is served without invoking again.
   const block2Option = firstOption(options, OPT.block2);
   const wanted: Block = block2Option !== undefined ? decodeBlock(block2Option) : { num: 0, more: false, szx: MAX_SZX };
-  if (wanted.szx > MAX_SZX) return failure('4.00', 'bad_request', 'Block2 size exponent 7 (BERT) is not supported over UDP');
+  if (wanted.szx > MAX_SZX)
+    return failure('4.00', 'bad_request', 'Block2 size exponent 7 (BERT) is not supported over UDP');
   if (wanted.num > 0) {
     const stored = deps.block2.get(transferKey);
     if (stored !== undefined) {
@@ -152,13 +163,19 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
       return slice.response;
     }
     // A GET is safe to repeat; anything else lost its response and must start over.
-    if (method !== 'GET') return failure('4.08', 'bad_request', 'the response this block belongs to has expired; repeat the request');
+    if (method !== 'GET')
+      return failure('4.08', 'bad_request', 'the response this block belongs to has expired; repeat the request');
   }
 
   const route = deps.routes.resolve(segments);
-  if (route === undefined) return failure('4.04', 'not_found', 'no function named in the path (coap://host/NAME[/path])');
+  if (route === undefined)
+    return failure('4.04', 'not_found', 'no function named in the path (coap://host/NAME[/path])');
   if (ctx.registry.get(route.function)?.spec.private === true) {
-    return failure('4.01', 'unauthorized', `function "${route.function}" is private; CoAP carries no token, call it over HTTP`);
+    return failure(
+      '4.01',
+      'unauthorized',
+      `function "${route.function}" is private; CoAP carries no token, call it over HTTP`,
+    );
   }
 
   const invocation = createInvocation({
@@ -191,7 +208,11 @@ function shape(
   if (result.body.length <= size && wanted.num === 0 && firstOption(options, OPT.block2) === undefined) {
     return { code: head.code, options: [...head.options, ...echo], payload: result.body };
   }
-  const stored: StoredResponse = { code: head.code, options: [...head.options, option(OPT.etag, etagOf(result.body))], body: result.body };
+  const stored: StoredResponse = {
+    code: head.code,
+    options: [...head.options, option(OPT.etag, etagOf(result.body))],
+    body: result.body,
+  };
   const slice = sliceBlock(stored, wanted);
   if (slice === undefined) return failure('4.02', 'bad_request', `Block2 block ${wanted.num} is past the end`);
   if (slice.more) deps.block2.put(transferKey, stored);

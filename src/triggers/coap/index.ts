@@ -50,7 +50,10 @@ export function createCoapTrigger(options: CoapTriggerOptions): Trigger {
       block2 = new Block2Store(ctx.maxBodyBytes);
       const handler = createRequestHandler({ ctx, logger, routes, block1, block2 });
       const sock = createSocket({ type: isIPv6(options.host) ? 'udp6' : 'udp4' });
-      const messages = new MessageLayer(sock, handler, { piggybackMs: options.piggybackMs ?? DEFAULT_PIGGYBACK_MS, logger });
+      const messages = new MessageLayer(sock, handler, {
+        piggybackMs: options.piggybackMs ?? DEFAULT_PIGGYBACK_MS,
+        logger,
+      });
       sock.on('message', (datagram, peer) => messages.receive(datagram, peer));
       try {
         await new Promise<void>((resolve, reject) => {
@@ -64,7 +67,9 @@ export function createCoapTrigger(options: CoapTriggerOptions): Trigger {
         unsubscribe();
         unsubscribe = undefined;
         sock.close();
-        throw new Error(`coap: cannot listen on udp ${options.host}:${options.port}: ${(e as Error).message}`);
+        throw new Error(`coap: cannot listen on udp ${options.host}:${options.port}: ${(e as Error).message}`, {
+          cause: e,
+        });
       }
       sock.on('error', (err) => logger.error({ err }, 'coap: socket error'));
       const { address, port } = sock.address();

@@ -137,7 +137,12 @@ export class MessageLayer {
       packet = parse(datagram);
     } catch {
       // RFC 7252 §4.2: a Confirmable message with a format error is rejected with a Reset.
-      if (datagram.length >= 4 && datagram[0] !== undefined && datagram[0] >> 6 === 1 && ((datagram[0] >> 4) & 3) === 0) {
+      if (
+        datagram.length >= 4 &&
+        datagram[0] !== undefined &&
+        datagram[0] >> 6 === 1 &&
+        ((datagram[0] >> 4) & 3) === 0
+      ) {
         this.send(emptyMessage('reset', datagram.readUInt16BE(2)), peer);
       }
       return;

@@ -35,7 +35,9 @@ export class CoapRoutes {
         } else if (head !== fn.spec.name && names.has(head)) {
           warnings.push(`function "${fn.spec.name}": CoAP path "${raw}" would shadow function "${head}"; ignored`);
         } else if (extra.has(key) && extra.get(key) !== fn.spec.name) {
-          warnings.push(`function "${fn.spec.name}": CoAP path "${raw}" is already taken by "${extra.get(key)}"; ignored`);
+          warnings.push(
+            `function "${fn.spec.name}": CoAP path "${raw}" is already taken by "${extra.get(key)}"; ignored`,
+          );
         } else {
           extra.set(key, fn.spec.name);
         }

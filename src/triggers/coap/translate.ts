@@ -14,7 +14,9 @@ export function rawQuery(options: WireOption[]): string {
     .map((v) => {
       const text = v.toString('utf8');
       const eq = text.indexOf('=');
-      return eq === -1 ? encodeURIComponent(text) : `${encodeURIComponent(text.slice(0, eq))}=${encodeURIComponent(text.slice(eq + 1))}`;
+      return eq === -1
+        ? encodeURIComponent(text)
+        : `${encodeURIComponent(text.slice(0, eq))}=${encodeURIComponent(text.slice(eq + 1))}`;
     })
     .join('&');
 }

@@ -30,16 +30,45 @@ export const OPT = {
 
 /** coap-packet names the options it knows; everything else arrives as its number in a string. */
 const NUMBER_BY_NAME: Readonly<Record<string, number>> = {
-  'If-Match': 1, 'Uri-Host': 3, ETag: 4, 'If-None-Match': 5, Observe: 6, 'Uri-Port': 7, 'Location-Path': 8,
-  OSCORE: 9, 'Uri-Path': 11, 'Content-Format': 12, 'Max-Age': 14, 'Uri-Query': 15, 'Hop-Limit': 16, Accept: 17,
-  'Q-Block1': 19, 'Location-Query': 20, Block2: 23, Block1: 27, Size2: 28, 'Q-Block2': 31, 'Proxy-Uri': 35,
-  'Proxy-Scheme': 39, Size1: 60, 'No-Response': 258, 'OCF-Accept-Content-Format-Version': 2049,
+  'If-Match': 1,
+  'Uri-Host': 3,
+  ETag: 4,
+  'If-None-Match': 5,
+  Observe: 6,
+  'Uri-Port': 7,
+  'Location-Path': 8,
+  OSCORE: 9,
+  'Uri-Path': 11,
+  'Content-Format': 12,
+  'Max-Age': 14,
+  'Uri-Query': 15,
+  'Hop-Limit': 16,
+  Accept: 17,
+  'Q-Block1': 19,
+  'Location-Query': 20,
+  Block2: 23,
+  Block1: 27,
+  Size2: 28,
+  'Q-Block2': 31,
+  'Proxy-Uri': 35,
+  'Proxy-Scheme': 39,
+  Size1: 60,
+  'No-Response': 258,
+  'OCF-Accept-Content-Format-Version': 2049,
   'OCF-Content-Format-Version': 2053,
 };
 
 /** Critical options (odd numbers) this server understands; any other critical option gets 4.02 Bad Option. */
 const UNDERSTOOD_CRITICAL: ReadonlySet<number> = new Set([
-  OPT.uriHost, OPT.uriPort, OPT.uriPath, OPT.uriQuery, OPT.accept, OPT.block2, OPT.block1, OPT.proxyUri, OPT.proxyScheme,
+  OPT.uriHost,
+  OPT.uriPort,
+  OPT.uriPath,
+  OPT.uriQuery,
+  OPT.accept,
+  OPT.block2,
+  OPT.block1,
+  OPT.proxyUri,
+  OPT.proxyScheme,
 ]);
 
 export interface WireOption {

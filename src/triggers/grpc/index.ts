@@ -2,7 +2,14 @@
  * The gRPC trigger: tinyFaaS's TinyFaaS.Request service (proto/tinyfaas.proto), so tinyFaaS gRPC
  * clients work unchanged. It only translates: the node's invoke holds the policy.
  */
-import { Metadata, Server, ServerCredentials, status as GrpcStatus, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type sendUnaryData,
+  type ServerUnaryCall,
+} from '@grpc/grpc-js';
 import { isIPv6 } from 'node:net';
 import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
@@ -26,7 +33,8 @@ const TRANSPORT_KEYS = new Set(['content-type', 'te', 'user-agent', 'accept-enco
 function requestHeaders(metadata: Metadata): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(metadata.getMap())) {
-    if (TRANSPORT_KEYS.has(key) || key.startsWith('grpc-') || key.startsWith(':') || typeof value !== 'string') continue;
+    if (TRANSPORT_KEYS.has(key) || key.startsWith('grpc-') || key.startsWith(':') || typeof value !== 'string')
+      continue;
     headers[key] = value;
   }
   return headers;
@@ -59,11 +67,19 @@ async function handleRequest(
   const name = slash === -1 ? functionIdentifier : functionIdentifier.slice(0, slash);
   const path = slash === -1 ? '/' : functionIdentifier.slice(slash);
   const body = Buffer.from(data, 'utf8');
-  if (body.length > ctx.maxBodyBytes) return fail(callback, GrpcStatus.RESOURCE_EXHAUSTED, `request body over ${ctx.maxBodyBytes} bytes`);
+  if (body.length > ctx.maxBodyBytes)
+    return fail(callback, GrpcStatus.RESOURCE_EXHAUSTED, `request body over ${ctx.maxBodyBytes} bytes`);
   if (ctx.registry.get(name)?.spec.private === true) {
     return fail(callback, GrpcStatus.UNAUTHENTICATED, `function "${name}" is private; call it over HTTP with a token`);
   }
-  const invocation = createInvocation({ function: name, method: 'POST', path, headers: requestHeaders(call.metadata), body, trigger: 'grpc' });
+  const invocation = createInvocation({
+    function: name,
+    method: 'POST',
+    path,
+    headers: requestHeaders(call.metadata),
+    body,
+    trigger: 'grpc',
+  });
   const result = await ctx.invoke(invocation);
   const metadata = resultMetadata(result);
   call.sendMetadata(metadata);
@@ -93,10 +109,14 @@ export function createGrpcTrigger(options: GrpcTriggerOptions): Trigger {
       });
       const host = isIPv6(options.host) ? `[${options.host}]` : options.host;
       const port = await new Promise<number>((resolve, reject) => {
-        grpcServer.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+        grpcServer.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        );
       }).catch((err: unknown) => {
         grpcServer.forceShutdown();
-        throw new Error(`grpc: cannot listen on ${host}:${options.port}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new Error(
+          `grpc: cannot listen on ${host}:${options.port}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       });
       server = grpcServer;
       bound = `grpc://${host}:${port}`;

@@ -39,7 +39,13 @@ let cached: ServiceDefinition | undefined;
 export function tinyFaasService(): ServiceDefinition {
   if (cached !== undefined) return cached;
   // keepCase: field names exactly as in the .proto (functionIdentifier); defaults: absent strings are "".
-  const definition = loadSync(protoPath(), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const definition = loadSync(protoPath(), {
+    keepCase: true,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+  });
   const service = definition[TINYFAAS_SERVICE];
   if (service === undefined || 'format' in service || !('Request' in service)) {
     throw new Error(`${protoPath()} does not define service ${TINYFAAS_SERVICE} with method Request`);

@@ -37,7 +37,8 @@ export function errorDetails(result: Result): string {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed === 'object' && parsed !== null && 'error' in parsed) {
       const error: unknown = parsed.error;
-      if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string') return error.message;
+      if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string')
+        return error.message;
     }
   } catch {
     // not JSON: the function's own error text

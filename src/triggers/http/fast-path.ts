@@ -15,7 +15,14 @@ import { TernError } from '../../core/errors.js';
 import type { Result } from '../../core/result.js';
 import { errorAnswer } from '../../gateway/errors.js';
 import { HOP_BY_HOP } from '../../gateway/http-io.js';
-import { ASYNC_PREFIX, METHODS, SYNC_PREFIX, invocationFrom, type HttpInvoker, type HttpRequestParts } from './invoke.js';
+import {
+  ASYNC_PREFIX,
+  METHODS,
+  SYNC_PREFIX,
+  invocationFrom,
+  type HttpInvoker,
+  type HttpRequestParts,
+} from './invoke.js';
 
 export interface FastPathOptions {
   bodyLimit: number;
@@ -65,7 +72,9 @@ function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders,
 
 function writeError(res: ServerResponse, err: unknown, closeConnection = false): void {
   const answer = errorAnswer(err);
-  const headers: OutgoingHttpHeaders = closeConnection ? { connection: 'close', ...answer.headers } : { ...answer.headers };
+  const headers: OutgoingHttpHeaders = closeConnection
+    ? { connection: 'close', ...answer.headers }
+    : { ...answer.headers };
   headers['content-type'] = 'application/json';
   send(res, answer.status, headers, answer.body);
 }
@@ -111,7 +120,8 @@ function readBody(req: IncomingMessage, limit: number, done: (err: TernError | u
   };
   const onEnd = () => {
     cleanup();
-    if (!Number.isNaN(expected) && received !== expected) done(new TernError('bad_request', 'Request body size did not match Content-Length'), Buffer.alloc(0));
+    if (!Number.isNaN(expected) && received !== expected)
+      done(new TernError('bad_request', 'Request body size did not match Content-Length'), Buffer.alloc(0));
     else done(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
   };
   const onError = (e: Error) => {
@@ -135,7 +145,13 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
   const submit = (res: ServerResponse, parts: HttpRequestParts) => {
     const inv = invocationFrom(parts, ASYNC_PREFIX, 'async');
     invoker.submit(inv, parts.headers).then(
-      (record) => send(res, 202, { location: `/v1/calls/${record.id}`, 'content-type': 'application/json; charset=utf-8' }, Buffer.from(JSON.stringify({ id: record.id }))),
+      (record) =>
+        send(
+          res,
+          202,
+          { location: `/v1/calls/${record.id}`, 'content-type': 'application/json; charset=utf-8' },
+          Buffer.from(JSON.stringify({ id: record.id })),
+        ),
       (e: unknown) => writeError(res, e),
     );
   };
@@ -168,7 +184,9 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
     const bodyless =
       method === 'GET' ||
       method === 'HEAD' ||
-      (contentType === undefined && headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0'));
+      (contentType === undefined &&
+        headers['transfer-encoding'] === undefined &&
+        (headers['content-length'] === undefined || headers['content-length'] === '0'));
     if (bodyless) {
       call(res, { method, url, headers, body: undefined }, isSync);
       return true;

@@ -7,12 +7,24 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Result } from '../../core/result.js';
 import { HOP_BY_HOP } from '../../gateway/http-io.js';
-import { ASYNC_PREFIX, HttpInvoker, METHODS, SYNC_PREFIX, invocationFrom, type HttpRequestParts } from './invoke.js';
+import {
+  ASYNC_PREFIX,
+  type HttpInvoker,
+  METHODS,
+  SYNC_PREFIX,
+  invocationFrom,
+  type HttpRequestParts,
+} from './invoke.js';
 
 export type { HttpTriggerDeps } from './invoke.js';
 
 function parts(request: FastifyRequest): HttpRequestParts {
-  return { method: request.method, url: request.url, headers: request.headers, body: Buffer.isBuffer(request.body) ? request.body : undefined };
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    body: Buffer.isBuffer(request.body) ? request.body : undefined,
+  };
 }
 
 export function sendResult(reply: FastifyReply, result: Result, callId?: string): FastifyReply {
