@@ -262,7 +262,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logs,
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
-    ...(cluster ? { plugins: [cluster.routes(scheduler)] } : {}),
+    ...(cluster ? { plugins: [cluster.routes(scheduler)], verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),

@@ -37,13 +37,31 @@ export class Client {
     this.token = findToken(opts.token);
   }
 
+  /**
+   * `auth`: 'always' sends the token (management routes); 'when-asked' sends it only after a 401
+   * (invocations and call records: a public function never sees the node token, and a 401 from
+   * a private one means nothing ran, so asking again is safe).
+   */
   async request(
     method: string,
     path: string,
-    init: { body?: Buffer | string; headers?: Record<string, string>; auth?: boolean } = {},
+    init: { body?: Buffer | string; headers?: Record<string, string>; auth?: 'always' | 'when-asked' } = {},
+  ): Promise<Response> {
+    if (init.auth !== 'when-asked') return this.send(method, path, init, true);
+    const first = await this.send(method, path, init, false);
+    if (first.status !== 401 || this.token === undefined) return first;
+    await first.arrayBuffer();
+    return this.send(method, path, init, true);
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    init: { body?: Buffer | string; headers?: Record<string, string> },
+    withToken: boolean,
   ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
-    if (init.auth !== false && this.token) headers.authorization = `Bearer ${this.token}`;
+    if (withToken && this.token) headers.authorization = `Bearer ${this.token}`;
     let res: Response;
     try {
       res = await fetch(`${this.base}${path}`, {
@@ -65,7 +83,7 @@ export class Client {
   async json<T>(
     method: string,
     path: string,
-    init: { body?: Buffer | string; headers?: Record<string, string> } = {},
+    init: { body?: Buffer | string; headers?: Record<string, string>; auth?: 'always' | 'when-asked' } = {},
   ): Promise<T> {
     const res = await this.request(method, path, init);
     const text = await res.text();

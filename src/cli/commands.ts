@@ -76,7 +76,7 @@ export async function invoke(
   const method = (opts.method ?? (body ? 'POST' : 'GET')).toUpperCase();
   const sub = opts.path ? `/${opts.path.replace(/^\//, '')}` : '';
   const path = `${opts.async ? '/async' : ''}/fn/${encodeURIComponent(name)}${sub}`;
-  const res = await client.request(method, path, { ...(body ? { body } : {}), headers });
+  const res = await client.request(method, path, { ...(body ? { body } : {}), headers, auth: 'when-asked' });
   const bytes = Buffer.from(await res.arrayBuffer());
   if (opts.async) {
     if (res.status !== 202) throw errorFrom(res.status, bytes.toString());
@@ -99,6 +99,7 @@ export async function poll(id: string, opts: ClientOptions & { wait?: boolean })
     const record = await client.json<{ state: string; result?: { body: string } }>(
       'GET',
       `/v1/calls/${encodeURIComponent(id)}`,
+      { auth: 'when-asked' },
     );
     if (!opts.wait || record.state === 'done' || record.state === 'failed') {
       printJson(record);

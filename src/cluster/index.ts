@@ -9,7 +9,7 @@
  * `close` before the registry closes.
  */
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
 import type { NodeMember } from '../gateway/deps.js';
@@ -44,6 +44,8 @@ export interface ClusterNode {
   readonly offloader: (inv: Invocation, reason: TernError) => Promise<Result | undefined>;
   /** The node-to-node routes, as a gateway plugin. */
   routes(scheduler: Pick<Scheduler, 'invoke'>): (app: FastifyInstance) => void;
+  /** Verifies a node-to-node request (routes with access 'cluster'); throws to refuse. */
+  verifyPeer(request: FastifyRequest): void;
   /** GatewayDeps.nodes: this node (fresh load) and every live member. */
   nodes(): Promise<NodeMember[]>;
   /** Join: register under a lease, publish load, sync the registry. Never throws for an unreachable etcd. */
@@ -103,6 +105,7 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
   return {
     registry,
     offloader: offloader.offload,
+    verifyPeer: (request) => secret.require(request.headers),
     routes: (scheduler) =>
       clusterRoutes({
         nodeName: config.node,

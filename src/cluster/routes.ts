@@ -33,7 +33,7 @@ export function clusterRoutes(deps: ClusterRouteDeps): (app: FastifyInstance) =>
   return (app) => {
     app.post<{ Params: { fn: string } }>(
       `${INVOKE_ROUTE}/:fn`,
-      { bodyLimit: deps.bodyLimit + FRAME_OVERHEAD },
+      { bodyLimit: deps.bodyLimit + FRAME_OVERHEAD, config: { access: 'cluster' } },
       async (request, reply) => {
         deps.secret.require(request.headers);
         const { hops, path } = parseRoute(request.headers);
@@ -63,6 +63,8 @@ export function clusterRoutes(deps: ClusterRouteDeps): (app: FastifyInstance) =>
           hops,
           depth: meta.depth,
           ...(meta.parent !== undefined ? { parent: meta.parent } : {}),
+          // Trusted: the peer proved it holds the cluster secret above.
+          authenticated: meta.authenticated === true,
         });
         const forget = deps.offloader.track(inv.id, path);
         try {
@@ -76,6 +78,7 @@ export function clusterRoutes(deps: ClusterRouteDeps): (app: FastifyInstance) =>
 
     app.get<{ Params: { name: string }; Querystring: { version?: string } }>(
       `${ARCHIVE_ROUTE}/:name`,
+      { config: { access: 'cluster' } },
       async (request, reply) => {
         deps.secret.require(request.headers);
         const version = typeof request.query.version === 'string' ? request.query.version : undefined;

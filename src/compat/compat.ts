@@ -43,8 +43,9 @@ export interface CompatProfile {
    */
   register(app: FastifyInstance, deps: CompatDeps): Promise<void> | void;
   /**
-   * Routes that change or reveal the node (deploy, delete, logs). Unless the profile's config says
-   * `open-management = true`, they need the management token (Bearer, or Basic with it as password).
+   * The answer to a management call without a valid token, in the system's own error format
+   * (default: the native JSON 401). Which routes are management is declared on each route
+   * (`config: { access }`, see src/http/access.ts): a route that declares nothing needs the token.
    */
-  isManagement?(method: string, path: string): boolean;
+  denied?(verdict: 'absent' | 'invalid'): Error;
 }

@@ -1,44 +1,52 @@
 /** Starts one listener per enabled compatibility profile. */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CompatProfileConfig } from '../config.js';
-import { installErrorHandlers } from '../gateway/errors.js';
-import { timingSafeEqual } from 'node:crypto';
 import { TernError } from '../core/errors.js';
+import { installAccessControl } from '../http/access.js';
+import { NodeCredentials, type TokenVerdict } from '../http/credentials.js';
+import { installErrorHandlers } from '../http/errors.js';
+import { edgeServerFactory } from '../http/listener.js';
 import type { CompatDeps, CompatName, CompatProfile } from './compat.js';
-
-/** The token as a Bearer credential or as the password of Basic auth (how OpenFaaS clients send it). */
-function carriesToken(header: string | undefined, token: string): boolean {
-  if (!header) return false;
-  let given: string | undefined;
-  if (header.startsWith('Bearer ')) given = header.slice(7).trim();
-  else if (header.startsWith('Basic ')) {
-    const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString();
-    given = decoded.slice(decoded.indexOf(':') + 1);
-  }
-  const a = Buffer.from(given ?? '');
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
-function requireTokenFor(app: FastifyInstance, profile: CompatProfile, token: string): void {
-  app.addHook('onRequest', async (request) => {
-    if (!profile.isManagement!(request.method, request.url.split('?')[0]!)) return;
-    if (!carriesToken(request.headers.authorization, token)) {
-      throw new TernError(
-        'unauthorized',
-        `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>), or set [compat.${profile.name}] open-management = true`,
-        {
-          'www-authenticate': 'Bearer',
-        },
-      );
-    }
-  });
-}
 
 export interface RunningCompat {
   name: CompatName;
   url: string;
   close(): Promise<void>;
+}
+
+/** A compat adapter's answer to a management call without a valid token, unless it has its own. */
+function compatDenial(profile: CompatProfile): (verdict: Exclude<TokenVerdict, 'valid'>) => Error {
+  return (verdict) =>
+    new TernError(
+      'unauthorized',
+      `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>${verdict === 'invalid' ? '; the one given is not valid' : ''}), or set [compat.${profile.name}] open-management = true`,
+      { 'www-authenticate': 'Bearer' },
+    );
+}
+
+/** One profile's fastify instance, routes registered, not yet listening (tests inject into it). */
+export async function buildCompatApp(
+  profile: CompatProfile,
+  cfg: Pick<CompatProfileConfig, 'open-management'>,
+  deps: CompatDeps,
+): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    exposeHeadRoutes: false,
+    bodyLimit: deps.limits.archiveBytes,
+    forceCloseConnections: 'idle',
+    serverFactory: edgeServerFactory(),
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  installErrorHandlers(app);
+  installAccessControl(app, {
+    credentials: new NodeCredentials(deps.token),
+    openManagement: cfg['open-management'] === true,
+    denied: profile.denied ?? compatDenial(profile),
+  });
+  await profile.register(app, deps);
+  return app;
 }
 
 export async function startCompat(
@@ -51,17 +59,7 @@ export async function startCompat(
   for (const profile of profiles) {
     const cfg = config[profile.name];
     if (!cfg.enabled) continue;
-    const app: FastifyInstance = Fastify({
-      logger: false,
-      exposeHeadRoutes: false,
-      bodyLimit: deps.limits.archiveBytes,
-      forceCloseConnections: 'idle',
-    });
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-    installErrorHandlers(app);
-    if (profile.isManagement && !cfg['open-management']) requireTokenFor(app, profile, deps.token);
-    await profile.register(app, deps);
+    const app = await buildCompatApp(profile, cfg, deps);
     await app.listen({ host, port: cfg.port ?? profile.defaultPort });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : 0;

@@ -2,6 +2,8 @@
  * The invocation: one call of one function, as every layer sees it.
  * Triggers and compat adapters build it; the scheduler, pool and runtimes consume it.
  */
+import { randomFillSync } from 'node:crypto';
+
 export type TriggerKind = 'http' | 'coap' | 'grpc' | 'async' | 'chain' | 'offload' | 'compat';
 
 export interface Invocation {
@@ -27,6 +29,11 @@ export interface Invocation {
   readonly parent?: string;
   /** performance.now() when the node received it; queue and total times count from here. */
   readonly receivedAt: number;
+  /**
+   * The caller proved it holds the node token (or a peer node vouched for that in a signed
+   * request). Private functions run only for such calls; the scheduler decides.
+   */
+  readonly authenticated: boolean;
 }
 
 export interface InvocationInit {
@@ -41,15 +48,26 @@ export interface InvocationInit {
   hops?: number;
   depth?: number;
   parent?: string;
+  authenticated?: boolean;
 }
 
-let counter = 0;
-const prefix = Math.floor(Date.now() / 1000).toString(36);
+/** Random bytes drawn from the CSPRNG in batches: one syscall per 256 ids, not one per call. */
+const ID_BYTES = 16;
+const pool = Buffer.alloc(ID_BYTES * 256);
+let poolAt = pool.length;
 
-/** Short, unique, sortable-enough call ids without crypto on the hot path. */
+/**
+ * A call id: 128 bits from the CSPRNG, base64url (22 characters). An async call's id is the
+ * capability to read its result, so it must not be guessable.
+ */
 export function newCallId(): string {
-  counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${prefix}-${counter.toString(36)}-${Math.floor(Math.random() * 0xffffff).toString(36)}`;
+  if (poolAt === pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  const id = pool.toString('base64url', poolAt, poolAt + ID_BYTES);
+  poolAt += ID_BYTES;
+  return id;
 }
 
 export function createInvocation(init: InvocationInit): Invocation {
@@ -70,5 +88,6 @@ export function createInvocation(init: InvocationInit): Invocation {
     depth: init.depth ?? 0,
     ...(init.parent !== undefined ? { parent: init.parent } : {}),
     receivedAt: performance.now(),
+    authenticated: init.authenticated ?? false,
   };
 }

@@ -90,7 +90,7 @@ export class CallTable {
   }
 
   /** Records a new call durably; throws TernError 503 when the table is full of unfinished calls. */
-  async accept(inv: Invocation): Promise<CallRecord> {
+  async accept(inv: Invocation, isPrivate: boolean): Promise<CallRecord> {
     if (this.closed) throw new TernError('unavailable', 'the node is shutting down');
     if (this.records.has(inv.id)) throw new TernError('conflict', `call id "${inv.id}" is already taken`);
     this.makeRoom();
@@ -99,6 +99,7 @@ export class CallTable {
       function: inv.function,
       state: 'queued',
       createdAt: new Date().toISOString(),
+      ...(isPrivate ? { private: true as const } : {}),
     };
     this.records.set(record.id, record);
     try {

@@ -110,8 +110,11 @@ class LocalScheduler implements NodeScheduler {
 
   async submit(inv: Invocation): Promise<CallRecord> {
     if (this.closing) throw new TernError('unavailable', 'the node is shutting down');
-    if (!this.pools.has(inv.function)) throw new TernError('not_found', `no function "${inv.function}"`);
-    const record = await this.calls.accept(inv);
+    const pool = this.pools.get(inv.function);
+    if (pool === undefined) throw new TernError('not_found', `no function "${inv.function}"`);
+    const isPrivate = pool.version.spec.private;
+    if (isPrivate && !inv.authenticated) throw privateFunction(inv.function);
+    const record = await this.calls.accept(inv, isPrivate);
     const accepted = { ...record };
     const run = this.runAsync(inv);
     this.asyncRuns.add(run);
@@ -119,8 +122,14 @@ class LocalScheduler implements NodeScheduler {
     return accepted;
   }
 
-  call(id: string): CallRecord | undefined {
-    return this.calls.call(id);
+  call(id: string, authenticated: boolean): CallRecord | undefined {
+    const record = this.calls.call(id);
+    if (record?.private && !authenticated) {
+      throw new TernError('unauthorized', `call "${id}" is of a private function: reading it needs the node token`, {
+        'www-authenticate': 'Bearer',
+      });
+    }
+    return record;
   }
 
   status(name: string): FunctionStatus | undefined {
@@ -183,6 +192,8 @@ class LocalScheduler implements NodeScheduler {
     const pool = this.pools.get(inv.function);
     if (pool === undefined)
       return Promise.resolve(this.answerHere(inv, new TernError('not_found', `no function "${inv.function}"`)));
+    if (!inv.authenticated && pool.version.spec.private)
+      return Promise.resolve(this.answerHere(inv, privateFunction(inv.function)));
     return pool.invoke(inv, onRunning);
   }
 
@@ -234,6 +245,13 @@ class LocalScheduler implements NodeScheduler {
       );
     });
   }
+}
+
+/** The one refusal of a private function to a caller without the token, whatever the trigger. */
+function privateFunction(name: string): TernError {
+  return new TernError('unauthorized', `function "${name}" is private: call it with "Authorization: Bearer <token>"`, {
+    'www-authenticate': 'Bearer',
+  });
 }
 
 /** True when `work` settled within `ms`. */

@@ -36,6 +36,8 @@ export interface CallRecord {
   report?: Report;
   /** Why it failed (also in result when the failure has one). */
   error?: { code: string; message: string };
+  /** The function was private when the call was made: only token holders may read the record. */
+  private?: true;
 }
 
 export interface Scheduler {
@@ -43,8 +45,11 @@ export interface Scheduler {
   invoke(inv: Invocation): Promise<Result>;
   /** Accept an async call: recorded (durably) before this returns, run through the same queue. */
   submit(inv: Invocation): Promise<CallRecord>;
-  /** An async call's record; undefined when unknown or expired. */
-  call(id: string): CallRecord | undefined;
+  /**
+   * An async call's record; undefined when unknown or expired. A private function's record is
+   * refused (401) unless the reader is `authenticated`.
+   */
+  call(id: string, authenticated: boolean): CallRecord | undefined;
   /** Live status of one function; undefined when not deployed. */
   status(name: string): FunctionStatus | undefined;
   /** Node memory budget and use, MiB. */

@@ -49,13 +49,13 @@ test('submit records the call durably, runs it, and poll shows the result', asyn
   );
   await done;
   await settled();
-  const record = h.scheduler.call(inv.id)!;
+  const record = h.scheduler.call(inv.id, true)!;
   assert.equal(record.state, 'done');
   assert.equal(record.result!.status, 200);
   assert.equal(Buffer.from(record.result!.body, 'base64').toString(), 'did work');
   assert.equal(record.report!.function, 'job');
   assert.ok(record.finishedAt);
-  assert.equal(h.scheduler.call('no-such-id'), undefined);
+  assert.equal(h.scheduler.call('no-such-id', true), undefined);
 });
 
 test('a failing async call is recorded as failed with its error', async () => {
@@ -70,7 +70,7 @@ test('a failing async call is recorded as failed with its error', async () => {
   const { id } = await h.scheduler.submit(call('bad'));
   await done;
   await settled();
-  const record = h.scheduler.call(id)!;
+  const record = h.scheduler.call(id, true)!;
   assert.equal(record.state, 'failed');
   assert.deepEqual(record.error, { code: 'function_error', message: 'boom' });
   assert.equal(record.result!.status, 502);
@@ -100,14 +100,14 @@ test('after a restart, a call that was running is marked failed; finished ones k
   const entered = runtime.callsEntered('job', 1);
   const stuck = await first.scheduler.submit(call('job', 'hang'));
   await entered;
-  assert.equal(first.scheduler.call(stuck.id)!.state, 'running');
+  assert.equal(first.scheduler.call(stuck.id, true)!.state, 'running');
 
   // A second node process on the same data folder, as after a crash of the first.
   const second = await harness({ dir, runtime: new FakeRuntime() });
-  const lost = second.scheduler.call(stuck.id)!;
+  const lost = second.scheduler.call(stuck.id, true)!;
   assert.equal(lost.state, 'failed');
   assert.deepEqual(lost.error, { code: 'unavailable', message: 'node restarted before the call finished' });
-  const kept = second.scheduler.call(quick.id)!;
+  const kept = second.scheduler.call(quick.id, true)!;
   assert.equal(kept.state, 'done');
   assert.equal(Buffer.from(kept.result!.body, 'base64').toString(), 'fine');
 
@@ -140,9 +140,9 @@ test('on open, expired records are dropped and a torn last line is ignored', asy
   ].map((l) => JSON.stringify(l));
   await writeFile(join(dir, 'calls', 'journal.jsonl'), `${lines.join('\n')}\n{"id":"torn","func`);
   const h = await start({ dir });
-  assert.equal(h.scheduler.call('old'), undefined);
-  assert.equal(h.scheduler.call('torn'), undefined);
-  assert.equal(h.scheduler.call('new')!.state, 'done');
+  assert.equal(h.scheduler.call('old', true), undefined);
+  assert.equal(h.scheduler.call('torn', true), undefined);
+  assert.equal(h.scheduler.call('new', true)!.state, 'done');
   const compacted = (await readFile(join(dir, 'calls', 'journal.jsonl'), 'utf8')).trim().split('\n');
   assert.equal(compacted.length, 1, 'compacted on open');
 });
@@ -160,18 +160,18 @@ test('the table holds at most calls.max: the oldest finished call goes first, un
   await settled();
   const hang1 = await h.scheduler.submit(call('job', 'hang'));
   const hang2 = await h.scheduler.submit(call('job', 'hang'));
-  assert.equal(h.scheduler.call(quick.id), undefined, 'the finished call made room');
+  assert.equal(h.scheduler.call(quick.id, true), undefined, 'the finished call made room');
   await assert.rejects(
     h.scheduler.submit(call('job', 'hang')),
     (e: unknown) => e instanceof TernError && e.code === 'unavailable' && e.status === 503,
   );
-  assert.ok(h.scheduler.call(hang1.id));
-  assert.ok(h.scheduler.call(hang2.id));
+  assert.ok(h.scheduler.call(hang1.id, true));
+  assert.ok(h.scheduler.call(hang2.id, true));
   const both = h.telemetry.waitFor((e) => e.type === 'completed', 3);
   gate.resolve();
   await both;
   await settled();
-  assert.equal(h.scheduler.call(hang1.id)!.state, 'done');
+  assert.equal(h.scheduler.call(hang1.id, true)!.state, 'done');
 });
 
 test('a result body over the stored limit fails the record with too_large', async () => {
@@ -182,7 +182,7 @@ test('a result body over the stored limit fails the record with too_large', asyn
   const { id } = await h.scheduler.submit(call('big'));
   await done;
   await settled();
-  const r = h.scheduler.call(id)!;
+  const r = h.scheduler.call(id, true)!;
   assert.equal(r.state, 'failed');
   assert.equal(r.error!.code, 'too_large');
   assert.equal(r.result, undefined);

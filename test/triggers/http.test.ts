@@ -64,14 +64,23 @@ function answer(inv: Invocation): Result {
   }
 }
 
+/** As the real scheduler refuses a private function to a call without the token. */
+function privateRefusal(inv: Invocation): TernError | undefined {
+  if (inv.function !== 'secret' || inv.authenticated) return undefined;
+  return new TernError('unauthorized', 'function "secret" is private', { 'www-authenticate': 'Bearer' });
+}
+
 const scheduler: Scheduler = {
-  invoke: async (inv) => answer(inv),
-  submit: async (inv): Promise<CallRecord> => ({
-    id: inv.id,
-    function: inv.function,
-    state: 'queued',
-    createdAt: new Date().toISOString(),
-  }),
+  invoke: async (inv) => {
+    const refusal = privateRefusal(inv);
+    return refusal ? errorResult(refusal, emptyReport('test-node', inv.function)) : answer(inv);
+  },
+  submit: async (inv): Promise<CallRecord> => {
+    if (!NAMES.includes(inv.function)) throw new TernError('not_found', `no function "${inv.function}"`);
+    const refusal = privateRefusal(inv);
+    if (refusal) throw refusal;
+    return { id: inv.id, function: inv.function, state: 'queued', createdAt: new Date().toISOString() };
+  },
   call: () => undefined,
   status: () => undefined,
   capacity: () => ({ memoryMiB: 100, usedMiB: 0 }),
@@ -252,7 +261,7 @@ describe('HTTP trigger: the lean path answers as the fastify routes do', () => {
     assert.equal((await same({ method: 'POST', url: '/fn/secret', body: 'x' })).status, 401);
     assert.equal(
       (await same({ method: 'POST', url: '/fn/secret', headers: { authorization: 'Bearer wrong' }, body: 'x' })).status,
-      403,
+      401,
     );
     assert.equal(
       (await same({ method: 'POST', url: '/fn/secret', headers: { authorization: `Bearer ${TOKEN}` }, body: 'x' }))

@@ -16,7 +16,6 @@ export const faasmProfile: CompatProfile = {
   name: 'faasm',
   defaultPort: FAASM_DEFAULT_PORT,
   // Uploads (and reading modules back) manage code; invocations stay open.
-  isManagement: (method, path) => /^\/(f|p)\//.test(path) && (method === 'PUT' || method === 'GET'),
   async register(app, deps) {
     // A scope of its own, so text/plain errors (as Faasm's servers answer) replace the node's JSON ones.
     await app.register(async (scope) => {
@@ -37,6 +36,7 @@ export const faasmProfile: CompatProfile = {
       scope.route({
         method: ['GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
         url: '/*',
+        config: { access: 'public' },
         handler: async (request, reply) =>
           sendText(reply, 400, `Unrecognised ${request.method} request to ${request.url.split('?')[0]}\n`),
       });

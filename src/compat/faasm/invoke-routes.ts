@@ -10,10 +10,9 @@ import { z } from 'zod';
 import { TernError } from '../../core/errors.js';
 import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { TokenAuth } from '../../gateway/auth.js';
 import type { CallRecord } from '../../scheduler/types.js';
 import type { CompatDeps } from '../compat.js';
-import { isFaasmCallId, newFaasmCallId } from './call-ids.js';
+import { isFaasmCallId, newFaasmCallId, topLevelInteger } from './call-ids.js';
 import { ternName } from './names.js';
 import { sendText } from './upload-routes.js';
 
@@ -30,17 +29,21 @@ const message = z
     status: z.boolean().default(false),
     exec_graph: z.boolean().default(false),
     flush: z.boolean().default(false),
-    id: z.number().int().nonnegative().default(0),
+    // Tern's ids exceed 2^53: the exact digits are read from the text (topLevelInteger).
+    id: z.number().nonnegative().default(0),
   })
   .loose();
 
 /** Room for the JSON around input_data. */
 const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
 
-function parseMessage(body: unknown): z.output<typeof message> {
+type Message = z.output<typeof message> & { idText: string };
+
+function parseMessage(body: unknown): Message {
+  const text = (body as Buffer).toString('utf8');
   let raw: unknown;
   try {
-    raw = JSON.parse((body as Buffer).toString('utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     throw new TernError('bad_request', `the message is not JSON: ${(e as Error).message}`);
   }
@@ -50,7 +53,7 @@ function parseMessage(body: unknown): z.output<typeof message> {
       'bad_request',
       `the message: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`,
     );
-  return parsed.data;
+  return { ...parsed.data, idText: topLevelInteger(text, 'id') ?? String(parsed.data.id) };
 }
 
 /** The message of a failed call's error body, or the body as it is. */
@@ -72,16 +75,14 @@ function statusLine(record: CallRecord): string {
 }
 
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
-  const auth = new TokenAuth(deps.token);
-
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     if (body.length === 0) throw new TernError('bad_request', 'Empty request');
     const msg = parseMessage(body);
 
     if (msg.status) {
-      const id = String(msg.id);
-      const record = isFaasmCallId(id) ? deps.scheduler.call(id) : undefined;
+      const id = msg.idText;
+      const record = isFaasmCallId(id) ? deps.scheduler.call(id, request.authenticated) : undefined;
       if (!record) return sendText(reply, 404, `FAILED: no call with id ${id}`);
       return sendText(reply, 200, statusLine(record));
     }
@@ -97,7 +98,6 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
         'not_found',
         `no function ${msg.python ? `${msg.py_user}/${msg.py_func}` : `${msg.user}/${msg.function}`} (Tern function "${name}")`,
       );
-    if (fn.spec.private) auth.require(request.headers);
     const input = Buffer.from(msg.input_data, 'utf8');
     if (input.length > deps.limits.bodyBytes)
       throw new TernError(
@@ -109,6 +109,7 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
       method: 'POST',
       body: input,
       trigger: 'compat',
+      authenticated: request.authenticated,
       ...(msg.async ? { id: newFaasmCallId() } : {}),
     });
 
@@ -123,7 +124,7 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     return sendText(reply, 200, `${result.body.toString('utf8')}\n`);
   };
 
-  const opts = { bodyLimit: deps.limits.bodyBytes + MESSAGE_OVERHEAD_BYTES };
+  const opts = { bodyLimit: deps.limits.bodyBytes + MESSAGE_OVERHEAD_BYTES, config: { access: 'public' as const } };
   app.post('/', opts, handler);
   app.post('/*', opts, handler);
 }

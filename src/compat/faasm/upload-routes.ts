@@ -27,7 +27,7 @@ function bodyOf(body: unknown): Buffer {
 }
 
 export function uploadRoutes(app: FastifyInstance, deps: CompatDeps): void {
-  app.get('/ping', async (_request, reply) => sendText(reply, 200, 'PONG'));
+  app.get('/ping', { config: { access: 'public' } }, async (_request, reply) => sendText(reply, 200, 'PONG'));
 
   app.put<PairParams>('/f/:user/:fn', async (request, reply) => {
     const { user, fn } = request.params;
@@ -72,5 +72,6 @@ export function uploadRoutes(app: FastifyInstance, deps: CompatDeps): void {
 
   const notServed = async (_request: unknown, reply: FastifyReply) =>
     sendText(reply, 501, "Faasm's state and shared files are not served by Tern's Faasm profile\n");
-  for (const url of ['/s/*', '/file', '/file/*']) app.route({ method: ['GET', 'PUT'], url, handler: notServed });
+  for (const url of ['/s/*', '/file', '/file/*'])
+    app.route({ method: ['GET', 'PUT'], url, handler: notServed, config: { access: 'public' } });
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP } from '../../gateway/http-io.js';
+import { HOP_BY_HOP } from '../../http/headers.js';
 
 /** The worker's HTTP client gives up connecting after 30 s; bound the whole post the same. */
 export const CALLBACK_TIMEOUT_MS = 30_000;

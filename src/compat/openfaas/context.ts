@@ -1,14 +1,12 @@
 /** What every OpenFaaS route needs, built once per listener. */
 import type { ArchiveLimits } from '../../registry/entry-rules.js';
 import type { CompatDeps } from '../compat.js';
-import type { BasicAuth } from './auth.js';
 import type { ImageRoots } from './image.js';
 import type { KeyedLock } from './keyed-lock.js';
 import type { MetaCache } from './metadata.js';
 
 export interface OpenfaasContext {
   deps: CompatDeps;
-  auth: BasicAuth;
   /** Serialises changes to one function (read current version, write the next). */
   lock: KeyedLock;
   meta: MetaCache;

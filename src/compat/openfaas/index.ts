@@ -5,10 +5,9 @@
  */
 import { join } from 'node:path';
 import type { CompatProfile } from '../compat.js';
-import { BasicAuth } from './auth.js';
 import type { OpenfaasContext } from './context.js';
 import { functionRoutes } from './functions-routes.js';
-import { installOpenfaasErrors } from './http-errors.js';
+import { installOpenfaasErrors, OpenfaasError } from './http-errors.js';
 import { invokeRoutes } from './invoke-routes.js';
 import { KeyedLock } from './keyed-lock.js';
 import { logsRoute } from './logs-route.js';
@@ -32,11 +31,12 @@ export function createOpenfaasProfile(options: OpenfaasOptions = {}): CompatProf
   return {
     name: 'openfaas',
     defaultPort: OPENFAAS_DEFAULT_PORT,
+    // As faas-provider answers: user `admin`, password the node token (a Bearer token works too).
+    denied: () => new OpenfaasError(401, 'invalid credentials', { 'www-authenticate': 'Basic realm="Restricted"' }),
     async register(app, deps) {
       const imagesDir = options.imagesDir ?? (deps.dataDir !== undefined ? join(deps.dataDir, 'images') : undefined);
       const ctx: OpenfaasContext = {
         deps,
-        auth: new BasicAuth(deps.token),
         lock: new KeyedLock(),
         meta: new MetaCache(),
         images: { ...(imagesDir !== undefined ? { imagesDir } : {}), cwd: options.cwd ?? process.cwd() },

@@ -8,7 +8,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createInvocation, newCallId, type Invocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
+import { HOP_BY_HOP, callerHeaders, splitUrl } from '../../http/headers.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import { postCallback } from './callback.js';
 import type { OpenfaasContext } from './context.js';
@@ -48,6 +48,48 @@ function startTime(): string {
   return (BigInt(Date.now()) * 1_000_000n).toString();
 }
 
+const PUBLIC = { access: 'public' } as const;
+
+/** The invocation as faas-provider's proxy builds the upstream request: call id, start time, forwarded headers. */
+function invocation(
+  request: FastifyRequest,
+  target: Target,
+  method: string,
+): { inv: Invocation; callId: string; started: string } {
+  const headers = callerHeaders(request.headers, request.authenticated);
+  const id = newCallId();
+  const callId = headers['x-call-id'] || id;
+  const started = startTime();
+  headers['x-call-id'] = callId;
+  headers['x-start-time'] = started;
+  headers['x-forwarded-host'] ??= headers.host ?? '';
+  headers['x-forwarded-for'] ??= `${request.socket.remoteAddress ?? ''}:${request.socket.remotePort ?? ''}`;
+  const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+  const inv = createInvocation({
+    id,
+    function: target.name,
+    method,
+    path: target.path,
+    query: target.query,
+    headers,
+    ...(body ? { body } : {}),
+    trigger: 'compat',
+    authenticated: request.authenticated,
+  });
+  return { inv, callId, started };
+}
+
+function reply(res: FastifyReply, result: Result, requestType: string | undefined): FastifyReply {
+  res.code(result.status);
+  for (const key in result.headers) {
+    if (!HOP_BY_HOP.has(key)) res.header(key, result.headers[key]);
+  }
+  // faas-provider's proxy: the function's Content-Type, else the request's, else text/plain.
+  res.header('content-type', result.headers['content-type'] || requestType || 'text/plain');
+  res.header('x-tern-report', JSON.stringify(result.report));
+  return res.send(result.body);
+}
+
 export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
   const { registry, scheduler } = ctx.deps;
   let pendingCallbacks = 0;
@@ -57,46 +99,7 @@ export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
     const fn = t.namespace === DEFAULT_NAMESPACE ? registry.get(t.name) : undefined;
     // The gateway's scale-from-zero lookup answers an unknown function so (gateway/handlers/scaling.go).
     if (!fn) throw new OpenfaasError(404, `error finding function ${t.name}.${t.namespace}: not found`);
-    if (fn.spec.private) ctx.auth.require(request.headers);
     return { fn, target: t };
-  };
-
-  const invocation = (
-    request: FastifyRequest,
-    target: Target,
-    method: string,
-  ): { inv: Invocation; callId: string; started: string } => {
-    const headers = flattenHeaders(request.headers);
-    const id = newCallId();
-    const callId = headers['x-call-id'] || id;
-    const started = startTime();
-    headers['x-call-id'] = callId;
-    headers['x-start-time'] = started;
-    headers['x-forwarded-host'] ??= headers.host ?? '';
-    headers['x-forwarded-for'] ??= `${request.socket.remoteAddress ?? ''}:${request.socket.remotePort ?? ''}`;
-    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-    const inv = createInvocation({
-      id,
-      function: target.name,
-      method,
-      path: target.path,
-      query: target.query,
-      headers,
-      ...(body ? { body } : {}),
-      trigger: 'compat',
-    });
-    return { inv, callId, started };
-  };
-
-  const reply = (res: FastifyReply, result: Result, requestType: string | undefined): FastifyReply => {
-    res.code(result.status);
-    for (const key in result.headers) {
-      if (!HOP_BY_HOP.has(key)) res.header(key, result.headers[key]);
-    }
-    // faas-provider's proxy: the function's Content-Type, else the request's, else text/plain.
-    res.header('content-type', result.headers['content-type'] || requestType || 'text/plain');
-    res.header('x-tern-report', JSON.stringify(result.report));
-    return res.send(result.body);
   };
 
   const sync = async (request: FastifyRequest, res: FastifyReply) => {
@@ -133,10 +136,10 @@ export function invokeRoutes(app: FastifyInstance, ctx: OpenfaasContext): void {
   };
 
   const bodyLimit = ctx.deps.limits.bodyBytes;
-  app.route({ method: [...INVOKE_METHODS], url: '/function/:name', handler: sync, bodyLimit });
-  app.route({ method: [...INVOKE_METHODS], url: '/function/:name/*', handler: sync, bodyLimit });
-  app.route({ method: 'POST', url: '/async-function/:name', handler: async, bodyLimit });
-  app.route({ method: 'POST', url: '/async-function/:name/*', handler: async, bodyLimit });
+  app.route({ method: [...INVOKE_METHODS], url: '/function/:name', handler: sync, bodyLimit, config: PUBLIC });
+  app.route({ method: [...INVOKE_METHODS], url: '/function/:name/*', handler: sync, bodyLimit, config: PUBLIC });
+  app.route({ method: 'POST', url: '/async-function/:name', handler: async, bodyLimit, config: PUBLIC });
+  app.route({ method: 'POST', url: '/async-function/:name/*', handler: async, bodyLimit, config: PUBLIC });
 }
 
 /** X-Callback-Url, if given: an absolute http(s) URL, else 400. */

@@ -4,7 +4,7 @@
  * the root scope, so this is a catch-all route in the profile's own scope.)
  */
 import type { FastifyInstance } from 'fastify';
-import { splitUrl } from '../../gateway/http-io.js';
+import { splitUrl } from '../../http/headers.js';
 import { sendText } from './http-errors.js';
 
 const KNOWN_PATHS = new Set([
@@ -24,7 +24,7 @@ const KNOWN_PREFIXES = [
 ];
 
 export function notFoundRoute(app: FastifyInstance): void {
-  app.all('/*', async (request, reply) => {
+  app.all('/*', { config: { access: 'public' } }, async (request, reply) => {
     const { path } = splitUrl(request.url);
     if (KNOWN_PATHS.has(path) || KNOWN_PREFIXES.some((p) => path.startsWith(p) && path.length > p.length))
       return reply.code(405).send();

@@ -12,7 +12,6 @@ export const SERVERLEDGE_DEFAULT_PORT = 1323;
 export const serverledgeProfile: CompatProfile = {
   name: 'serverledge',
   defaultPort: SERVERLEDGE_DEFAULT_PORT,
-  isManagement: (method, path) => method === 'POST' && ['/create', '/delete', '/prewarm'].includes(path),
   async register(app, deps) {
     // A scope of its own, so Serverledge's error replies replace the node's JSON ones.
     await app.register(async (scope) => {

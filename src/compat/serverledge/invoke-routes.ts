@@ -6,7 +6,6 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { createInvocation, type Invocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { TokenAuth } from '../../gateway/auth.js';
 import type { CompatDeps } from '../compat.js';
 import { parseGoJson } from './go-json.js';
 import { failureOf, failureStatus, sendJson, sendText } from './replies.js';
@@ -39,16 +38,13 @@ async function callOutput(deps: CompatDeps, inv: Invocation): Promise<string> {
 const failed = (result: Result) => result.report.error !== undefined || result.status >= 400;
 
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
-  const auth = new TokenAuth(deps.token);
-
   app.post<{ Params: { fun: string } }>(
     '/invoke/:fun',
-    { bodyLimit: deps.limits.bodyBytes },
+    { bodyLimit: deps.limits.bodyBytes, config: { access: 'public' } },
     async (request, reply) => {
       const name = request.params.fun;
       const fn = deps.registry.get(name);
       if (!fn) return sendText(reply, 404, 'Function unknown');
-      if (fn.spec.private) auth.require(request.headers);
       const req = parseGoJson(request.body, invocationRequest, 'invocation request');
       const inv = createInvocation({
         function: name,
@@ -56,6 +52,7 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
         headers: { 'content-type': 'application/json' },
         body: Buffer.from(JSON.stringify(req.params ?? {})),
         trigger: 'compat',
+        authenticated: request.authenticated,
       });
       if (req.async === true) {
         const record = await deps.scheduler.submit(inv);
@@ -74,8 +71,8 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
   );
 
   // Serverledge keeps a result only once the call is over: until then, like an unknown id, 404.
-  app.get<{ Params: { reqId: string } }>('/poll/:reqId', async (request, reply) => {
-    const record = deps.scheduler.call(request.params.reqId);
+  app.get<{ Params: { reqId: string } }>('/poll/:reqId', { config: { access: 'public' } }, async (request, reply) => {
+    const record = deps.scheduler.call(request.params.reqId, request.authenticated);
     if (!record || record.state === 'queued' || record.state === 'running') return sendText(reply, 404, '');
     const body = record.result ? Buffer.from(record.result.body, 'base64').toString('utf8') : '';
     const success = record.state === 'done' && (record.result?.status ?? 500) < 400;

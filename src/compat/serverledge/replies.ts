@@ -34,7 +34,7 @@ export function installServerledgeErrors(app: FastifyInstance, logger: Logger): 
 
 /** Unmatched requests as echo answers them: 405 on a known path, else 404. */
 export function notFoundRoute(app: FastifyInstance): void {
-  app.all('/*', async (request, reply) => {
+  app.all('/*', { config: { access: 'public' } }, async (request, reply) => {
     const path = request.url.split('?')[0]!;
     const known = ROUTES.has(path) || /^\/(invoke|poll)\/[^/]+$/.test(path);
     return known

@@ -14,7 +14,6 @@ export const TINYFAAS_DEFAULT_PORT = 8000;
 export const tinyfaasProfile: CompatProfile = {
   name: 'tinyfaas',
   defaultPort: TINYFAAS_DEFAULT_PORT,
-  isManagement: (_method, path) => ['/upload', '/uploadURL', '/delete', '/wipe', '/logs'].includes(path),
   async register(app, deps) {
     // A scope of its own, so plain-text errors (as tinyFaaS answers) replace the node's JSON ones.
     await app.register(async (scope) => {

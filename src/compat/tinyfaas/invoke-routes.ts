@@ -5,8 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createInvocation } from '../../core/invocation.js';
-import { TokenAuth } from '../../gateway/auth.js';
-import { decodeSegment, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
+import { decodeSegment, callerHeaders, splitUrl } from '../../http/headers.js';
 import { sendResult } from '../../triggers/http/routes.js';
 import type { CompatDeps } from '../compat.js';
 
@@ -14,8 +13,6 @@ const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 const ASYNC_HEADER = 'x-tinyfaas-async';
 
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
-  const auth = new TokenAuth(deps.token);
-
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const { path, query } = splitUrl(request.url);
     const rest = path.replace(/^\/+/, '');
@@ -27,15 +24,15 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
         .code(404)
         .type('text/plain; charset=utf-8')
         .send(`function ${name ?? rest} not found`);
-    if (fn.spec.private) auth.require(request.headers);
     const inv = createInvocation({
       function: name,
       method: request.method,
       path: slash === -1 ? '/' : rest.slice(slash),
       query,
-      headers: flattenHeaders(request.headers),
+      headers: callerHeaders(request.headers, request.authenticated),
       ...(Buffer.isBuffer(request.body) ? { body: request.body } : {}),
       trigger: 'compat',
+      authenticated: request.authenticated,
     });
     const asyncValue = request.headers[ASYNC_HEADER];
     if (typeof asyncValue === 'string' && asyncValue !== '') {
@@ -45,11 +42,12 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     return sendResult(reply, await deps.scheduler.invoke(inv));
   };
 
-  const opts = { bodyLimit: deps.limits.bodyBytes };
+  const opts = { bodyLimit: deps.limits.bodyBytes, config: { access: 'public' as const } };
   // "/" names no function: tinyFaaS's proxy answers 404.
   app.route({
     method: [...METHODS],
     url: '/',
+    config: { access: 'public' },
     handler: async (_request, reply) => reply.code(404).type('text/plain; charset=utf-8').send('no function named'),
   });
   app.route({ method: [...METHODS], url: '/:name', handler, ...opts });

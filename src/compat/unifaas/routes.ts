@@ -5,11 +5,10 @@
  * Errors answer as UniFaaS does, `error: <message>` in plain text, with Tern's status code.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { TokenAuth } from '../../gateway/auth.js';
 import { isTernError } from '../../core/errors.js';
 import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP, decodeSegment, flattenHeaders, splitUrl } from '../../gateway/http-io.js';
+import { HOP_BY_HOP, decodeSegment, callerHeaders, splitUrl } from '../../http/headers.js';
 import type { CompatDeps } from '../compat.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
@@ -43,9 +42,9 @@ function errorMessage(result: Result): string {
   return result.report.error ?? 'failed';
 }
 
-export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
-  const auth = new TokenAuth(deps.token);
+const PUBLIC = { access: 'public' } as const;
 
+export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
   const invoke = async (request: FastifyRequest, reply: FastifyReply) => {
     const { path, query } = splitUrl(request.url);
     const rest = path.slice(PREFIX.length);
@@ -53,16 +52,16 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const name = decodeSegment(slash === -1 ? rest : rest.slice(0, slash));
     const fn = name === undefined ? undefined : deps.registry.get(name);
     if (!fn || name === undefined) return errorText(reply, 404, `no function ${JSON.stringify(name ?? rest)}`);
-    if (fn.spec.private) auth.require(request.headers);
     const body = Buffer.isBuffer(request.body) ? request.body : undefined;
     const inv = createInvocation({
       function: name,
       method: request.method,
       path: slash === -1 ? '/' : rest.slice(slash),
       query,
-      headers: flattenHeaders(request.headers),
+      headers: callerHeaders(request.headers, request.authenticated),
       ...(body ? { body } : {}),
       trigger: 'compat',
+      authenticated: request.authenticated,
     });
     const result = await deps.scheduler.invoke(inv);
     reply.header('x-tern-report', JSON.stringify(result.report));
@@ -75,8 +74,20 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     return reply.send(result.body);
   };
 
-  app.route({ method: [...METHODS], url: '/invoke/:fn', handler: invoke, bodyLimit: deps.limits.bodyBytes });
-  app.route({ method: [...METHODS], url: '/invoke/:fn/*', handler: invoke, bodyLimit: deps.limits.bodyBytes });
+  app.route({
+    method: [...METHODS],
+    url: '/invoke/:fn',
+    handler: invoke,
+    bodyLimit: deps.limits.bodyBytes,
+    config: PUBLIC,
+  });
+  app.route({
+    method: [...METHODS],
+    url: '/invoke/:fn/*',
+    handler: invoke,
+    bodyLimit: deps.limits.bodyBytes,
+    config: PUBLIC,
+  });
 }
 
 function retryAfter(result: Result): Record<string, string> {

@@ -1,4 +1,4 @@
-/** /v1/calls/{id}: async call records (open: the id is the capability). */
+/** /v1/calls: recent calls of a function (management) and async call records (the id is the capability). */
 import type { FastifyInstance } from 'fastify';
 import { TernError } from '../../core/errors.js';
 import type { GatewayDeps } from '../deps.js';
@@ -14,8 +14,9 @@ export function callRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     return { calls: deps.recentCalls(fn, limit) };
   });
 
-  app.get<{ Params: { id: string } }>('/v1/calls/:id', async (request) => {
-    const record = deps.scheduler.call(request.params.id);
+  // Public: the id (128 random bits) is the capability; a private function's record needs the token too.
+  app.get<{ Params: { id: string } }>('/v1/calls/:id', { config: { access: 'public' } }, async (request) => {
+    const record = deps.scheduler.call(request.params.id, request.authenticated);
     if (!record) throw new TernError('not_found', `no call "${request.params.id}" (unknown or expired)`);
     return record;
   });

@@ -13,8 +13,10 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { TernError } from '../../core/errors.js';
 import type { Result } from '../../core/result.js';
-import { errorAnswer } from '../../gateway/errors.js';
-import { HOP_BY_HOP } from '../../gateway/http-io.js';
+import { errorAnswer } from '../../http/errors.js';
+import type { NodeCredentials } from '../../http/credentials.js';
+import { HOP_BY_HOP } from '../../http/headers.js';
+import type { RequestFilter } from '../../http/listener.js';
 import {
   ASYNC_PREFIX,
   METHODS,
@@ -30,10 +32,9 @@ export interface FastPathOptions {
   maxNameLength: number;
   /** True once the server is closing: fastify answers 503 from then on. */
   closing: () => boolean;
+  /** The one token check (private functions run only for calls that carry the token). */
+  credentials: NodeCredentials;
 }
-
-/** Handles the request and returns true, or returns false having touched nothing. */
-export type RequestFilter = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const SERVED: ReadonlySet<string> = new Set(METHODS);
 /** Token characters of RFC 9110, as fastify's ContentType checks type and subtype. */
@@ -137,14 +138,14 @@ function readBody(req: IncomingMessage, limit: number, done: (err: TernError | u
 export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): RequestFilter {
   const sync = (res: ServerResponse, parts: HttpRequestParts) => {
     const inv = invocationFrom(parts, SYNC_PREFIX, 'http');
-    invoker.sync(inv, parts.headers).then(
+    invoker.sync(inv).then(
       (result) => writeResult(res, result, inv.id),
       (e: unknown) => writeError(res, e),
     );
   };
   const submit = (res: ServerResponse, parts: HttpRequestParts) => {
     const inv = invocationFrom(parts, ASYNC_PREFIX, 'async');
-    invoker.submit(inv, parts.headers).then(
+    invoker.submit(inv).then(
       (record) =>
         send(
           res,
@@ -160,7 +161,7 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
       if (isSync) sync(res, parts);
       else submit(res, parts);
     } catch (e) {
-      // The private-function check and an unknown async function throw before any call starts.
+      // A broken invocation (an undecodable name) throws before any call starts.
       writeError(res, e);
     }
   };
@@ -179,6 +180,7 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
     if ((slash === -1 ? path.length : slash) - start > o.maxNameLength) return false;
 
     const headers = req.headers;
+    const authenticated = o.credentials.check(headers.authorization) === 'valid';
     // fastify reads no body for GET and HEAD, and none when nothing announces one.
     const contentType = headers['content-type'];
     const bodyless =
@@ -188,7 +190,7 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
         headers['transfer-encoding'] === undefined &&
         (headers['content-length'] === undefined || headers['content-length'] === '0'));
     if (bodyless) {
-      call(res, { method, url, headers, body: undefined }, isSync);
+      call(res, { method, url, headers, body: undefined, authenticated }, isSync);
       return true;
     }
     // fastify answers 415 to a malformed content type: let it.
@@ -196,7 +198,7 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
     readBody(req, o.bodyLimit, (err, body) => {
       // The client may still be sending: close the connection after the answer, as fastify does.
       if (err) writeError(res, err, true);
-      else call(res, { method, url, headers, body }, isSync);
+      else call(res, { method, url, headers, body, authenticated }, isSync);
     });
     return true;
   };

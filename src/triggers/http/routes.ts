@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP } from '../../gateway/http-io.js';
+import { HOP_BY_HOP } from '../../http/headers.js';
 import {
   ASYNC_PREFIX,
   type HttpInvoker,
@@ -24,6 +24,7 @@ function parts(request: FastifyRequest): HttpRequestParts {
     url: request.url,
     headers: request.headers,
     body: Buffer.isBuffer(request.body) ? request.body : undefined,
+    authenticated: request.authenticated,
   };
 }
 
@@ -41,16 +42,16 @@ export function sendResult(reply: FastifyReply, result: Result, callId?: string)
 export function httpInvokeRoutes(app: FastifyInstance, invoker: HttpInvoker, bodyLimit: number): void {
   const sync = async (request: FastifyRequest, reply: FastifyReply) => {
     const inv = invocationFrom(parts(request), SYNC_PREFIX, 'http');
-    return sendResult(reply, await invoker.sync(inv, request.headers), inv.id);
+    return sendResult(reply, await invoker.sync(inv), inv.id);
   };
 
   const async = async (request: FastifyRequest, reply: FastifyReply) => {
     const inv = invocationFrom(parts(request), ASYNC_PREFIX, 'async');
-    const record = await invoker.submit(inv, request.headers);
+    const record = await invoker.submit(inv);
     return reply.code(202).header('location', `/v1/calls/${record.id}`).send({ id: record.id });
   };
 
-  const opts = { bodyLimit };
+  const opts = { bodyLimit, config: { access: 'public' as const } };
   app.route({ method: [...METHODS], url: `${SYNC_PREFIX}:name`, handler: sync, ...opts });
   app.route({ method: [...METHODS], url: `${SYNC_PREFIX}:name/*`, handler: sync, ...opts });
   app.route({ method: [...METHODS], url: `${ASYNC_PREFIX}:name`, handler: async, ...opts });

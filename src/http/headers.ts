@@ -38,3 +38,18 @@ export function decodeSegment(segment: string): string | undefined {
     return undefined;
   }
 }
+
+/** Headers named so are node-to-node credentials: they never reach a function. */
+const CLUSTER_HEADER_PREFIX = 'x-tern-cluster-';
+
+/**
+ * The headers a function sees: lower-cased, repeated ones joined, and every credential the node
+ * itself used removed — the Authorization header when it carried the node token, and the cluster's
+ * own headers. A caller's own Authorization (for a public function's own use) still reaches it.
+ */
+export function callerHeaders(headers: IncomingHttpHeaders, carriedNodeToken: boolean): Record<string, string> {
+  const out = flattenHeaders(headers);
+  if (carriedNodeToken) delete out['authorization'];
+  for (const key in out) if (key.startsWith(CLUSTER_HEADER_PREFIX)) delete out[key];
+  return out;
+}
