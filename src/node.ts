@@ -161,10 +161,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     queue: config.queue,
     calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
-    // hostSide first: it adds chained children to a call's report before the other sinks see it.
+    // Chained children join a call's report, and its state locks are freed, before telemetry sees it.
+    finishCall: hostSide.finishCall,
     // singleUse: a single-use instance's start/stop are per-call events, logged at debug (observability/lifecycle.ts).
     telemetry: combineTelemetry(
-      hostSide.telemetry,
       metrics,
       recentCalls,
       lifecycleTelemetry(logger, { singleUse: (fn) => registry.get(fn)?.spec.singleUse === true }),

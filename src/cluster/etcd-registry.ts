@@ -17,7 +17,7 @@ import { packFolder } from '../registry/archive.js';
 import type { ArchiveType, DeployedFunction, DeployOutcome, Registry, RegistryEvent } from '../registry/registry.js';
 import type { ArchiveStore, HeldArchive } from './archive-store.js';
 import type { LiveFunctionRecord } from './records.js';
-import { KeyedSerial } from '../registry/keyed-serial.js';
+import { KeyedSerial } from '../core/keyed-serial.js';
 
 export interface EtcdRegistryOptions {
   /** The node's folder store; this registry owns it (opens and closes it). */

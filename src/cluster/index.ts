@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
-import type { NodeMember } from '../gateway/deps.js';
+import type { NodeMember } from '../core/node-info.js';
 import type { Registry } from '../registry/registry.js';
 import type { Invocation } from '../core/invocation.js';
 import type { Result } from '../core/result.js';

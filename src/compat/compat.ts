@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { LogReader } from '../gateway/deps.js';
+import type { LogReader } from '../core/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { Scheduler } from '../scheduler/types.js';
 

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelV
 import type { Invocation } from '../core/invocation.js';
 import type { Result } from '../core/result.js';
 import type { InstanceStopReason, RejectReason, Telemetry } from '../core/telemetry.js';
-import type { FunctionStatus } from '../scheduler/types.js';
+import type { FunctionStatus } from '../core/status.js';
 
 /** The `function` label of calls to names that are not deployed (404 floods must not add series). */
 export const UNKNOWN_FUNCTION = '_unknown';

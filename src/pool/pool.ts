@@ -9,13 +9,14 @@
 import type { Logger } from 'pino';
 import { formatDuration } from '../core/duration.js';
 import { asTernError, isTernError, TernError, type ErrorCode } from '../core/errors.js';
+import type { CallFinisher } from '../core/host.js';
 import type { Invocation } from '../core/invocation.js';
 import { emptyReport, ms, type Report } from '../core/report.js';
 import { errorResult, type Response, type Result } from '../core/result.js';
 import type { InstanceStopReason, Telemetry } from '../core/telemetry.js';
 import type { DeployedFunction } from '../registry/registry.js';
 import type { FunctionSpec, RuntimeName } from '../registry/spec.js';
-import type { FunctionStatus } from '../scheduler/types.js';
+import type { FunctionStatus } from '../core/status.js';
 import type { Instance, LogSink, Runtime } from '../runtimes/runtime.js';
 import type { BudgetMember, EvictionCandidate, MemoryBudget } from './budget.js';
 import { WaitQueue } from './queue.js';
@@ -31,6 +32,8 @@ export interface PoolDeps {
   queue: { capacity: number; waitMs: number };
   scratchDir: string;
   telemetry: Telemetry;
+  /** Runs once a call has its result, before telemetry observes it. */
+  finishCall: CallFinisher;
   logSink: LogSink;
   logger: Logger;
   /** The pool cannot take the call (queue_full, queue_timeout, no_capacity): the scheduler's answer. */
@@ -411,6 +414,7 @@ export class FunctionPool implements BudgetMember, Reapable {
       for (const w of waiters) w();
     }
     try {
+      this.deps.finishCall(inv, result);
       this.deps.telemetry.callCompleted(inv, result);
     } catch (e) {
       this.deps.logger.error({ err: (e as Error).message }, 'telemetry callCompleted failed');

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import { TernError } from '../core/errors.js';
+import type { CallFinisher } from '../core/host.js';
 import type { Invocation } from '../core/invocation.js';
 import { emptyReport, ms, type Report } from '../core/report.js';
 import { errorResult, type Result } from '../core/result.js';
@@ -32,6 +33,8 @@ export interface SchedulerOptions {
   /** InstanceOptions.scratchRoot */
   scratchDir: string;
   telemetry: Telemetry;
+  /** Runs once a call has its result, before telemetry sees it (the host side's bookkeeping). */
+  finishCall?: CallFinisher;
   /** Passed to runtime.start as options.log. */
   logSink: LogSink;
   logger: Logger;
@@ -98,6 +101,7 @@ class LocalScheduler implements NodeScheduler {
       queue: o.queue,
       scratchDir: o.scratchDir,
       telemetry: o.telemetry,
+      finishCall: o.finishCall ?? noFinish,
       logSink: o.logSink,
       logger: o.logger,
       refused: (inv, reason, report) => this.refused(inv, reason, report),
@@ -212,6 +216,7 @@ class LocalScheduler implements NodeScheduler {
     report.totalMs = ms(performance.now() - inv.receivedAt);
     if (REJECT_REASONS.has(err.code)) this.o.telemetry.callRejected(inv.function, err.code as RejectReason);
     const result = errorResult(err, report);
+    this.poolDeps.finishCall(inv, result);
     this.o.telemetry.callCompleted(inv, result);
     return result;
   }
@@ -246,6 +251,8 @@ class LocalScheduler implements NodeScheduler {
     });
   }
 }
+
+const noFinish: CallFinisher = () => undefined;
 
 /** The one refusal of a private function to a caller without the token, whatever the trigger. */
 function privateFunction(name: string): TernError {

@@ -72,7 +72,7 @@ describe('binary runtime (CGI)', () => {
     await rt.prepare(fn);
     const r = await invoke(await bed.start(rt, fn));
     assert.equal(r.status, 200);
-    assert.equal(r.headers['content-type'], 'text/plain');
+    assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8', 'one CGI rule for wasm and binary');
     assert.equal(r.body.toString(), 'just text\n');
   });
 

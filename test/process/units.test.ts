@@ -2,9 +2,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createInvocation } from '../../src/core/invocation.js';
-import { cgiEnv, parseCgiOutput } from '../../src/runtimes/process/cgi.js';
+import { parseCgiOutput } from '../../src/runtimes/cgi/response.js';
+import { cgiVariables } from '../../src/runtimes/cgi/variables.js';
+import { TernError } from '../../src/core/errors.js';
 import { describeExit } from '../../src/runtimes/process/exit-reason.js';
-import { LineSplitter, MAX_LINE_BYTES } from '../../src/runtimes/process/log-lines.js';
+import { LineSplitter, MAX_LINE_BYTES } from '../../src/core/lines.js';
 import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, ProtocolError } from '../../src/runtimes/process/protocol.js';
 import { bwrapArgs, SANDBOX_COMMAND, shellQuote } from '../../src/runtimes/process/sandbox.js';
 
@@ -50,7 +52,7 @@ describe('CGI', () => {
       headers: { 'Content-Type': 'text/plain', 'X-Y': 'z', Proxy: 'evil' },
       body: Buffer.from('abc'),
     });
-    const env = cgiEnv(inv, 'f');
+    const env = Object.fromEntries(cgiVariables(inv, 'f'));
     assert.equal(env.REQUEST_METHOD, 'POST');
     assert.equal(env.PATH_INFO, '/a');
     assert.equal(env.QUERY_STRING, 'q=1');
@@ -64,14 +66,14 @@ describe('CGI', () => {
   test('output with and without a header block', () => {
     const full = parseCgiOutput(Buffer.from('Status: 201 Created\r\nX-A: 1\r\nX-A: 2\r\n\r\nbody\n\nmore'));
     assert.equal(full.status, 201);
-    assert.deepEqual(full.headers, { 'x-a': '1, 2', 'content-type': 'text/plain' });
+    assert.deepEqual(full.headers, { 'x-a': ['1', '2'], 'content-type': 'text/plain; charset=utf-8' });
     assert.equal(full.body.toString(), 'body\n\nmore');
     const redirect = parseCgiOutput(Buffer.from('Location: /x\n\n'));
     assert.equal(redirect.status, 302);
     const plain = parseCgiOutput(Buffer.from('hello world\n\nnot: headers'));
     assert.equal(plain.status, 200);
     assert.equal(plain.body.toString(), 'hello world\n\nnot: headers');
-    assert.equal(parseCgiOutput(Buffer.from('Status: abc\n\nx')).body.toString(), 'Status: abc\n\nx');
+    assert.throws(() => parseCgiOutput(Buffer.from('Status: abc\n\nx')), TernError, 'a bad Status fails the call');
   });
 });
 

@@ -9,12 +9,13 @@ import type { Invocation } from '../../core/invocation.js';
 import type { Response } from '../../core/result.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { HostServices, Instance, InstanceOptions, LogStream } from '../runtime.js';
-import { cgiEnv, parseCgiOutput } from './cgi.js';
+import { parseCgiOutput } from '../cgi/response.js';
+import { cgiVariables } from '../cgi/variables.js';
 import type { InstanceCgroup } from './cgroup.js';
 import { describeExit } from './exit-reason.js';
 import { HostOps } from './host-ops.js';
 import type { Launched } from './launch.js';
-import { LineSplitter } from './log-lines.js';
+import { LineSplitter } from '../../core/lines.js';
 import {
   encodeFrame,
   FrameDecoder,
@@ -25,6 +26,7 @@ import {
   type Frame,
   type Header,
 } from './protocol.js';
+import type { ResponseHeaders } from '../../core/headers.js';
 
 /** Longest wait for the shim's "ready" (interpreter start plus the handler's imports). */
 export const START_TIMEOUT_MS = 30_000;
@@ -62,14 +64,15 @@ const BAD_HEADER_VALUE = /[\r\n\0]/;
 const FRAMING_HEADERS = ['content-length', 'transfer-encoding', 'connection'];
 
 /** Drops framing headers in place; returns what is wrong with the rest, if anything. */
-function checkHeaders(headers: Record<string, string>): string | undefined {
+function checkHeaders(headers: ResponseHeaders): string | undefined {
   const names = Object.keys(headers);
   if (names.length > MAX_RESPONSE_HEADERS)
     return `the response has ${names.length} headers, at most ${MAX_RESPONSE_HEADERS}`;
   for (const name of names) {
     if (FRAMING_HEADERS.includes(name)) delete headers[name];
     else if (!HEADER_NAME.test(name)) return `invalid response header name ${JSON.stringify(name.slice(0, 60))}`;
-    else if (BAD_HEADER_VALUE.test(headers[name]!)) return `invalid value of response header "${name}"`;
+    else if ([headers[name]!].flat().some((v) => typeof v !== 'string' || BAD_HEADER_VALUE.test(v)))
+      return `invalid value of response header "${name}"`;
   }
   return undefined;
 }
@@ -184,7 +187,7 @@ export class ProcessInstance implements Instance {
       query: inv.query,
       headers: inv.headers,
     };
-    if (this.cgi) header.env = cgiEnv(inv, this.fn.spec.name);
+    if (this.cgi) header.env = Object.fromEntries(cgiVariables(inv, this.fn.spec.name));
     return new Promise<Response>((resolve, reject) => {
       const onAbort = () => this.settle(wid)?.reject(new TernError('unavailable', `instance ${this.id} was stopped`));
       this.calls.set(wid, { inv, resolve, reject, signal, onAbort });
