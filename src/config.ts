@@ -8,17 +8,26 @@ import { resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from './core/duration.js';
+import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return ms;
+// Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
+// allowed only where it means something ("do not wait").
+export const CONFIG_DURATIONS = {
+  drainTimeout: { minMs: 0, maxMs: HOUR_MS },
+  queueWait: { minMs: 1, maxMs: HOUR_MS },
+  callsRetention: { minMs: SECOND_MS, maxMs: 7 * DAY_MS },
+  lockWait: { minMs: 0, maxMs: HOUR_MS },
+  lockTtl: { minMs: SECOND_MS, maxMs: 24 * HOUR_MS },
+  leaseTtl: { minMs: 2 * SECOND_MS, maxMs: HOUR_MS },
+} as const satisfies Record<string, DurationRange>;
+/** etcd leases count whole seconds. */
+const leaseSeconds = durationField(CONFIG_DURATIONS.leaseTtl).transform((ms, ctx) => {
+  if (Number.isInteger(ms / SECOND_MS)) return ms / SECOND_MS;
+  ctx.addIssue({ code: 'custom', message: `${ms} ms is not a whole number of seconds` });
+  return z.NEVER;
 });
+
 const port = z.coerce.number().int().min(0).max(65535);
 const size = z.coerce.number().int().min(1);
 
@@ -46,13 +55,19 @@ export const configSchema = z
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
-    'drain-timeout': duration.default(10_000),
+    'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
     queue: z
-      .object({ capacity: z.coerce.number().int().min(0).default(100), wait: duration.default(30_000) })
+      .object({
+        capacity: z.coerce.number().int().min(0).default(100),
+        wait: durationField(CONFIG_DURATIONS.queueWait).default(30_000),
+      })
       .strict()
       .default({ capacity: 100, wait: 30_000 }),
     calls: z
-      .object({ retention: duration.default(3_600_000), max: size.default(10_000) })
+      .object({
+        retention: durationField(CONFIG_DURATIONS.callsRetention).default(3_600_000),
+        max: size.default(10_000),
+      })
       .strict()
       .default({ retention: 3_600_000, max: 10_000 }),
     limits: z
@@ -79,7 +94,7 @@ export const configSchema = z
         advertise: z.string().optional(),
         offload: z.enum(OFFLOAD_POLICIES).default('none'),
         'max-hops': z.coerce.number().int().min(0).max(8).default(2),
-        'lease-ttl': z.coerce.number().int().min(2).default(6),
+        'lease-ttl': leaseSeconds.default(6),
       })
       .strict()
       .default({ etcd: [], role: 'edge', area: 'default', offload: 'none', 'max-hops': 2, 'lease-ttl': 6 }),
@@ -90,8 +105,8 @@ export const configSchema = z
         'max-value': size.default(16 * 1024 * 1024),
         'max-keys': size.default(10_000),
         'max-bytes': size.default(256 * 1024 * 1024),
-        'lock-wait': duration.default(10_000),
-        'lock-ttl': duration.default(30_000),
+        'lock-wait': durationField(CONFIG_DURATIONS.lockWait).default(10_000),
+        'lock-ttl': durationField(CONFIG_DURATIONS.lockTtl).default(30_000),
       })
       .strict()
       .default({

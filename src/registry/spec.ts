@@ -4,7 +4,7 @@
  */
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
-import { parseDuration } from '../core/duration.js';
+import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
@@ -14,17 +14,10 @@ export type OffloadPolicy = (typeof OFFLOAD_POLICIES)[number];
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `not a duration: ${JSON.stringify(v)} (use e.g. "500ms", "10s", "5m" or seconds as a number)`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+// Duration bounds (docs/functions.md): a call needs at least 1 ms and gets at most a day; an idle
+// instance may be kept up to a week (UniFaaS registries use keepalive = 100000 s, about 28 h).
+export const TIMEOUT_RANGE: DurationRange = { minMs: 1, maxMs: 24 * HOUR_MS };
+export const KEEPALIVE_RANGE: DurationRange = { minMs: 0, maxMs: 7 * DAY_MS };
 
 const stringList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -66,10 +59,10 @@ export const functionTomlSchema = z
     runtime: z.enum(RUNTIMES).optional(),
     handler: z.string().min(1).optional(),
     memory: z.number().int().min(1).max(65536).default(128),
-    timeout: duration.default(10_000),
+    timeout: durationField(TIMEOUT_RANGE).default(10_000),
     'concurrent-requests': z.number().int().min(1).max(10_000).default(1),
     'single-use': z.boolean().optional(),
-    keepalive: duration.default(60_000),
+    keepalive: durationField(KEEPALIVE_RANGE).default(60_000),
     'min-instances': z.number().int().min(0).max(1000).default(0),
     'max-instances': z.number().int().min(1).max(10_000).default(8),
     env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
