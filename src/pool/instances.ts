@@ -17,6 +17,7 @@ import type { FunctionSpec, RuntimeName } from '../registry/spec.js';
 import type { Instance, LogSink, Runtime } from '../runtimes/runtime.js';
 import type { BudgetMember, EvictionCandidate, MemoryBudget } from './budget.js';
 import type { Reapable, Reaper } from './reaper.js';
+import type { LeaseHost, LoopId } from './leases.js';
 import { Slot } from './slot.js';
 import { stopInstance } from './stop.js';
 
@@ -36,6 +37,8 @@ export interface PoolDeps {
   refused(inv: Invocation, reason: TernError, report: Report): Promise<Result>;
   /** Every instance of these older versions has stopped (their code may be pruned). */
   drained(versions: DeployedFunction[]): void;
+  /** The node's edge loops, where instances may be lent (absent: nothing is lent). */
+  leases?: LeaseHost;
 }
 
 /** A call's claim on an instance. */
@@ -73,6 +76,8 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   readonly name: string;
   protected current: DeployedFunction;
   protected spec: FunctionSpec;
+  /** An instance per call (see spendsInstances). */
+  protected singleUse: boolean;
   /** Calls one instance takes at once (1 for single-use). */
   protected perInstance: number;
   protected state: PoolState = 'open';
@@ -88,6 +93,12 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   protected prewarmNotBefore = 0;
   protected emptyWaiters: (() => void)[] = [];
   protected kickScheduled = false;
+  protected invocations = 0;
+  /** Calls inside the pool (queued, starting, running), and instances lent to loops. */
+  protected active = 0;
+  protected idleWaiters: (() => void)[] = [];
+  /** Instances lent to the loops hosting them, by instance id. */
+  protected readonly lent = new Map<string, Slot>();
 
   constructor(
     fn: DeployedFunction,
@@ -96,7 +107,51 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
     this.name = fn.spec.name;
     this.current = fn;
     this.spec = fn.spec;
-    this.perInstance = fn.spec.singleUse ? 1 : fn.spec.concurrentRequests;
+    this.singleUse = this.spendsInstances(fn);
+    this.perInstance = this.singleUse ? 1 : fn.spec.concurrentRequests;
+  }
+
+  /** A call (or a lease) left the pool. */
+  protected left(): void {
+    if (--this.active === 0 && this.idleWaiters.length !== 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** The loop gave the lease back, or the instance stops: count its calls, free its counters. */
+  protected endLease(slot: Slot): void {
+    const lease = slot.lease;
+    if (lease === undefined) return;
+    slot.lease = undefined;
+    this.lent.delete(slot.id);
+    const counters = this.deps.leases!.counters;
+    this.invocations += counters.calls(lease.counters);
+    counters.release(lease.counters);
+    this.left();
+  }
+
+  /** Ask for the instance back; the loop returns it once no call runs on it. */
+  protected revokeLease(slot: Slot): void {
+    const lease = slot.lease;
+    if (lease === undefined || lease.revoked) return;
+    lease.revoked = true;
+    this.deps.leases!.revoke(lease.loop, slot.id);
+  }
+
+  /** Every lent instance of this function back (calls queue here, memory is needed, shutdown). */
+  protected revokeAll(): void {
+    for (const slot of this.lent.values()) this.revokeLease(slot);
+  }
+
+  /**
+   * Single-use as the pool applies it: an instance per call, unless the runtime already runs
+   * every call in a fresh sandbox of its own (wasm: a new WebAssembly instance per call), where
+   * the pool's instance is only a warm execution context and spending it would add nothing.
+   */
+  protected spendsInstances(fn: DeployedFunction): boolean {
+    return fn.spec.singleUse && this.deps.runtimes(fn.spec.runtime)?.freshPerCall !== true;
   }
 
   /** Hand free instances to queued calls, if any wait (the call path's queue). */
@@ -114,11 +169,11 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
     return undefined;
   }
 
-  protected tryStart(): Slot | 'max' | 'wait' | 'none' {
+  protected tryStart(placement?: LoopId): Slot | 'max' | 'wait' | 'none' {
     if (this.serving.size >= this.spec.maxInstances) return 'max';
     const outcome = this.deps.budget.reserve(this.spec.memory, this);
     if (outcome !== 'reserved') return outcome;
-    return this.startSlot(1);
+    return this.startSlot(1, placement);
   }
 
   protected async claim(slot: Slot, owner: boolean): Promise<Grant> {
@@ -128,14 +183,14 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   }
 
   /** Starts an instance of the current version; its memory is already reserved. */
-  protected startSlot(claims: number): Slot {
+  protected startSlot(claims: number, placement?: LoopId): Slot {
     const fn = this.current;
     const slot = new Slot(fn, this.evictSlot);
     slot.claims = claims;
     slot.startedAt = performance.now();
     this.serving.add(slot);
     this.reservedMiB += slot.memoryMiB;
-    slot.ready = this.startInstance(slot).then(
+    slot.ready = this.startInstance(slot, placement).then(
       (instance) => this.started(slot, instance),
       (e: unknown) => this.startFailed(slot, e),
     );
@@ -143,7 +198,7 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   }
 
   /** runtime.start, bounded: an instance that comes up after the bound is killed, not leaked. */
-  protected startInstance(slot: Slot): Promise<Instance> {
+  protected startInstance(slot: Slot, placement: LoopId | undefined): Promise<Instance> {
     const fn = slot.fn;
     const runtime = this.deps.runtimes(fn.spec.runtime);
     if (!runtime)
@@ -164,7 +219,12 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
       timer.unref();
       let starting: Promise<Instance>;
       try {
-        starting = runtime.start(fn, { id: slot.id, log: this.deps.logSink, scratchRoot: this.deps.scratchDir });
+        starting = runtime.start(fn, {
+          id: slot.id,
+          log: this.deps.logSink,
+          scratchRoot: this.deps.scratchDir,
+          ...(placement !== undefined ? { placement } : {}),
+        });
       } catch (e) {
         starting = Promise.reject(e);
       }
@@ -250,6 +310,7 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   protected retire(slot: Slot, reason: InstanceStopReason, detail?: string): void {
     if (slot.retired) return;
     slot.retired = true;
+    this.revokeLease(slot);
     slot.stopReason = reason;
     slot.stopDetail = detail;
     if (slot.inReady) {
@@ -271,6 +332,7 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   protected stopSlot(slot: Slot, hard: boolean): void {
     if (slot.stopping) return;
     slot.stopping = true;
+    this.endLease(slot);
     this.serving.delete(slot);
     this.stopping.add(slot);
     this.deps.budget.releasing(slot.memoryMiB);
@@ -322,7 +384,7 @@ export abstract class PoolInstances implements BudgetMember, Reapable {
   /** Current-version instances that count as warm (a used single-use instance does not). */
   protected warmCount(): number {
     let n = 0;
-    const singleUse = this.spec.singleUse;
+    const singleUse = this.singleUse;
     for (const s of this.serving) if (!s.retired && !(singleUse && s.used)) n++;
     return n;
   }

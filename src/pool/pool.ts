@@ -17,6 +17,7 @@ import type { DeployedFunction } from '../registry/registry.js';
 import type { BudgetMember, EvictionCandidate } from './budget.js';
 import { FATAL, PoolInstances, REFUSALS, type Grant, type PoolDeps, type Waiting } from './instances.js';
 import { WaitQueue } from './queue.js';
+import type { Lent, LoopId } from './leases.js';
 import type { Reapable } from './reaper.js';
 import { Slot } from './slot.js';
 
@@ -24,12 +25,8 @@ export type { PoolDeps } from './instances.js';
 
 export class FunctionPool extends PoolInstances implements BudgetMember, Reapable {
   private readonly queue: WaitQueue<Waiting>;
-  private invocations = 0;
-  /** Calls inside invoke() (queued, starting or running). */
-  private active = 0;
   /** Moving average of run time, for Retry-After. */
   private avgRunMs = 0;
-  private idleWaiters: (() => void)[] = [];
 
   constructor(fn: DeployedFunction, deps: PoolDeps) {
     super(fn, deps);
@@ -60,28 +57,111 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
 
   /** Run one call; always resolves (failures are error results). `onRunning` fires once it has an instance. */
   invoke(inv: Invocation, onRunning?: () => void): Promise<Result> {
+    return this.enter(inv, onRunning, undefined) as Promise<Result>;
+  }
+
+  /**
+   * A call forwarded by edge loop `origin`: as invoke, except that when the instance it gets lives
+   * on `origin` and could take no other call now anyway, the pool lends it to `origin` instead of
+   * running the call here (the loop runs this call and the next ones on it; see leases.ts).
+   */
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent> {
+    return this.enter(inv, undefined, origin);
+  }
+
+  /** The loop gives back a lent instance; a failure says it must not be trusted again. */
+  returnLease(instance: string, lastUsed: number, failure: TernError | undefined): void {
+    const slot = this.lent.get(instance);
+    if (slot === undefined) return;
+    this.endLease(slot);
+    slot.inflight = 1;
+    this.finish(slot, failure, lastUsed);
+  }
+
+  private enter(inv: Invocation, onRunning: (() => void) | undefined, origin: LoopId | undefined) {
     this.active++;
     if (this.queue.length === 0) {
-      const slot = this.takeReady();
-      if (slot !== undefined) return this.run(inv, slot, false, 0, onRunning);
+      const slot = this.takeReady(origin);
+      if (slot !== undefined) return this.runOrLend(inv, slot, false, 0, onRunning, origin);
     }
-    return this.invokeSlow(inv, onRunning);
+    return this.enterSlow(inv, onRunning, origin);
+  }
+
+  private runOrLend(
+    inv: Invocation,
+    slot: Slot,
+    cold: boolean,
+    initMs: number,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
+    if (origin !== undefined && this.lendable(slot, origin)) {
+      const lent = this.lend(slot, origin, inv, cold, initMs);
+      if (lent !== undefined) return Promise.resolve(lent);
+    }
+    return this.run(inv, slot, cold, initMs, onRunning);
+  }
+
+  private lendable(slot: Slot, origin: LoopId): boolean {
+    return (
+      origin !== 0 &&
+      this.deps.leases !== undefined &&
+      slot.home === origin &&
+      slot.inflight === 1 &&
+      !slot.retired &&
+      slot.fn === this.current &&
+      this.queue.length === 0
+    );
+  }
+
+  /** The slot, taken by this call alone, goes to `origin` with the call; undefined when no counters are free. */
+  private lend(slot: Slot, origin: LoopId, inv: Invocation, cold: boolean, initMs: number): Lent | undefined {
+    const counters = this.deps.leases!.counters.alloc();
+    if (counters === undefined) return undefined;
+    slot.lease = { loop: origin, counters, revoked: false };
+    this.lent.set(slot.id, slot);
+    if (slot.inReady) {
+      slot.inReady = false;
+      this.ready.splice(this.ready.indexOf(slot), 1);
+    }
+    slot.inflight = this.perInstance;
+    const now = performance.now();
+    const spec = slot.fn.spec;
+    return {
+      lease: {
+        instance: slot.id,
+        fn: this.name,
+        version: slot.fn.version,
+        perInstance: this.perInstance,
+        maxCalls: this.singleUse ? 1 : 0,
+        timeoutMs: spec.timeoutMs,
+        counters,
+      },
+      first: { cold, initMs: ms(initMs), queueMs: ms((cold ? slot.startedAt : now) - inv.receivedAt) },
+    };
   }
 
   status(): FunctionStatus {
     let starting = 0;
     let idle = 0;
     let busy = 0;
+    let leasedCalls = 0;
+    const counters = this.deps.leases?.counters;
     for (const s of this.serving) {
       if (s.starting) starting++;
-      else if (s.inflight > 0) busy++;
+      else if (s.lease !== undefined) {
+        // A lent instance is busy only while its loop runs a call on it.
+        if (counters!.busy(s.lease.counters) > 0) busy++;
+        else idle++;
+        leasedCalls += counters!.calls(s.lease.counters);
+      } else if (s.inflight > 0) busy++;
       else idle++;
     }
     return {
       name: this.name,
       instances: { starting, idle, busy, total: starting + idle + busy },
       queued: this.queue.length,
-      invocations: this.invocations,
+      invocations: this.invocations + leasedCalls,
       memoryMiB: this.reservedMiB,
     };
   }
@@ -92,7 +172,8 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
     this.old.add(this.current);
     this.current = fn;
     this.spec = fn.spec;
-    this.perInstance = fn.spec.singleUse ? 1 : fn.spec.concurrentRequests;
+    this.singleUse = this.spendsInstances(fn);
+    this.perInstance = this.singleUse ? 1 : fn.spec.concurrentRequests;
     for (const s of this.ready) s.inReady = false;
     this.ready.length = 0;
     for (const s of [...this.serving]) if (s.fn !== fn) this.retire(s, 'update');
@@ -116,6 +197,7 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
   /** Node shutdown, step 1: wait until no call is inside the pool, or until `deadline` (performance.now()). */
   drain(deadline: number): Promise<void> {
     if (this.state === 'open') this.state = 'draining';
+    this.revokeAll();
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
@@ -140,6 +222,8 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
   // ---- budget and reaper callbacks ----
 
   evictable(into: EvictionCandidate[]): void {
+    // Memory is wanted: lent instances come back, so that idle ones can be evicted next time.
+    this.revokeAll();
     let spare = this.warmCount() - (this.state === 'open' ? this.spec.minInstances : 0);
     if (spare <= 0) return;
     for (const s of this.idleOldestFirst()) {
@@ -178,32 +262,47 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
 
   // ---- the call path ----
 
-  private takeReady(): Slot | undefined {
+  /** The most recently used ready instance, one living on `origin` if there is one. */
+  private takeReady(origin?: LoopId): Slot | undefined {
     const ready = this.ready;
     const n = ready.length;
     if (n === 0) return undefined;
-    const slot = ready[n - 1]!;
+    let at = n - 1;
+    if (origin !== undefined) {
+      for (let i = n - 1; i >= 0; i--) {
+        if (ready[i]!.home === origin) {
+          at = i;
+          break;
+        }
+      }
+    }
+    const slot = ready[at]!;
     slot.used = true;
     if (++slot.inflight >= this.perInstance) {
-      ready.pop();
+      if (at === n - 1) ready.pop();
+      else ready.splice(at, 1);
       slot.inReady = false;
       // A single-use instance kept warm is spent now: start its successor while this call runs.
-      if (this.spec.singleUse && this.spec.minInstances !== 0) this.kick();
+      if (this.singleUse && this.spec.minInstances !== 0) this.kick();
     }
     return slot;
   }
 
-  private async invokeSlow(inv: Invocation, onRunning: (() => void) | undefined): Promise<Result> {
+  private async enterSlow(
+    inv: Invocation,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
     let grant: Grant;
     try {
-      grant = await this.acquireSlow(inv);
+      grant = await this.acquireSlow(inv, origin);
     } catch (e) {
       return this.refuse(inv, asTernError(e));
     }
-    return this.run(inv, grant.slot, grant.cold, grant.initMs, onRunning);
+    return this.runOrLend(inv, grant.slot, grant.cold, grant.initMs, onRunning, origin);
   }
 
-  private acquireSlow(inv: Invocation): Promise<Grant> {
+  private acquireSlow(inv: Invocation, origin: LoopId | undefined): Promise<Grant> {
     if (this.state === 'removing')
       return Promise.reject(new TernError('unavailable', `function "${this.name}" was removed`));
     if (this.state === 'closed') return Promise.reject(new TernError('unavailable', 'the node is shutting down'));
@@ -222,7 +321,7 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
         starting.claims++;
         return this.claim(starting, false);
       }
-      const outcome = this.tryStart();
+      const outcome = this.tryStart(origin);
       if (outcome instanceof Slot) return this.claim(outcome, true);
       // Nothing of its own will free up and no idle instance can be evicted: say so now (the scheduler may offload).
       if (outcome === 'none' && this.serving.size === 0) {
@@ -234,6 +333,8 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
         );
       }
     }
+    // Calls wait here now: lent instances come back to serve them in order.
+    this.revokeAll();
     return new Promise<Grant>((resolve, reject) => {
       if (!this.queue.push({ inv, resolve, reject })) reject(this.queueFull());
     });
@@ -318,7 +419,7 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
       this.kill(slot, failure.code === 'timeout' ? 'timeout' : 'crashed', failure.message);
     } else if (slot.retired) {
       if (slot.inflight === 0) this.stopSlot(slot, false);
-    } else if (this.spec.singleUse) {
+    } else if (this.singleUse) {
       this.retire(slot, 'single_use');
     } else {
       if (!slot.inReady) {
@@ -337,11 +438,7 @@ export class FunctionPool extends PoolInstances implements BudgetMember, Reapabl
 
   private completed(inv: Invocation, result: Result): Result {
     this.invocations++;
-    if (--this.active === 0 && this.idleWaiters.length !== 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.left();
     try {
       this.deps.finishCall(inv, result);
       this.deps.telemetry.callCompleted(inv, result);

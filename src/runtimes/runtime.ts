@@ -23,10 +23,14 @@ export interface InstanceOptions {
   log: LogSink;
   /** Per-node scratch folder for this instance (created and removed by the runtime). */
   scratchRoot: string;
+  /** The loop whose call caused this start: the instance should live there if it can. */
+  placement?: number;
 }
 
 export interface Instance {
   readonly id: string;
+  /** The event loop it lives on when that is not the control loop (src/loops/): 1..N. */
+  readonly home?: number;
   /**
    * Run one call. Resolves with the function's response (any status the function chose).
    * Rejects with TernError: 'function_crashed' (instance died; reason in the message),
@@ -44,6 +48,13 @@ export interface Instance {
 
 export interface Runtime {
   readonly name: RuntimeName;
+  /**
+   * Every call already runs in a fresh sandbox of its own (wasm: a new WebAssembly instance, fresh
+   * memory), so `single-use` needs no new instance per call: an instance is a warm execution context.
+   */
+  readonly freshPerCall?: boolean;
+  /** Where its instances live: any event loop (the default), or only the control loop (src/loops/). */
+  hostedOn?(fn: DeployedFunction): 'loops' | 'control';
   /** Probe once at node start (bounded time). */
   probe(): Promise<RuntimeProbe>;
   /**
@@ -68,6 +79,23 @@ export interface RuntimeContext {
   logger: Logger;
   /** Host services for state and chaining, when the node has them (issue 9). */
   host?: HostServices;
+  /**
+   * Where a sandboxed instance's host requests go, when not to `host` on this loop (an edge loop
+   * sends them to the control loop: src/loops/edge/host.ts).
+   */
+  hostOps?: (instance: string) => HostOpsServer;
+}
+
+/** Serves the host requests of one sandboxed instance (state, chaining) as the shims frame them. */
+export interface HostOpsServer {
+  serve(
+    parent: Invocation,
+    op: string | undefined,
+    args: Record<string, unknown>,
+    body: Buffer,
+  ): Promise<{ header: Record<string, unknown>; body?: Buffer }>;
+  /** The call ended: pending async children of it are no longer awaited. */
+  forget(callId: string): void;
 }
 
 export type { HostServices, HostState } from '../core/host.js';

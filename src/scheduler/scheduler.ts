@@ -11,6 +11,7 @@ import { emptyReport, ms, type Report } from '../core/report.js';
 import { errorResult, type Result } from '../core/result.js';
 import type { RejectReason, Telemetry } from '../core/telemetry.js';
 import { MemoryBudget } from '../pool/budget.js';
+import type { LeaseHost, Lent, LoopId } from '../pool/leases.js';
 import { FunctionPool, type PoolDeps } from '../pool/pool.js';
 import { Reaper } from '../pool/reaper.js';
 import { KILL_WAIT_MS, STOP_GRACE_MS } from '../pool/stop.js';
@@ -38,6 +39,8 @@ export interface SchedulerOptions {
   /** Passed to runtime.start as options.log. */
   logSink: LogSink;
   logger: Logger;
+  /** The node's edge loops, where pools may lend instances (absent: none are lent). */
+  leases?: LeaseHost;
   /**
    * Consulted when the local pool would answer queue_full, queue_timeout or no_capacity.
    * A Result it returns is the answer; undefined keeps the local refusal.
@@ -46,6 +49,10 @@ export interface SchedulerOptions {
 }
 
 export interface NodeScheduler extends Scheduler {
+  /** A call forwarded by edge loop `origin`: run here, or the instance lent to `origin` (pool/leases.ts). */
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent>;
+  /** Edge loop gives a lent instance back (`fn` its function). */
+  returnLease(fn: string, instance: string, lastUsed: number, failure: TernError | undefined): void;
   /** A function is deployed (node start, first deploy) or has a new version (graceful update). */
   deployed(fn: DeployedFunction): Promise<void>;
   /** A function was deleted: new calls get 404, queued ones 503, running ones finish; resolves when all stopped. */
@@ -105,11 +112,22 @@ class LocalScheduler implements NodeScheduler {
       logSink: o.logSink,
       logger: o.logger,
       refused: (inv, reason, report) => this.refused(inv, reason, report),
+      ...(o.leases ? { leases: o.leases } : {}),
     };
   }
 
   invoke(inv: Invocation): Promise<Result> {
-    return this.dispatch(inv, undefined);
+    return this.route(inv, undefined, undefined) as Promise<Result>;
+  }
+
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent> {
+    return this.route(inv, undefined, origin);
+  }
+
+  returnLease(fn: string, instance: string, lastUsed: number, failure: TernError | undefined): void {
+    const pool = this.pools.get(fn);
+    pool?.returnLease(instance, lastUsed, failure);
+    for (const p of this.leaving) if (p !== pool && p.name === fn) p.returnLease(instance, lastUsed, failure);
   }
 
   async submit(inv: Invocation): Promise<CallRecord> {
@@ -189,8 +207,12 @@ class LocalScheduler implements NodeScheduler {
     await this.calls.close();
   }
 
-  /** The one path of every call, sync or async. */
-  private dispatch(inv: Invocation, onRunning: (() => void) | undefined): Promise<Result> {
+  /** The one path of every call, sync or async, local or forwarded by an edge loop. */
+  private route(
+    inv: Invocation,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
     if (this.closing)
       return Promise.resolve(this.answerHere(inv, new TernError('unavailable', 'the node is shutting down')));
     const pool = this.pools.get(inv.function);
@@ -198,11 +220,11 @@ class LocalScheduler implements NodeScheduler {
       return Promise.resolve(this.answerHere(inv, new TernError('not_found', `no function "${inv.function}"`)));
     if (!inv.authenticated && pool.version.spec.private)
       return Promise.resolve(this.answerHere(inv, privateFunction(inv.function)));
-    return pool.invoke(inv, onRunning);
+    return origin === undefined ? pool.invoke(inv, onRunning) : pool.dispatch(inv, origin);
   }
 
   private async runAsync(inv: Invocation): Promise<void> {
-    const result = await this.dispatch(inv, () => this.calls.running(inv.id));
+    const result = (await this.route(inv, () => this.calls.running(inv.id), undefined)) as Result;
     try {
       this.calls.finish(inv.id, result);
     } catch (e) {

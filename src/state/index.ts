@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { CallFinisher, CallRunner, HostServices } from '../core/host.js';
+import type { ChildCall } from '../core/report.js';
 import { Chaining } from './chain.js';
 import type { StateLimits } from './limits.js';
 import { StateService } from './service.js';
@@ -31,6 +32,8 @@ export interface HostSide {
   readonly chaining: Chaining;
   /** The scheduler's end-of-call hook (core/host.ts CallFinisher). */
   readonly finishCall: CallFinisher;
+  /** The same for a call that ran on another loop: frees its locks, returns its chained children. */
+  finishCallId(callId: string): ChildCall[] | undefined;
   bind(scheduler: CallRunner): void;
   /** After the scheduler closed: flush state to disk, disconnect from Redis. */
   close(): Promise<void>;
@@ -48,16 +51,21 @@ export async function createHostSide(o: HostSideOptions): Promise<HostSide> {
     invoke: (parent, fn, body, opts) => chaining.invoke(parent, fn, body, opts),
     state,
   };
+  const finishCallId = (callId: string) => {
+    const children = chaining.take(callId);
+    state.releaseOwner(callId);
+    return children;
+  };
   const finishCall: CallFinisher = (inv, result) => {
-    const children = chaining.take(inv.id);
+    const children = finishCallId(inv.id);
     if (children !== undefined && children.length > 0) result.report.children = children;
-    state.releaseOwner(inv.id);
   };
   return {
     services,
     state,
     chaining,
     finishCall,
+    finishCallId,
     bind: (scheduler) => chaining.bind(scheduler),
     close: () => state.close(),
   };

@@ -8,7 +8,7 @@ import { TernError } from '../../core/errors.js';
 import type { Invocation } from '../../core/invocation.js';
 import type { Response } from '../../core/result.js';
 import type { DeployedFunction } from '../../registry/registry.js';
-import type { HostServices, Instance, InstanceOptions, LogStream } from '../runtime.js';
+import type { HostOpsServer, HostServices, Instance, InstanceOptions, LogStream } from '../runtime.js';
 import { parseCgiOutput } from '../cgi/response.js';
 import { cgiVariables } from '../cgi/variables.js';
 import type { InstanceCgroup } from './cgroup.js';
@@ -54,6 +54,8 @@ export interface InstanceSetup {
   /** Binary functions: calls carry a CGI environment and come back as CGI output. */
   cgi: boolean;
   host: HostServices | undefined;
+  /** Serves host requests elsewhere (an edge loop's go to the control loop); default: `host` here. */
+  hostOps?: HostOpsServer;
 }
 
 type State = 'starting' | 'ready' | 'stopping' | 'dead';
@@ -85,7 +87,7 @@ export class ProcessInstance implements Instance {
   private readonly cgroup: InstanceCgroup;
   private readonly log: InstanceOptions['log'];
   private readonly cgi: boolean;
-  private readonly hostOps: HostOps;
+  private readonly hostOps: HostOpsServer;
   private readonly decoder = new FrameDecoder();
   private state: State = 'starting';
   private seq = 0;
@@ -112,7 +114,7 @@ export class ProcessInstance implements Instance {
     this.cgroup = setup.cgroup;
     this.log = setup.options.log;
     this.cgi = setup.cgi;
-    this.hostOps = new HostOps(setup.host);
+    this.hostOps = setup.hostOps ?? new HostOps(setup.host);
     this.channel.on('data', (chunk: Buffer) => this.onData(chunk));
     this.channel.on('error', () => undefined);
     this.pipeRaw(setup.launched.stdout, 'stdout');

@@ -135,6 +135,7 @@ export class ProcessRuntime implements Runtime {
       launched: claimed.launched,
       cgi: this.language.cgi,
       host: this.ctx.host,
+      ...(this.ctx.hostOps ? { hostOps: this.ctx.hostOps(options.id) } : {}),
     });
     const ready = instance.waitReady();
     this.instances.add(instance);
