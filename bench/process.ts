@@ -1,15 +1,15 @@
 /**
  * The process runtimes (python, node, binary) on this machine:
- *  - coldSandboxed: runtime.start() of a fresh bubblewrap sandbox (namespaces, mounts, setpriv,
- *    interpreter, shim, handler import) plus the first call, from the call to the response, with
- *    the runtime's default of 2 ready launchers (an empty cgroup with a bwrap waiting for its
- *    options: no function code, no namespaces);
+ *  - coldSandboxed: runtime.start() of a fresh bubblewrap sandbox (setpriv, namespaces, mounts,
+ *    seccomp, interpreter, shim, handler import) plus the first call, from the call to the response,
+ *    with the runtime's default of 2 ready launchers (an empty cgroup with a shell waiting for the
+ *    uid to run as: no bwrap, no function code, no namespaces);
  *  - coldSandboxedNoReadyLaunchers: the same with that pool off (the cgroup is made and joined
  *    during the start: the kernel's RCU grace period for the move is on the critical path);
  *  - coldPlain: the same interpreter running the same shim and handler as a plain child process
  *    (no sandbox, no cgroup, the same cleared environment), spawn to first response;
  *  - sandboxOverheadRatio: coldSandboxed / coldPlain (medians);
- *  - emptySandbox: cgroup + bwrap + setpriv + /usr/bin/true, to exit: the sandbox's own floor;
+ *  - emptySandbox: cgroup + setpriv + bwrap + tern-init + /usr/bin/true, to exit: the sandbox's floor;
  *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back).
  * Run: `node dist/bench/process.js [coldRuns] [warmCalls]` (prints JSON). Needs root, bwrap, cgroups.
  */
@@ -188,6 +188,7 @@ async function emptySandbox(ctx: RuntimeContext, runs: number): Promise<LatencyS
           readOnly: kit.etc.offline.binds,
         },
         { memoryMiB: 64, pidsMax: 16, timeoutMs: 10_000 },
+        kit.uids.identityOf('bench'),
       );
       samples.push(performance.now() - t0);
     }
