@@ -10,7 +10,9 @@
  *    (no sandbox, no cgroup, the same cleared environment), spawn to first response;
  *  - sandboxOverheadRatio: coldSandboxed / coldPlain (medians);
  *  - emptySandbox: cgroup + setpriv + bwrap + tern-init + /usr/bin/true, to exit: the sandbox's floor;
- *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back).
+ *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back);
+ *  - pythonNetworkCold: coldSandboxed of hello-python with network = true (slirp4netns and the
+ *    sandbox's nftables rules are attached before the function starts).
  * Run: `node dist/bench/process.js [coldRuns] [warmCalls]` (prints JSON). Needs root, bwrap, cgroups.
  */
 import { spawn } from 'node:child_process';
@@ -45,6 +47,8 @@ export interface ProcessBenchResult {
   coldRuns: number;
   warmCalls: number;
   emptySandbox: LatencySummary;
+  /** hello-python with network = true: the user-mode network and firewall on the start path. */
+  pythonNetworkCold: LatencySummary;
   python: LanguageBench;
   node: LanguageBench;
   binary: LanguageBench;
@@ -233,10 +237,18 @@ export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<Pro
         coldRuns,
         warm,
       );
+    const online = await copyExample(root, 'hello-python');
+    online.spec.network = true;
+    await runtimes.python.pooled.prepare(online);
+    await coldStarts(runtimes.python.pooled, online, 'online-warmup', 1, async () => undefined);
+    const pythonNetworkCold = summarise(
+      await coldStarts(runtimes.python.pooled, online, 'online', coldRuns, async () => undefined),
+    );
     return {
       coldRuns,
       warmCalls,
       emptySandbox: await emptySandbox(bare, coldRuns),
+      pythonNetworkCold,
       python: await run('python', python, 'hello-python', warmCalls),
       node: await run('node', node, 'hello-node', warmCalls),
       binary: await run('binary', binary, 'echo-binary', Math.min(warmCalls, 500)),

@@ -11,8 +11,9 @@
  * own addresses nor the user-mode gateway (the host); never IPv6; not link-local (cloud metadata)
  * unless listed; with an allow-list, only what it lists. Its loopback stays its own.
  *
- * Order: bwrap reports the sandbox's pid (--info-fd) and waits (--block-fd); slirp4netns and the
- * rules go in; one byte on the block fd lets the function start.
+ * Order: bwrap reports the sandbox's pid (--info-fd) and waits (--block-fd); slirp4netns makes
+ * the tap, the node sets its address and loads the rules; one byte on the block fd lets the
+ * function start.
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
@@ -24,6 +25,7 @@ import { SETPRIV, spawnInCgroup, stdioAt, type Launched } from './launch.js';
 import type { HostIdentity } from './uids.js';
 
 /** slirp4netns's defaults: the sandbox is 10.0.2.100, the host 10.0.2.2, DNS 10.0.2.3. */
+export const SANDBOX_ADDRESS = '10.0.2.100/24';
 export const SANDBOX_GATEWAY = '10.0.2.2';
 export const SANDBOX_NAMESERVER = '10.0.2.3';
 const LINK_LOCAL = '169.254.0.0/16';
@@ -38,6 +40,7 @@ export interface NetworkTools {
   slirp4netns: string;
   nft: string;
   nsenter: string;
+  ip: string;
 }
 
 /** Something that lives as long as one sandbox and must end before its cgroup goes. */
@@ -62,10 +65,16 @@ export function findNetworkTools(): NetworkTools | string {
   const slirp4netns = findExecutable(['/usr/bin/slirp4netns', '/usr/local/bin/slirp4netns']);
   const nft = findExecutable(['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft']);
   const nsenter = findExecutable(['/usr/bin/nsenter', '/bin/nsenter']);
-  const missing = [!slirp4netns && 'slirp4netns', !nft && 'nft (nftables)', !nsenter && 'nsenter (util-linux)'];
+  const ip = findExecutable(['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip']);
+  const missing = [
+    !slirp4netns && 'slirp4netns',
+    !nft && 'nft (nftables)',
+    !nsenter && 'nsenter (util-linux)',
+    !ip && 'ip (iproute2)',
+  ];
   const names = missing.filter((m): m is string => typeof m === 'string');
-  if (!slirp4netns || !nft || !nsenter) return `sandbox networking needs ${names.join(', ')}`;
-  return { slirp4netns, nft, nsenter };
+  if (!slirp4netns || !nft || !nsenter || !ip) return `sandbox networking needs ${names.join(', ')}`;
+  return { slirp4netns, nft, nsenter, ip };
 }
 
 /** Every IPv4 address of this host's interfaces but loopback (the sandbox's loopback is its own). */
@@ -141,19 +150,32 @@ function exited(child: ChildProcess): Promise<[number | null, NodeJS.Signals | n
   });
 }
 
-async function loadRules(tools: NetworkTools, pid: number, rules: string): Promise<void> {
-  const nft = spawn(tools.nsenter, [`--net=/proc/${pid}/ns/net`, '--', tools.nft, '-f', '-'], {
+/**
+ * Bring the tap up with its address and route, then load the firewall, in the sandbox's
+ * namespace. Not slirp4netns's --configure: it also sets the loopback up, racing bwrap, whose
+ * own loopback setup then fails when the kernel has already given lo its address.
+ */
+async function configureNamespace(tools: NetworkTools, pid: number, rules: string): Promise<void> {
+  const script = [
+    `${tools.ip} -batch - <<'EOF'`,
+    `link set ${TAP} mtu ${MTU} up`,
+    `addr add ${SANDBOX_ADDRESS} dev ${TAP}`,
+    `route add default via ${SANDBOX_GATEWAY}`,
+    'EOF',
+    `exec ${tools.nft} -f -`,
+  ].join('\n');
+  const child = spawn(tools.nsenter, [`--net=/proc/${pid}/ns/net`, '--', '/bin/sh', '-c', script], {
     stdio: ['pipe', 'ignore', 'pipe'],
     env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
-  const errors = collect(nft.stderr);
-  nft.stdin!.on('error', () => undefined);
-  nft.stdin!.end(rules);
-  const [code, signal] = await exited(nft);
-  if (code !== 0) throw new Error(`loading the sandbox's firewall failed (${code ?? signal}): ${errors()}`);
+  const errors = collect(child.stderr);
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(rules);
+  const [code, signal] = await exited(child);
+  if (code !== 0) throw new Error(`configuring the sandbox's network failed (${code ?? signal}): ${errors()}`);
 }
 
-/** slirp4netns as the function's uid, in its cgroup; resolves once the tap is up. */
+/** slirp4netns as the function's uid, in its cgroup; resolves once its tap exists. */
 async function startSlirp(
   tools: NetworkTools,
   pid: number,
@@ -170,7 +192,6 @@ async function startSlirp(
     '--bounding-set=-all',
     '--',
     tools.slirp4netns,
-    '--configure',
     `--mtu=${MTU}`,
     '--disable-host-loopback',
     '--enable-seccomp',
@@ -225,10 +246,8 @@ export async function attachNetwork(launched: Launched, options: AttachOptions):
     const pid = await readChildPid(launched.info);
     const dns = options.allow === undefined || options.allow.some((r) => r.kind === 'dns');
     const rules = firewallRules(options.allow, hostAddresses());
-    const slirp = startSlirp(options.tools, pid, options.identity, options.procsFiles, dns).then(options.register);
-    const results = await Promise.allSettled([slirp, loadRules(options.tools, pid, rules)]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    options.register(await startSlirp(options.tools, pid, options.identity, options.procsFiles, dns));
+    await configureNamespace(options.tools, pid, rules);
     launched.go.end(Buffer.from('1'));
   })();
   await withLimit(work, 'attaching the sandbox network');
