@@ -1,6 +1,7 @@
 /** The Runtime for python, node and binary functions: one bubblewrap sandbox per instance. */
 import { accessSync, constants } from 'node:fs';
 import { TernError } from '../../core/errors.js';
+import { parseNetworkAllow } from '../../registry/network-allow.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { Instance, InstanceOptions, Runtime, RuntimeContext, RuntimeProbe } from '../runtime.js';
 import { checkEnv, sandboxEnv } from './env.js';
@@ -12,7 +13,6 @@ import { runOnce } from './oneshot.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
-import { parseNetworkAllow } from '../../registry/network-allow.js';
 
 /** Processes and threads per instance: enough for node's helper threads, too few for a fork bomb. */
 export const PIDS_MAX = 64;
@@ -121,7 +121,7 @@ export class ProcessRuntime implements Runtime {
 
   async prepare(fn: DeployedFunction): Promise<void> {
     checkEnv(fn.spec.env);
-    if (fn.spec.network) await this.checkNetwork(fn);
+    if (fn.spec.network) await this.checkNetwork();
     // The sandbox user is not the owner: it must be able to read (and, for binaries, run) the code.
     await makeReadable(fn.dir);
     await this.language.prepare(fn, () =>
@@ -134,8 +134,8 @@ export class ProcessRuntime implements Runtime {
     );
   }
 
-  private async checkNetwork(fn: DeployedFunction): Promise<void> {
-    if (fn.spec.networkAllow) parseNetworkAllow(fn.spec.networkAllow);
+  /** A function that asks for a network is refused at deploy by a node that cannot give one. */
+  private async checkNetwork(): Promise<void> {
     const kit = await this.kit().catch(() => undefined);
     if (kit && typeof kit.network === 'string')
       throw new TernError(
@@ -166,6 +166,8 @@ export class ProcessRuntime implements Runtime {
       host: this.ctx.host,
     });
     const ready = instance.waitReady();
+    // Awaited below, unless the start fails first: then the kill rejects it with nobody waiting.
+    ready.catch(() => undefined);
     this.instances.add(instance);
     void instance.finished.then(() => this.instances.delete(instance));
     try {

@@ -138,6 +138,7 @@ function collect(stream: Readable | null): () => string {
 async function readChildPid(info: Readable): Promise<number> {
   let text = '';
   for await (const chunk of info) text += (chunk as Buffer).toString('utf8');
+  if (text.trim() === '') throw new Error('the sandbox ended before it reported its pid');
   const pid = (JSON.parse(text) as { 'child-pid'?: unknown })['child-pid'];
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) throw new Error(`bwrap reported no pid: ${text}`);
   return pid;
@@ -250,5 +251,7 @@ export async function attachNetwork(launched: Launched, options: AttachOptions):
     await configureNamespace(options.tools, pid, rules);
     launched.go.end(Buffer.from('1'));
   })();
+  // Past the limit the work may still fail later, with nobody left to hear it.
+  work.catch(() => undefined);
   await withLimit(work, 'attaching the sandbox network');
 }
