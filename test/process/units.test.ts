@@ -9,7 +9,13 @@ import { describeExit } from '../../src/runtimes/process/exit-reason.js';
 import { LineSplitter, MAX_LINE_BYTES } from '../../src/core/lines.js';
 import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, ProtocolError } from '../../src/runtimes/process/protocol.js';
 import { bwrapArgs, LAUNCH_FD, SANDBOX_COMMAND, shellQuote } from '../../src/runtimes/process/sandbox.js';
-import { SANDBOX_UID } from '../../src/runtimes/process/uids.js';
+import {
+  FUNCTION_UID_BASE,
+  FUNCTION_UID_COUNT,
+  preferredUid,
+  SANDBOX_UID,
+  UidAllocator,
+} from '../../src/runtimes/process/uids.js';
 
 describe('frames', () => {
   test('decode whole frames from arbitrary chunks', () => {
@@ -161,5 +167,32 @@ describe('bwrap command', () => {
       env: { Q: shellQuote(argv) },
     });
     assert.deepEqual(out.toString().split('\0').slice(0, -1), argv);
+  });
+});
+
+describe('function uids', () => {
+  test('a stable uid per name, in the range, never 0; two names on one slot get two uids', () => {
+    const uids = new UidAllocator();
+    const hello = uids.identityOf('hello');
+    assert.deepEqual(uids.identityOf('hello'), hello, 'stable');
+    assert.equal(hello.uid, preferredUid('hello'));
+    assert.equal(hello.gid, hello.uid);
+    assert.ok(hello.uid >= FUNCTION_UID_BASE && hello.uid < FUNCTION_UID_BASE + FUNCTION_UID_COUNT);
+    assert.notEqual(uids.identityOf('world').uid, hello.uid);
+    // Find two names that hash to one slot (a birthday search over a few thousand names).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair && i < 100_000; i++) {
+      const name = `f${i}`;
+      const other = seen.get(preferredUid(name));
+      if (other) pair = [other, name];
+      else seen.set(preferredUid(name), name);
+    }
+    assert.ok(pair, 'a collision exists');
+    const first = uids.identityOf(pair[0]).uid;
+    const second = uids.identityOf(pair[1]).uid;
+    assert.equal(first, preferredUid(pair[0]));
+    assert.notEqual(second, first);
+    assert.equal(second, first + 1, 'the second probes to the next free uid');
   });
 });

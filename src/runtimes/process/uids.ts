@@ -24,6 +24,11 @@ function slotOf(name: string): number {
   return createHash('sha256').update(name).digest().readUInt32BE(0) % FUNCTION_UID_COUNT;
 }
 
+/** The uid a name gets when no other name took it first. */
+export function preferredUid(name: string): number {
+  return FUNCTION_UID_BASE + slotOf(name);
+}
+
 /** Hands each name a host uid (gid = uid) and keeps it for the life of the process. */
 export class UidAllocator {
   private readonly byName = new Map<string, number>();
