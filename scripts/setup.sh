@@ -7,7 +7,7 @@ DEBIAN_PACKAGES=(
   clang lld wasi-libc libclang-rt-dev-wasm32   # wasm examples: clang --target=wasm32-wasi
   bubblewrap                                    # process sandboxes
   gcc libc6-dev libseccomp-dev                  # process sandboxes: seccomp program and init (native/)
-  slirp4netns nftables                          # process sandboxes: network = true (user-mode, firewalled)
+  slirp4netns nftables iproute2                 # process sandboxes: network = true (user-mode, firewalled)
   python3                                       # python runtime
   etcd-server redis-server                      # cluster registry, global state tier
   libcoap3-bin                                  # coap-client for the CoAP tests
