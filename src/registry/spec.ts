@@ -6,6 +6,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
+import { formatNetworkRule, parseNetworkAllow } from './network-allow.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -66,7 +67,8 @@ export const functionTomlSchema = z
     'min-instances': z.number().int().min(0).max(1000).default(0),
     'max-instances': z.number().int().min(1).max(10_000).default(8),
     env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-    network: z.boolean().default(false),
+    // true, false, or the only destinations allowed (registry/network-allow.ts).
+    network: z.union([z.boolean(), z.array(z.string())]).default(false),
     /** Grant the wasm guest a read-only preopen of its own folder at "/". */
     files: z.boolean().default(false),
     /** Invocations need the management token. */
@@ -114,6 +116,8 @@ export interface FunctionSpec {
   maxInstances: number;
   env: Record<string, string>;
   network: boolean;
+  /** With network: the only destinations allowed, canonical (absent: any but the host's own). */
+  networkAllow?: string[];
   files: boolean;
   private: boolean;
   /** Undefined: the node's default applies. */
@@ -144,6 +148,14 @@ function describeIssues(error: z.ZodError): string {
       return `${key}: ${i.message}`;
     })
     .join('; ');
+}
+
+function normaliseNetworkAllow(entries: string[]): string[] {
+  try {
+    return parseNetworkAllow(entries).map(formatNetworkRule);
+  } catch (e) {
+    throw new TernError('bad_spec', `function.toml: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -195,12 +207,13 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     minInstances: s['min-instances'],
     maxInstances: s['max-instances'],
     env: s.env,
-    network: s.network,
+    network: s.network !== false,
     files: s.files,
     private: s.private,
     idempotent: s.idempotent,
     triggers: { coap: s.triggers.coap ?? [] },
   };
+  if (Array.isArray(s.network)) spec.networkAllow = normaliseNetworkAllow(s.network);
   if (s.offload !== undefined) spec.offload = s.offload;
   if (s.description !== undefined) spec.description = s.description;
   if (s.vm) {

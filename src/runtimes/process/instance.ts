@@ -16,6 +16,7 @@ import { describeExit } from './exit-reason.js';
 import { HostOps } from './host-ops.js';
 import type { Launched } from './launch.js';
 import { LineSplitter } from '../../core/lines.js';
+import type { Companion } from './sandbox-network.js';
 import {
   encodeFrame,
   FrameDecoder,
@@ -105,6 +106,9 @@ export class ProcessInstance implements Instance {
   /** Resolves once the process is gone and its cgroup removed. */
   readonly finished: Promise<void>;
   private cleanupProblem: string | undefined;
+  /** Helpers of this sandbox outside it (its network): ended before the cgroup is removed. */
+  private readonly companions: Companion[] = [];
+  private gone = false;
 
   constructor(setup: InstanceSetup) {
     this.id = setup.options.id;
@@ -222,6 +226,12 @@ export class ProcessInstance implements Instance {
     }
     await this.finished;
     this.throwCleanupProblem();
+  }
+
+  /** Tie a helper's life to this instance's (one that comes after the end is ended at once). */
+  addCompanion(companion: Companion): void {
+    if (this.gone) void companion.close().catch(() => undefined);
+    else this.companions.push(companion);
   }
 
   onExit(listener: (reason: string) => void): void {
@@ -474,6 +484,8 @@ export class ProcessInstance implements Instance {
       ? new TernError('unavailable', `instance ${this.id} was stopped`)
       : this.crashed(reason);
     for (const wid of [...this.calls.keys()]) this.settle(wid)?.reject(error);
+    this.gone = true;
+    await Promise.all(this.companions.splice(0).map((c) => c.close().catch(() => undefined)));
     try {
       await this.cgroup.remove();
     } catch (e) {
