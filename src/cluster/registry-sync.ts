@@ -20,6 +20,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { isTernError } from '../core/errors.js';
 import type { EtcdRegistry, Publishable } from './etcd-registry.js';
+import { ETCD_CALL_MS } from './etcd.js';
 import type { ClusterKeys } from './keys.js';
 import {
   FUNCTIONS_PREFIX,
@@ -45,6 +46,8 @@ export interface RegistrySyncOptions {
 }
 
 const MAX_RETRY_MS = 30_000;
+/** First delay before a failed watch is made again (doubling up to MAX_RETRY_MS). */
+const REWATCH_MS = 250;
 /** Compare-and-swap attempts of one write before it is retried later. */
 const MAX_CAS_ATTEMPTS = 5;
 
@@ -53,6 +56,17 @@ type Wanted = { record: FunctionRecord | null; revision: bigint };
 type Latest = { seq: number; deleted: boolean; version: string };
 type WriteOutcome = { kind: 'written'; record: FunctionRecord; revision: bigint } | { kind: 'same' } | { kind: 'lost' };
 
+/** Cancelling a watcher the server already cancelled never settles: give it the time of one etcd call. */
+async function cancelWatcher(watcher: Watcher | undefined): Promise<void> {
+  if (!watcher) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ETCD_CALL_MS);
+  });
+  await Promise.race([watcher.cancel().catch(() => undefined), timeout]);
+  clearTimeout(timer);
+}
+
 const sameContent = (record: FunctionRecord, what: Publishable): boolean =>
   record.deleted
     ? what.kind === 'deleted' && record.version === what.version
@@ -60,6 +74,9 @@ const sameContent = (record: FunctionRecord, what: Publishable): boolean =>
 
 export class RegistrySync {
   private watcher: Watcher | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
+  /** Watches that failed in a row (reset when one connects). */
+  private watchFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -103,9 +120,10 @@ export class RegistrySync {
     this.unsubscribe?.();
     clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.rewatchTimer);
     const watcher = this.watcher;
     this.watcher = undefined;
-    await watcher?.cancel().catch(() => undefined);
+    await cancelWatcher(watcher);
     await Promise.allSettled([...this.running.values(), ...this.publishing.values(), this.resyncing]);
   }
 
@@ -114,7 +132,10 @@ export class RegistrySync {
   private watch(): void {
     const watcher = this.o.client.watch().prefix(FUNCTIONS_PREFIX).watcher();
     this.watcher = watcher;
-    watcher.on('connected', () => void this.resync());
+    watcher.on('connected', () => {
+      this.watchFailures = 0;
+      void this.resync();
+    });
     watcher.on('put', (kv) => this.want(kv.key.toString(), kv.value.toString(), BigInt(kv.mod_revision)));
     watcher.on('delete', (kv) => this.want(kv.key.toString(), null, BigInt(kv.mod_revision)));
     watcher.on('data', (res) => this.seeRevision(BigInt(res.header.revision)));
@@ -122,20 +143,27 @@ export class RegistrySync {
       this.o.logger.debug({ event: 'registry_watch_disconnected', err: err.message }, 'registry watch disconnected'),
     );
     watcher.on('error', (err) => {
-      // Not recoverable for this watcher (e.g. its revision was compacted away): start a fresh one.
-      this.o.logger.warn(
+      // Not recoverable for this watcher (its revision was compacted away, etcd refused it): start a
+      // fresh one, backing off while they keep failing (an etcd that refuses this node's credentials).
+      const delay = Math.min(REWATCH_MS * 2 ** this.watchFailures, MAX_RETRY_MS);
+      this.o.logger[this.watchFailures === 0 ? 'warn' : 'debug'](
         { event: 'registry_watch_error', err: err.message },
-        `registry watch failed: ${err.message}; watching again`,
+        `registry watch failed: ${err.message}; watching again in ${delay} ms`,
       );
-      if (this.watcher === watcher) this.rewatch();
+      this.watchFailures++;
+      if (this.watcher === watcher) this.rewatch(delay);
     });
   }
 
-  private rewatch(): void {
+  private rewatch(delayMs = 0): void {
     const old = this.watcher;
     this.watcher = undefined;
-    void old?.cancel().catch(() => undefined);
-    if (!this.stopped) this.watch();
+    void cancelWatcher(old);
+    clearTimeout(this.rewatchTimer);
+    this.rewatchTimer = setTimeout(() => {
+      if (!this.stopped && this.watcher === undefined) this.watch();
+    }, delayMs);
+    this.rewatchTimer.unref();
   }
 
   private seeRevision(revision: bigint): void {

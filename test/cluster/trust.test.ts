@@ -116,7 +116,8 @@ describe('cluster trust: members, records and node-to-node requests', { timeout:
   });
 
   test('a member record written straight into etcd, or a node with another secret, is not listed', async () => {
-    await until(async () => ((await client.get(nodeKey(W.name)).string()) ? true : undefined), 'W registered');
+    for (const name of [A.name, B.name, W.name])
+      await until(async () => ((await client.get(nodeKey(name)).string()) ? true : undefined), `${name} registered`);
     await client.put(nodeKey('forged-unsigned')).value(forgedMember('forged-unsigned', decoy.url));
     const made = forgedMember('forged-mac', decoy.url, { signedAt: Date.now(), mac: 'A'.repeat(43) });
     await client.put(nodeKey('forged-mac')).value(made);
