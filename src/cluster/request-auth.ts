@@ -143,7 +143,13 @@ export class RequestVerifier {
     const time = Number(given[TIME_HEADER]);
     const nonce = given[NONCE_HEADER];
     const digest = given[BODY_DIGEST_HEADER];
-    if (mac === undefined || !/^\d{1,16}$/.test(given[TIME_HEADER] ?? '') || !nonce || !digest || !given[TO_HEADER])
+    const wellFormed =
+      mac !== undefined &&
+      /^\d{1,16}$/.test(given[TIME_HEADER] ?? '') &&
+      /^[A-Za-z0-9_-]{16,64}$/.test(nonce ?? '') &&
+      /^[0-9a-f]{64}$/.test(digest ?? '') &&
+      !!given[TO_HEADER];
+    if (!wellFormed || nonce === undefined || digest === undefined)
       throw new TernError(
         'unauthorized',
         `node-to-node calls must be signed with the cluster's key (${SIGNATURE_HEADER}, ${TIME_HEADER}, ${NONCE_HEADER}, ${BODY_DIGEST_HEADER}, ${TO_HEADER})`,
