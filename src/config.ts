@@ -95,8 +95,17 @@ export const configSchema = z
         offload: z.enum(OFFLOAD_POLICIES).default('none'),
         'max-hops': z.coerce.number().int().min(0).max(8).default(2),
         'lease-ttl': leaseSeconds.default(6),
+        // ---- etcd TLS and auth (src/cluster/etcd.ts, docs/cluster.md) ----
+        /** PEM files: the CA that signed etcd's certificate; this node's client certificate and key. */
+        'etcd-ca': z.string().min(1).optional(),
+        'etcd-cert': z.string().min(1).optional(),
+        'etcd-key': z.string().min(1).optional(),
+        /** etcd's own user/password authentication. */
+        'etcd-user': z.string().min(1).optional(),
+        'etcd-password': z.string().min(1).optional(),
       })
       .strict()
+      .superRefine(checkEtcdAccess)
       .default({ etcd: [], role: 'edge', area: 'default', offload: 'none', 'max-hops': 2, 'lease-ttl': 6 }),
     redis: z.string().optional(),
     /** State store bounds (src/state/, docs/state.md). */
@@ -135,6 +144,36 @@ export const configSchema = z
 
 type RawConfig = z.output<typeof configSchema>;
 
+// ---- etcd TLS and auth: pairs that go together, TLS only on https:// endpoints ----
+function checkEtcdAccess(
+  c: { etcd: string[] } & Partial<Record<'etcd-ca' | 'etcd-cert' | 'etcd-key' | 'etcd-user' | 'etcd-password', string>>,
+  ctx: z.RefinementCtx,
+): void {
+  const pair = (a: keyof typeof c, b: keyof typeof c) => {
+    if ((c[a] === undefined) !== (c[b] === undefined))
+      ctx.addIssue({ code: 'custom', path: [c[a] === undefined ? a : b], message: `${a} and ${b} go together` });
+  };
+  pair('etcd-cert', 'etcd-key');
+  pair('etcd-user', 'etcd-password');
+  const tls = c['etcd-ca'] !== undefined || c['etcd-cert'] !== undefined;
+  const plain = c.etcd.filter((u) => !u.startsWith('https://'));
+  if (tls && plain.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['etcd'],
+      message: `etcd TLS options are set, so every etcd endpoint must be https:// (not ${plain.join(', ')})`,
+    });
+}
+
+/** Files are paths (resolved against the working directory); the node reads them when it joins. */
+export interface EtcdAccessConfig {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  user?: string;
+  password?: string;
+}
+
 export interface CompatProfileConfig {
   enabled: boolean;
   port?: number;
@@ -170,6 +209,7 @@ export interface NodeConfig {
     offload: RawConfig['cluster']['offload'];
     maxHops: number;
     leaseTtlSec: number;
+    etcdAccess: EtcdAccessConfig;
   };
   redis?: string;
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
@@ -195,6 +235,11 @@ export interface ConfigOverrides {
   area?: string;
   secret?: string;
   redis?: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPassword?: string;
 }
 
 export class ConfigError extends Error {}
@@ -235,6 +280,11 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['area', 'TERN_AREA'],
     ['secret', 'TERN_CLUSTER_SECRET'],
     ['redis', 'TERN_REDIS'],
+    ['etcdCa', 'TERN_ETCD_CA'],
+    ['etcdCert', 'TERN_ETCD_CERT'],
+    ['etcdKey', 'TERN_ETCD_KEY'],
+    ['etcdUser', 'TERN_ETCD_USER'],
+    ['etcdPassword', 'TERN_ETCD_PASSWORD'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -268,6 +318,11 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   if (o.role !== undefined) cluster.role = o.role;
   if (o.area !== undefined) cluster.area = o.area;
   if (o.secret !== undefined) cluster.secret = o.secret;
+  if (o.etcdCa !== undefined) cluster['etcd-ca'] = o.etcdCa;
+  if (o.etcdCert !== undefined) cluster['etcd-cert'] = o.etcdCert;
+  if (o.etcdKey !== undefined) cluster['etcd-key'] = o.etcdKey;
+  if (o.etcdUser !== undefined) cluster['etcd-user'] = o.etcdUser;
+  if (o.etcdPassword !== undefined) cluster['etcd-password'] = o.etcdPassword;
   if (Object.keys(cluster).length) out.cluster = cluster;
   return out;
 }
@@ -323,6 +378,7 @@ export function loadConfig(
       offload: c.cluster.offload,
       maxHops: c.cluster['max-hops'],
       leaseTtlSec: c.cluster['lease-ttl'],
+      etcdAccess: etcdAccessOf(c.cluster, cwd),
       ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
       ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
     },
@@ -340,4 +396,16 @@ export function loadConfig(
   if (c.token !== undefined) cfg.token = c.token;
   if (c.redis !== undefined) cfg.redis = c.redis;
   return cfg;
+}
+
+function etcdAccessOf(c: RawConfig['cluster'], cwd: string): EtcdAccessConfig {
+  const file = (v: string | undefined) => (v === undefined ? undefined : resolve(cwd, v));
+  const access: EtcdAccessConfig = {
+    caFile: file(c['etcd-ca']),
+    certFile: file(c['etcd-cert']),
+    keyFile: file(c['etcd-key']),
+    user: c['etcd-user'],
+    password: c['etcd-password'],
+  };
+  return Object.fromEntries(Object.entries(access).filter(([, v]) => v !== undefined)) as EtcdAccessConfig;
 }

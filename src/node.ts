@@ -273,7 +273,7 @@ async function startWithScratch(config: NodeConfig, scratch: Scratch): Promise<T
     logs,
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
-    ...(cluster ? { plugins: [cluster.routes(scheduler)], verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
+    ...(cluster ? { plugins: [cluster.routes(scheduler)] } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),

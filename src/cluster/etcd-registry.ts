@@ -126,6 +126,20 @@ export class EtcdRegistry implements Registry {
     if (this.fns.has(name) && !this.pending.has(name)) this.markPending(name, true);
   }
 
+  /**
+   * etcd holds an older record of `name` than the newest this node has seen (one put back into
+   * etcd): write the newest again, if this node has what it says (that version, or no function).
+   */
+  reassert(name: string, newest: { deleted: boolean; version: string }): void {
+    if (this.pending.has(name)) return;
+    if (newest.deleted && !this.fns.has(name)) {
+      this.tombstones.set(name, newest.version);
+      this.markPending(name, false);
+    } else if (!newest.deleted && this.fns.get(name)?.version === newest.version) {
+      this.markPending(name, false);
+    }
+  }
+
   /** The change of that generation is in etcd (or lost a race to another node's record). */
   settled(name: string, generation: number): void {
     if (this.pending.get(name)?.generation !== generation) return;

@@ -1,7 +1,7 @@
 /** What the HTTP server needs from the node. Narrow, structural types so each layer stays replaceable. */
 import type { Registry, DeployedFunction } from '../registry/registry.js';
 import type { FunctionStatus, Scheduler } from '../scheduler/types.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { CallRecord } from '../scheduler/types.js';
 import type { LogLine, LogReader } from '../core/logs.js';
 import type { NodeMember, RuntimeInfo } from '../core/node-info.js';
@@ -33,8 +33,6 @@ export interface GatewayDeps {
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
   state?: StateAdmin;
-  /** Verifies node-to-node requests (routes with access 'cluster'); absent outside a cluster. */
-  verifyPeer?: (request: FastifyRequest) => void | Promise<void>;
   /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
 }
