@@ -3,7 +3,7 @@
  * File keys are kebab-case (`[queue] capacity`, `memory-budget`); this module returns one typed object.
  */
 import { readFileSync } from 'node:fs';
-import { freemem, hostname, totalmem } from 'node:os';
+import { availableParallelism, freemem, hostname, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
@@ -56,6 +56,14 @@ export const configSchema = z
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
     'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
+    /** The HTTP edge (src/loops/, docs/config.md). */
+    http: z
+      .object({
+        /** Event loops serving HTTP and hosting instances beside the control loop; 0 serves on the control loop alone. */
+        loops: z.coerce.number().int().min(0).max(256).optional(),
+      })
+      .strict()
+      .default({}),
     queue: z
       .object({
         capacity: z.coerce.number().int().min(0).default(100),
@@ -195,6 +203,7 @@ export interface NodeConfig {
   logLevel: RawConfig['log-level'];
   memoryBudgetMiB: number;
   drainTimeoutMs: number;
+  http: { loops: number };
   queue: { capacity: number; waitMs: number };
   calls: { retentionMs: number; max: number };
   limits: { bodyBytes: number; archiveBytes: number; unpackedBytes: number; files: number };
@@ -240,6 +249,8 @@ export interface ConfigOverrides {
   etcdKey?: string;
   etcdUser?: string;
   etcdPassword?: string;
+  /** [http] loops */
+  loops?: string | number;
 }
 
 export class ConfigError extends Error {}
@@ -280,6 +291,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['area', 'TERN_AREA'],
     ['secret', 'TERN_CLUSTER_SECRET'],
     ['redis', 'TERN_REDIS'],
+    ['loops', 'TERN_HTTP_LOOPS'],
     ['etcdCa', 'TERN_ETCD_CA'],
     ['etcdCert', 'TERN_ETCD_CERT'],
     ['etcdKey', 'TERN_ETCD_KEY'],
@@ -309,6 +321,8 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   set('node', o.node);
   set('log-level', o.logLevel);
   set('memory-budget', o.memoryBudget);
+  if (o.loops !== undefined)
+    out.http = { ...((file.http as Record<string, unknown> | undefined) ?? {}), loops: o.loops };
   set('redis', o.redis);
   if (o.etcd !== undefined)
     cluster.etcd = o.etcd
@@ -361,6 +375,7 @@ export function loadConfig(
     logLevel: c['log-level'],
     memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
     drainTimeoutMs: c['drain-timeout'],
+    http: { loops: c.http.loops ?? Math.min(availableParallelism(), 64) },
     queue: { capacity: c.queue.capacity, waitMs: c.queue.wait },
     calls: { retentionMs: c.calls.retention, max: c.calls.max },
     limits: {

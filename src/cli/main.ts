@@ -32,6 +32,7 @@ program
   .option('--node <name>', 'node name')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .option('--memory-budget <mib>', 'memory budget for instances, MiB')
+  .option('--loops <n>', 'event loops serving HTTP (default: one per core; 0: the control loop alone)')
   .option('--role <role>', 'cluster role: edge|cloud')
   .option('--area <area>', 'cluster area')
   .action((o) => serve(o));
