@@ -22,6 +22,8 @@ import { createCluster } from './cluster/index.js';
 import type { DeployedFunction, Registry } from './registry/registry.js';
 import type { FunctionSpec, RuntimeName } from './registry/spec.js';
 import { createRuntimes } from './runtimes/index.js';
+import { ContainerRuntime, DEFAULT_IMAGE_LIMITS } from './runtimes/container/runtime.js';
+import { imageRoutes } from './runtimes/container/image-routes.js';
 import { createHostSide } from './state/index.js';
 import type { Runtime, RuntimeProbe } from './runtimes/runtime.js';
 import { createScheduler } from './scheduler/scheduler.js';
@@ -250,6 +252,14 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     };
   };
 
+  // Container images by name (issue 23): /v1/images on the native API, beside the cluster's routes.
+  const containers = runtimes.get('container');
+  const plugins = [
+    ...(containers instanceof ContainerRuntime
+      ? [imageRoutes({ images: containers.images, maxBytes: DEFAULT_IMAGE_LIMITS.archiveBytes })]
+      : []),
+    ...(cluster ? [cluster.routes(scheduler)] : []),
+  ];
   const app = await buildServer({
     nodeName: config.node,
     version: VERSION,
@@ -262,7 +272,8 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logs,
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
-    ...(cluster ? { plugins: [cluster.routes(scheduler)], verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
+    plugins,
+    ...(cluster ? { verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),

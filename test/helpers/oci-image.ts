@@ -169,25 +169,29 @@ export async function ociArchive(o: ImageOptions): Promise<Buffer> {
 /** Debian's static busybox (busybox-static), the one program these images need. */
 export const BUSYBOX = '/bin/busybox';
 
+/** CGI headers end in CRLF: busybox httpd passes them on as the script wrote them. */
+const HEAD = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n";
+
 export const CGI = {
   /** Counts the calls this instance served (a file in its /tmp). */
-  count: '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho x >> /tmp/count\nwc -l < /tmp/count\n',
+  count: HEAD + 'echo x >> /tmp/count\nwc -l < /tmp/count\n',
   /** Who and where it runs: uid, hostname, network interfaces, the root folder's entries. */
   whoami:
-    '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "uid=$(id -u) gid=$(id -g) greeting=$GREETING"\n' +
+    HEAD +
+    'echo "uid=$(id -u) gid=$(id -g) greeting=$GREETING"\n' +
     'echo "ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | sort | tr "\\n" ,)"\n' +
     'echo "root=$(ls / | tr "\\n" ,)"\n',
   /** Tries to read the file named by the query string. */
-  read: '#!/bin/sh\necho "Content-Type: text/plain"\necho\ncat "$QUERY_STRING" 2>&1 || echo "read failed"\n',
+  read: HEAD + 'cat "$QUERY_STRING" 2>&1 || echo "read failed"\n',
   /** Tries a TCP connection to 127.0.0.1:<query string>. */
   connect:
-    '#!/bin/sh\necho "Content-Type: text/plain"\necho\n' +
+    HEAD +
+    '' +
     'if echo hi | nc -w 2 127.0.0.1 "$QUERY_STRING" >/dev/null 2>&1; then echo connected; else echo refused; fi\n',
   /** Tries to write into the image's own files. */
-  write:
-    '#!/bin/sh\necho "Content-Type: text/plain"\necho\n(echo x > /bin/evil) 2>&1 && echo wrote || echo "write failed"\n',
+  write: HEAD + '(echo x > /bin/evil) 2>&1 && echo wrote || echo "write failed"\n',
   /** Holds <query string> MiB in a shell variable. */
-  hog: '#!/bin/sh\necho "Content-Type: text/plain"\necho\nx=$(head -c "${QUERY_STRING}m" /dev/zero | tr "\\0" x)\necho "held ${#x}"\n',
+  hog: HEAD + 'x=$(head -c "${QUERY_STRING}m" /dev/zero | tr "\\0" x)\necho "held ${#x}"\n',
 };
 
 /** The layer of a busybox httpd function: /bin/busybox, /bin/sh, a web root with CGI scripts. */

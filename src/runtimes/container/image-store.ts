@@ -62,6 +62,7 @@ export class ImageStore {
       await mkdir(this.dir, { recursive: true });
       await this.rootfs.sweep();
       await rm(this.workDir, { recursive: true, force: true });
+      await rm(join(this.dir, 'uploads'), { recursive: true, force: true });
       const text = await readFile(this.namesFile, 'utf8').catch(() => '[]');
       for (const named of JSON.parse(text) as NamedImage[]) {
         this.names.set(named.name, named);
@@ -172,4 +173,16 @@ export class ImageStore {
     await this.serial.close();
     await this.rootfs.close();
   }
+}
+
+/**
+ * The normalised name of `image` when it was imported on the node whose store is `dir` (read from
+ * names.json, which every change rewrites whole): for adapters that deploy by image name.
+ */
+export async function importedImageName(dir: string, image: string): Promise<string | undefined> {
+  const ref = normalizeRef(image);
+  if (ref === undefined) return undefined;
+  const text = await readFile(join(dir, 'names.json'), 'utf8').catch(() => '[]');
+  const names = JSON.parse(text) as { name?: unknown }[];
+  return names.some((n) => n.name === ref) ? ref : undefined;
 }

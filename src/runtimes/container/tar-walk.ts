@@ -3,7 +3,6 @@
  * the order they were written (a whiteout after its file, a hard link after its target). The
  * feed waits while more than one entry is in hand, so no more than a chunk is ever buffered.
  */
-import { once } from 'node:events';
 import { Parser, type ReadEntry } from 'tar';
 import { badImage } from './digest.js';
 
@@ -65,7 +64,7 @@ export async function walkTar(
         fail(badImage(`${o.what}: more than ${o.maxTarBytes} bytes of tar data (the limit)`));
         break;
       }
-      if (!parser.write(chunk)) await Promise.race([once(parser, 'drain'), settled()]);
+      if (!parser.write(chunk)) await Promise.race([new Promise((r) => parser.once('drain', r)), settled()]);
     }
   } catch (e) {
     // The source failed (a digest mismatch, corrupt gzip): handlers still running stop first.
@@ -73,7 +72,7 @@ export async function walkTar(
   }
   if (failure === undefined) {
     let ended = false;
-    const end = once(parser, 'end').then(() => (ended = true));
+    const end = new Promise<void>((r) => parser.once('end', r)).then(() => (ended = true));
     parser.end();
     while (!ended && failure === undefined) await Promise.race([end, settled()]);
   }
