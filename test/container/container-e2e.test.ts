@@ -158,6 +158,18 @@ describe('container functions', { skip }, () => {
     }
   });
 
+  test('network = true: outbound through slirp4netns, still no host loopback; port chooses the port', async () => {
+    assert.equal((await deploy('net', 'runtime = "container"\nimage = "image"\nnetwork = true\n')).status, 201);
+    assert.match((await call('net', 'cgi-bin/whoami')).text, /ifaces=lo,tap0,\n/);
+    assert.match((await call('net', 'cgi-bin/read?/etc/resolv.conf')).text, /nameserver 10\.0\.2\.3/);
+    assert.match((await call('net', `cgi-bin/connect?${new URL(node.url).port}`)).text, /^refused/);
+    const on80 = await deploy('port-80', 'runtime = "container"\nimage = "image"\nport = 80\n', (dir) =>
+      writeOciLayout(join(dir, 'image'), { layers: [busyboxLayer()], config: httpdConfig(80) }),
+    );
+    assert.equal(on80.status, 201, await on80.text());
+    assert.equal((await call('port-80', 'index.html')).text, 'hello from a container\n');
+  });
+
   test('a corrupt layout or a wrong digest is refused at deploy, leaving nothing on disk', async () => {
     const rootfsBefore = await readdir(join(node.data, 'containers/rootfs'));
     const tampered = await deploy('tampered', 'runtime = "container"\nimage = "image"\n', async (dir) => {

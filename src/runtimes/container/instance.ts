@@ -27,6 +27,8 @@ export interface ContainerParts {
   /** The OCI runtime's `run`, in the foreground: it ends when the container ends. */
   process: VmProcess;
   forwarder: Forwarder;
+  /** slirp4netns, for a function granted the network. */
+  outbound?: VmProcess;
   cgroup: ContainerCgroup;
   bundle: string;
   pidFile: string;
@@ -58,6 +60,7 @@ export class ContainerInstance implements Instance {
     const killed = how === 'exit code 137' || how === 'signal SIGKILL';
     const oom = (await p.cgroup.oomKills()) > this.oomSeen || (killed && !this.ending && (await p.cgroup.hitLimit()));
     await p.forwarder.process.kill();
+    await p.outbound?.kill();
     // A runtime killed by signal had no chance to delete its container.
     if (how.startsWith('signal')) await deleteContainer(p.oci, p.containerId).catch(() => undefined);
     await p.cgroup.remove().catch(() => undefined);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TernError } from '../../core/errors.js';
@@ -14,6 +14,7 @@ import { VmProcess } from '../microvm/vm-process.js';
 import type { LogStream } from '../runtime.js';
 import { ContainerCgroup } from './container-cgroup.js';
 import { startForwarder, type Forwarder } from './forwarder.js';
+import { SLIRP_DNS, startOutbound } from './outbound.js';
 import { ContainerInstance } from './instance.js';
 import { deleteContainer, runArgs, type OciRuntime } from './oci-cli.js';
 import { ociSpec, type ContainerPlan } from './oci-spec.js';
@@ -32,6 +33,8 @@ export interface LaunchRequest {
   plan: Omit<ContainerPlan, 'netns' | 'cgroupsPath' | 'tmpBytes'>;
   memoryMiB: number;
   port: number;
+  /** `network = true`: outbound access through slirp4netns. */
+  network: boolean;
   readyTimeoutMs: number;
   maxResponseBytes: number;
   log(line: string, stream: LogStream): void;
@@ -77,6 +80,14 @@ async function waitReady(r: LaunchRequest, proc: VmProcess, socket: string, cgro
   }
 }
 
+/** A resolv.conf naming slirp's DNS, mounted where the image has a regular /etc/resolv.conf (the store makes one). */
+async function resolvConf(bundle: string, rootfs: string): Promise<string | undefined> {
+  if (!(await lstat(join(rootfs, 'etc', 'resolv.conf')).catch(() => undefined))?.isFile()) return undefined;
+  const path = join(bundle, 'resolv.conf');
+  await writeFile(path, `nameserver ${SLIRP_DNS}\n`, { mode: 0o644 });
+  return path;
+}
+
 export async function launchContainer(r: LaunchRequest): Promise<ContainerInstance> {
   const key = randomBytes(8).toString('hex');
   const bundle = join(r.scratchDir, key);
@@ -86,8 +97,10 @@ export async function launchContainer(r: LaunchRequest): Promise<ContainerInstan
   let cgroup: ContainerCgroup | undefined;
   let forwarder: Forwarder | undefined;
   let proc: VmProcess | undefined;
+  let outbound: VmProcess | undefined;
   try {
-    await mkdir(bundle, { recursive: true, mode: 0o700 });
+    // 0711: the container's mapped root must pass to reach a bind-mounted resolv.conf, never list.
+    await mkdir(bundle, { recursive: true, mode: 0o711 });
     const memoryBytes = r.memoryMiB * 1024 * 1024;
     cgroup = await ContainerCgroup.create(r.layout, `${process.pid}-${key}`, memoryBytes, PIDS_MAX);
     forwarder = await startForwarder(socket, r.port, (line) => r.log(`[network helper] ${line}`, 'stderr'));
@@ -97,6 +110,10 @@ export async function launchContainer(r: LaunchRequest): Promise<ContainerInstan
       cgroupsPath: cgroup.runtimePath,
       tmpBytes: memoryBytes,
     };
+    if (r.network) {
+      outbound = await startOutbound(forwarder.process.pid, (line) => r.log(`[slirp4netns] ${line}`, 'stderr'));
+      plan.resolvConf = await resolvConf(bundle, r.plan.rootfs);
+    }
     await writeFile(join(bundle, 'config.json'), JSON.stringify(ociSpec(plan)));
     proc = await VmProcess.spawn({
       command: r.oci.path,
@@ -111,6 +128,7 @@ export async function launchContainer(r: LaunchRequest): Promise<ContainerInstan
       oci: r.oci,
       process: proc,
       forwarder,
+      ...(outbound ? { outbound } : {}),
       cgroup,
       bundle,
       pidFile,
@@ -120,6 +138,7 @@ export async function launchContainer(r: LaunchRequest): Promise<ContainerInstan
       released: r.released,
     });
   } catch (e) {
+    await outbound?.kill();
     await undo(r, { cgroup, forwarder, proc, bundle, containerId });
     throw e;
   }

@@ -26,6 +26,8 @@ export interface ContainerPlan {
   cgroupsPath: string;
   /** Size of the tmpfs /tmp (charged to the cgroup's memory like everything else). */
   tmpBytes: number;
+  /** A file bind-mounted read-only at /etc/resolv.conf (functions granted the network). */
+  resolvConf?: string;
 }
 
 /** Inside the user namespace only; a function that needs fewer drops them itself. */
@@ -95,7 +97,7 @@ function seccomp(): object {
   };
 }
 
-function mounts(tmpBytes: number): object[] {
+function mounts(tmpBytes: number, resolvConf: string | undefined): object[] {
   const tmpfs = (destination: string, options: string[]) => ({ destination, type: 'tmpfs', source: 'tmpfs', options });
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -109,6 +111,16 @@ function mounts(tmpBytes: number): object[] {
     tmpfs('/dev/shm', ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${tmpBytes}`]),
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     tmpfs('/tmp', ['nosuid', 'nodev', 'mode=1777', `size=${tmpBytes}`]),
+    ...(resolvConf
+      ? [
+          {
+            destination: '/etc/resolv.conf',
+            type: 'bind',
+            source: resolvConf,
+            options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'],
+          },
+        ]
+      : []),
   ];
 }
 
@@ -129,7 +141,7 @@ export function ociSpec(p: ContainerPlan): object {
     },
     root: { path: p.rootfs, readonly: true },
     hostname: p.hostname,
-    mounts: mounts(p.tmpBytes),
+    mounts: mounts(p.tmpBytes, p.resolvConf),
     linux: {
       uidMappings: idMap,
       gidMappings: idMap,

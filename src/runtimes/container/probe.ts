@@ -87,6 +87,7 @@ async function tryRuntime(
       },
       memoryMiB: 64,
       port: 8080,
+      network: false,
       readyTimeoutMs: o.timeoutMs,
       maxResponseBytes: 1024,
       log: (line) => o.onLine(runtime.name, line),

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Budget } from '../../registry/entry-rules.js';
 import { KeyedSerial } from '../../registry/keyed-serial.js';
@@ -85,6 +85,10 @@ export class RootfsStore {
         const path = join(temp, point);
         if (!existsSync(path)) await mkdir(path, { mode: 0o755 });
       }
+      // Where a function granted the network gets its resolv.conf mounted (only a missing one is made).
+      const etc = await lstat(join(temp, 'etc')).catch(() => undefined);
+      if (etc?.isDirectory() && !(await lstat(join(temp, 'etc', 'resolv.conf')).catch(() => undefined)))
+        await writeFile(join(temp, 'etc', 'resolv.conf'), '', { mode: 0o644 });
       await chmod(temp, 0o755);
       await rename(temp, final);
     } catch (e) {

@@ -146,6 +146,7 @@ export class ContainerRuntime implements Runtime {
       },
       memoryMiB: spec.memory,
       port: spec.container?.port ?? DEFAULT_PORT,
+      network: spec.network,
       readyTimeoutMs: this.options.readyTimeoutMs ?? 15_000,
       maxResponseBytes: this.options.maxResponseBytes ?? 32 * 1024 * 1024,
       log: (line, stream) => o.log(line, stream, o.id),
