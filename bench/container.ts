@@ -18,8 +18,12 @@ import { busyboxLayer, httpdConfig, writeOciLayout } from '../test/helpers/oci-i
 const COLD_STARTS = 15;
 const WARM_CALLS = 100;
 
+export interface ContainerBenchOptions {
+  coldStarts?: number;
+  warmCalls?: number;
+}
+
 export interface RuntimeFigures {
-  runtime: string;
   works: boolean;
   detail: string;
   coldStartMedianMs?: number;
@@ -34,30 +38,35 @@ function quantile(values: number[], q: number): number {
 
 const round = (v: number): number => Math.round(v * 10) / 10;
 
-async function measure(runtime: ContainerRuntime, dir: string, oci: string, scratch: string): Promise<RuntimeFigures> {
+async function measure(
+  runtime: ContainerRuntime,
+  dir: string,
+  oci: string,
+  scratch: string,
+  o: Required<ContainerBenchOptions>,
+): Promise<RuntimeFigures> {
   const toml = `name = "bench-${oci}"\nruntime = "container"\nimage = "image"\nmemory = 64\n[container]\nruntime = "${oci}"\n`;
   const fn = { spec: parseFunctionToml(toml), dir, version: oci, deployedAt: new Date().toISOString() };
   await runtime.prepare(fn);
   const signal = new AbortController().signal;
   const call = () => createInvocation({ function: fn.spec.name, trigger: 'http', path: '/index.html' });
   const cold: number[] = [];
-  for (let i = 0; i < COLD_STARTS; i++) {
+  for (let i = 0; i < o.coldStarts; i++) {
     const t = performance.now();
     const instance = await runtime.start(fn, { id: `${oci}-${i}`, log: () => {}, scratchRoot: scratch });
     const first = await instance.call(call(), signal);
     cold.push(performance.now() - t);
     if (first.status !== 200) throw new Error(`${oci}: the first call answered ${first.status}`);
-    if (i < COLD_STARTS - 1) await instance.kill();
+    if (i < o.coldStarts - 1) await instance.kill();
     else {
       const warm: number[] = [];
-      for (let j = 0; j < WARM_CALLS; j++) {
+      for (let j = 0; j < o.warmCalls; j++) {
         const w = performance.now();
         await instance.call(call(), signal);
         warm.push(performance.now() - w);
       }
       await instance.kill();
       return {
-        runtime: oci,
         works: true,
         detail: 'works',
         coldStartMedianMs: round(quantile(cold, 0.5)),
@@ -69,7 +78,9 @@ async function measure(runtime: ContainerRuntime, dir: string, oci: string, scra
   throw new Error('unreachable');
 }
 
-export async function benchContainers(): Promise<RuntimeFigures[]> {
+/** Figures keyed by OCI runtime name ("crun", "runc", "runsc"). */
+export async function benchContainers(options: ContainerBenchOptions = {}): Promise<Record<string, RuntimeFigures>> {
+  const o = { coldStarts: options.coldStarts ?? COLD_STARTS, warmCalls: options.warmCalls ?? WARM_CALLS };
   const root = await mkdtemp(join(tmpdir(), 'tern-bench-container-'));
   // The containers' mapped root must pass through this folder to reach the store in it.
   await chmod(root, 0o711);
@@ -83,11 +94,11 @@ export async function benchContainers(): Promise<RuntimeFigures[]> {
     await writeOciLayout(join(fnDir, 'image'), { layers: [busyboxLayer()], config: httpdConfig() });
     const decision = await runtime.decide();
     if (decision.blocker) throw new Error(decision.blocker);
-    const out: RuntimeFigures[] = [];
-    for (const v of decision.verdicts) {
-      if (!v.works) out.push({ runtime: v.name, works: false, detail: v.detail });
-      else out.push(await measure(runtime, fnDir, v.name, join(root, 'scratch')));
-    }
+    const out: Record<string, RuntimeFigures> = {};
+    for (const v of decision.verdicts)
+      out[v.name] = v.works
+        ? await measure(runtime, fnDir, v.name, join(root, 'scratch'), o)
+        : { works: false, detail: v.detail };
     return out;
   } finally {
     await runtime.close();
