@@ -268,6 +268,17 @@ describe('container functions', { skip }, () => {
     assert.equal((await node.api('GET', '/v1/images', { token: null })).status, 401);
   });
 
+  test('tern new container gives a starter that builds, deploys and answers', async () => {
+    const dir = join(work, 'starter-container');
+    const env = { ...process.env, TERN_URL: node.url, TERN_TOKEN: node.token };
+    assert.match((await run(process.execPath, [CLI, 'new', 'container', dir], { env })).stdout, /created/);
+    await run('bash', [join(dir, 'build.sh')], { timeout: 60_000 });
+    await run(process.execPath, [CLI, 'deploy', dir], { env });
+    const res = await fetch(`${node.url}/fn/starter-container`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /Hello from a container! method=GET/);
+  });
+
   test('nothing is left once the node stops: no container, cgroup, mount or runtime state', async () => {
     assert.ok((await containerPids()).length > 0, 'containers run before the stop');
     assert.match(node.output(), /"scratch":"/);
