@@ -56,13 +56,15 @@ async function call(name: string, path: string): Promise<{ status: number; text:
   };
 }
 
-/** Host pids of every process in a container cgroup of this node. */
+/** Host pids of every live process in a container cgroup of this node. */
 async function containerPids(): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const cgroup = await readFile(`/proc/${entry}/cgroup`, 'utf8').catch(() => '');
-    if (cgroup.includes(`/tern-containers/${node.proc.pid}-`)) pids.push(Number(entry));
+    const status = await readFile(`/proc/${entry}/status`, 'utf8').catch(() => '');
+    // A zombie is dead already (this machine's init may not reap orphans).
+    if (cgroup.includes(`/tern-containers/${node.proc.pid}-`) && !/^State:\s+Z/m.test(status)) pids.push(Number(entry));
   }
   return pids;
 }
