@@ -39,6 +39,15 @@ export interface ContainerParts {
   released(): void;
 }
 
+const SIGTERM_BIT = 1n << 14n;
+
+/** Whether `pid` has a SIGTERM handler (its SigCgt mask in /proc). */
+async function handlesSigterm(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const mask = /^SigCgt:\s+([0-9a-f]+)$/m.exec(status)?.[1];
+  return mask !== undefined && (BigInt(`0x${mask}`) & SIGTERM_BIT) !== 0n;
+}
+
 export class ContainerInstance implements Instance {
   readonly id: string;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -134,7 +143,8 @@ export class ContainerInstance implements Instance {
     if (this.parts.process.hasExited) return this.gone;
     this.ending = true;
     const init = await this.initPid();
-    if (init !== undefined && (await this.parts.cgroup.pids()).includes(init)) {
+    // The first process of a pid namespace ignores SIGTERM unless it handles it: then waiting is in vain.
+    if (init !== undefined && (await handlesSigterm(init)) && (await this.parts.cgroup.pids()).includes(init)) {
       await this.signalAll('SIGTERM', init);
       const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), STOP_GRACE_MS).unref());
       if ((await Promise.race([this.parts.process.exited, timer])) !== 'late') return this.gone;
