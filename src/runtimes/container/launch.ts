@@ -30,7 +30,7 @@ export interface LaunchRequest {
   layout: CgroupLayout;
   /** Bundles and sockets go here (short paths: a unix socket path has at most 107 bytes). */
   scratchDir: string;
-  plan: Omit<ContainerPlan, 'netns' | 'cgroupsPath' | 'tmpBytes'>;
+  plan: Omit<ContainerPlan, 'netns' | 'cgroupsPath' | 'tmpBytes' | 'userNamespace'>;
   memoryMiB: number;
   port: number;
   /** `network = true`: outbound access through slirp4netns. */
@@ -109,6 +109,7 @@ export async function launchContainer(r: LaunchRequest): Promise<ContainerInstan
       netns: forwarder.netns,
       cgroupsPath: cgroup.runtimePath,
       tmpBytes: memoryBytes,
+      userNamespace: r.oci.name !== 'runsc',
     };
     if (r.network) {
       outbound = await startOutbound(forwarder.process.pid, (line) => r.log(`[slirp4netns] ${line}`, 'stderr'));

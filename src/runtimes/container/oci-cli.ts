@@ -68,7 +68,7 @@ export function runArgs(r: OciRuntime, bundle: string, pidFile: string, id: stri
 }
 
 export async function listContainers(r: OciRuntime): Promise<string[]> {
-  const out = await execText(r.path, [...globalArgs(r), 'list', '-q']);
+  const out = await execText(r.path, [...globalArgs(r), 'list', '--quiet']);
   return out.split('\n').filter((l) => l.trim() !== '');
 }
 

@@ -28,6 +28,11 @@ export interface ContainerPlan {
   tmpBytes: number;
   /** A file bind-mounted read-only at /etc/resolv.conf (functions granted the network). */
   resolvConf?: string;
+  /**
+   * Map ids through a user namespace (crun, runc). gVisor's runsc refuses one in the spec: its own
+   * kernel is the boundary there, and it runs its sandbox unprivileged by itself.
+   */
+  userNamespace: boolean;
 }
 
 /** Inside the user namespace only; a function that needs fewer drops them itself. */
@@ -127,6 +132,7 @@ function mounts(tmpBytes: number, resolvConf: string | undefined): object[] {
 export function ociSpec(p: ContainerPlan): object {
   const capabilities = p.uid === 0 ? CAPABILITIES : [];
   const idMap = [{ containerID: 0, hostID: HOST_ID_BASE, size: HOST_ID_COUNT }];
+  const userns = p.userNamespace ? { uidMappings: idMap, gidMappings: idMap } : {};
   return {
     ociVersion: '1.0.2',
     process: {
@@ -143,15 +149,14 @@ export function ociSpec(p: ContainerPlan): object {
     hostname: p.hostname,
     mounts: mounts(p.tmpBytes, p.resolvConf),
     linux: {
-      uidMappings: idMap,
-      gidMappings: idMap,
+      ...userns,
       cgroupsPath: p.cgroupsPath,
       namespaces: [
         { type: 'pid' },
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
-        { type: 'user' },
+        ...(p.userNamespace ? [{ type: 'user' }] : []),
         { type: 'cgroup' },
         { type: 'network', path: p.netns },
       ],
