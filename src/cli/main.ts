@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { ApiError } from './client.js';
 import * as cmd from './commands.js';
+import { importImage, listImages, removeImage } from './image.js';
 import { newFunction } from './new.js';
 import { serve } from './serve.js';
 import { VERSION } from '../version.js';
@@ -73,6 +74,18 @@ withClient(
     .option('--since <time>', 'ISO time'),
 ).action((name, o) => cmd.logs(name, o));
 withClient(program.command('status').description("the node's status")).action((o) => cmd.status(o));
+const image = program.command('image').description('container images kept on the node (runtime = "container")');
+withClient(
+  image
+    .command('import <file> [name]')
+    .description('import an oci-archive or docker-archive (name: as the archive says)'),
+).action((file, name, o) => importImage(file, name, o));
+withClient(image.command('ls').description('list imported images').option('--json', 'JSON output')).action((o) =>
+  listImages(o),
+);
+withClient(image.command('rm <name>').description('remove an imported image')).action((name, o) =>
+  removeImage(name, o),
+);
 program
   .command('new <runtime> <dir>')
   .description('write a starter function')

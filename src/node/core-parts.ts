@@ -19,6 +19,7 @@ import { DirRegistry } from '../registry/dir-store.js';
 import type { Registry } from '../registry/registry.js';
 import type { FunctionSpec } from '../registry/spec.js';
 import { createRuntimes } from '../runtimes/index.js';
+import type { Runtime } from '../runtimes/runtime.js';
 import { createScheduler, type NodeScheduler } from '../scheduler/scheduler.js';
 import { createHostSide, type HostSide } from '../state/index.js';
 import { resolveToken } from '../token.js';
@@ -38,6 +39,8 @@ export interface Core {
   host: HostSide;
   loops: LoopFleet | undefined;
   runtimes: RuntimeSet;
+  /** The runtimes themselves (on the control loop), for the parts that need one's own API. */
+  localRuntimes: Runtime[];
   registry: Registry;
   cluster: ClusterNode | undefined;
   scheduler: NodeScheduler;
@@ -112,6 +115,7 @@ export async function buildCore(
     host,
     loops,
     runtimes,
+    localRuntimes: local,
     registry,
     cluster,
     settled,

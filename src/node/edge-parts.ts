@@ -16,6 +16,8 @@ import type { NodeConfig } from '../config.js';
 import type { NodeMember } from '../core/node-info.js';
 import { buildServer } from '../gateway/server.js';
 import { createCoapTrigger } from '../triggers/coap/index.js';
+import { ContainerRuntime, DEFAULT_IMAGE_LIMITS } from '../runtimes/container/runtime.js';
+import { imageRoutes } from '../runtimes/container/image-routes.js';
 import { createGrpcTrigger } from '../triggers/grpc/index.js';
 import { createHttpTrigger, type HttpTrigger } from '../triggers/http/index.js';
 import type { Trigger, TriggerContext } from '../triggers/trigger.js';
@@ -48,7 +50,7 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     logs: core.logs,
     metrics: core.metrics,
     nodes: core.cluster ? () => core.cluster!.nodes() : async () => [selfMember(config, core, http.url())],
-    ...(core.cluster ? { plugins: [core.cluster.routes(core.scheduler)] } : {}),
+    plugins: nativePlugins(core),
     recentCalls: (fn, limit) => core.recentCalls(fn, limit),
     settled: core.settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
@@ -121,6 +123,17 @@ function addCompat(
       await Promise.allSettled(running.map((c) => c.close()));
     },
   });
+}
+
+/** Routes of other parts on the native API: container images by name (issue 23), the cluster's node-to-node routes. */
+function nativePlugins(core: Core) {
+  const containers = core.localRuntimes.find((r) => r instanceof ContainerRuntime);
+  return [
+    ...(containers instanceof ContainerRuntime
+      ? [imageRoutes({ images: containers.images, maxBytes: DEFAULT_IMAGE_LIMITS.archiveBytes })]
+      : []),
+    ...(core.cluster ? [core.cluster.routes(core.scheduler)] : []),
+  ];
 }
 
 /** This node as /v1/nodes lists it outside a cluster. */
