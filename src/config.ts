@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
+import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
@@ -115,6 +116,8 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
+    /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
+    mqtt: mqttConfigSchema.optional(),
   })
   .strict();
 
@@ -160,6 +163,7 @@ export interface NodeConfig {
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
+  mqtt?: MqttConfig;
 }
 
 /** Flags and env both map onto these file keys. */
@@ -180,6 +184,10 @@ export interface ConfigOverrides {
   area?: string;
   secret?: string;
   redis?: string;
+  /** [mqtt] url, username, password */
+  mqtt?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
 }
 
 export class ConfigError extends Error {}
@@ -220,6 +228,9 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['area', 'TERN_AREA'],
     ['secret', 'TERN_CLUSTER_SECRET'],
     ['redis', 'TERN_REDIS'],
+    ['mqtt', 'TERN_MQTT'],
+    ['mqttUsername', 'TERN_MQTT_USERNAME'],
+    ['mqttPassword', 'TERN_MQTT_PASSWORD'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -254,6 +265,12 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   if (o.area !== undefined) cluster.area = o.area;
   if (o.secret !== undefined) cluster.secret = o.secret;
   if (Object.keys(cluster).length) out.cluster = cluster;
+  // [mqtt]: url, username, password from env/flags (a password only from env or file: flags show in `ps`).
+  const mqtt: Record<string, unknown> = { ...((file.mqtt as Record<string, unknown> | undefined) ?? {}) };
+  if (o.mqtt !== undefined) mqtt.url = o.mqtt;
+  if (o.mqttUsername !== undefined) mqtt.username = o.mqttUsername;
+  if (o.mqttPassword !== undefined) mqtt.password = o.mqttPassword;
+  if (Object.keys(mqtt).length) out.mqtt = mqtt;
   return out;
 }
 
@@ -324,5 +341,12 @@ export function loadConfig(
   if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
   if (c.token !== undefined) cfg.token = c.token;
   if (c.redis !== undefined) cfg.redis = c.redis;
+  if (c.mqtt !== undefined) {
+    try {
+      cfg.mqtt = mqttConfigOf(c.mqtt, cwd);
+    } catch (e) {
+      throw new ConfigError(`config: ${(e as Error).message}`);
+    }
+  }
   return cfg;
 }

@@ -34,6 +34,8 @@ program
   .option('--memory-budget <mib>', 'memory budget for instances, MiB')
   .option('--role <role>', 'cluster role: edge|cloud')
   .option('--area <area>', 'cluster area')
+  .option('--mqtt <url>', 'MQTT broker of the MQTT triggers (mqtt://host:1883)')
+  .option('--mqtt-username <name>', 'MQTT user name (the password: TERN_MQTT_PASSWORD)')
   .action((o) => serve(o));
 
 withClient(

@@ -6,6 +6,8 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
+import { mqttTriggersSchema, type MqttTriggerSpec } from '../triggers/mqtt/spec.js';
+import { scheduleTriggersSchema, type ScheduleSpec } from '../triggers/schedule/spec.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -82,7 +84,15 @@ export const functionTomlSchema = z
     /** Safe to run twice: a failed forward may be retried on another node. */
     idempotent: z.boolean().default(false),
     description: z.string().max(1000).optional(),
-    triggers: z.object({ coap: stringList.optional() }).strict().default({}),
+    // [[triggers.mqtt]] and [[triggers.schedule]]: their schemas live with their triggers (src/triggers/*/spec.ts).
+    triggers: z
+      .object({
+        coap: stringList.optional(),
+        mqtt: mqttTriggersSchema.optional(),
+        schedule: scheduleTriggersSchema.optional(),
+      })
+      .strict()
+      .default({}),
     vm: vmTable.optional(),
     container: containerTable.optional(),
   })
@@ -127,7 +137,7 @@ export interface FunctionSpec {
   offload?: OffloadPolicy;
   idempotent: boolean;
   description?: string;
-  triggers: { coap: string[] };
+  triggers: { coap: string[]; mqtt: MqttTriggerSpec[]; schedule: ScheduleSpec[] };
   vm?: VmSpec;
   container?: { image: string; runtime?: string };
 }
@@ -206,7 +216,7 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     files: s.files,
     private: s.private,
     idempotent: s.idempotent,
-    triggers: { coap: s.triggers.coap ?? [] },
+    triggers: { coap: s.triggers.coap ?? [], mqtt: s.triggers.mqtt ?? [], schedule: s.triggers.schedule ?? [] },
   };
   if (s.offload !== undefined) spec.offload = s.offload;
   if (s.description !== undefined) spec.description = s.description;
