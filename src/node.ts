@@ -33,6 +33,8 @@ import { serverledgeProfile } from './compat/serverledge/index.js';
 import { tinyfaasProfile } from './compat/tinyfaas/index.js';
 import { createCoapTrigger } from './triggers/coap/index.js';
 import { createGrpcTrigger } from './triggers/grpc/index.js';
+import { createMqttTrigger, refuseMqttTriggers } from './triggers/mqtt/index.js';
+import { createScheduleTrigger } from './triggers/schedule/index.js';
 import type { Trigger, TriggerContext } from './triggers/trigger.js';
 import { resolveToken } from './token.js';
 import { PROJECT_ROOT, VERSION } from './version.js';
@@ -130,6 +132,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logger,
   );
   const validate = async (spec: FunctionSpec, dir: string) => {
+    if (!config.mqtt) refuseMqttTriggers(spec); // a [[triggers.mqtt]] needs this node's [mqtt] broker
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
   };
@@ -232,6 +235,11 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   const triggers: Trigger[] = [];
   if (config.coap) triggers.push(createCoapTrigger({ port: config.coapPort, host: config.host }));
   if (config.grpc) triggers.push(createGrpcTrigger({ port: config.grpcPort, host: config.host }));
+  // Event triggers: MQTT (with [mqtt]) and schedules (claimed through etcd in a cluster); see docs/triggers.md.
+  const { node: nodeName, dataDir, drainTimeoutMs: drainMs } = config;
+  if (config.mqtt)
+    triggers.push(createMqttTrigger({ config: config.mqtt, nodeName, dataDir, drainMs, metrics: metrics.register }));
+  triggers.push(createScheduleTrigger({ nodeName, dataDir, etcd: config.cluster.etcd, metrics: metrics.register }));
 
   const selfMember = (): NodeMember => {
     const cap = scheduler.capacity();
@@ -259,6 +267,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     scheduler,
     runtimes: () => runtimes.info(),
     triggers: () => Object.fromEntries([['http', url], ...triggers.map((t) => [t.name, t.address()])]),
+    triggerStatus: () => Object.fromEntries(triggers.flatMap((t) => (t.status ? [[t.name, t.status()]] : []))),
     logs,
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
