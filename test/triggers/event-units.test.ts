@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../../src/config.js';
 import type { DeployedFunction } from '../../src/registry/registry.js';
 import { parseFunctionToml } from '../../src/registry/spec.js';
 import { AckQueue } from '../../src/triggers/mqtt/acks.js';
+import { Backlog } from '../../src/triggers/mqtt/backlog.js';
 import { desiredSubscriptions } from '../../src/triggers/mqtt/subscriptions.js';
 import { filterProblem, topicMatches, topicNameProblem } from '../../src/triggers/mqtt/topic.js';
 import { ScheduleTiming } from '../../src/triggers/schedule/timing.js';
@@ -72,12 +73,49 @@ describe('QoS 1 acknowledgements', () => {
     await acks.running();
   });
 
+  it('gives an abandoned message back without holding up the ones after it', () => {
+    const { acks, sent } = queue();
+    const one = acks.received(1, false).delivery;
+    const two = acks.received(2, false).delivery;
+    acks.finished(two);
+    acks.abandon(one);
+    assert.deepEqual(sent, [2]);
+    assert.equal(acks.pending, 0);
+  });
+
   it('forgets everything when the broker lost the session', () => {
     const { acks } = queue();
     acks.received(3, false);
     acks.connected(false);
     assert.equal(acks.pending, 0);
     assert.equal(acks.received(3, true).fresh, true);
+  });
+});
+
+describe('message backlog', () => {
+  it('runs at most `limit` at once, queues within its bounds, cancels the queue on clear', async () => {
+    const backlog = new Backlog(2, 2, 100);
+    const release: (() => void)[] = [];
+    const cancelled: string[] = [];
+    const job = (name: string, bytes = 1) => ({
+      bytes,
+      run: () => new Promise<void>((resolve) => release.push(resolve)),
+      cancel: () => cancelled.push(name),
+    });
+    assert.ok(backlog.offer(job('a')) && backlog.offer(job('b')));
+    assert.equal(backlog.running, 2);
+    assert.ok(backlog.offer(job('c')));
+    assert.equal(backlog.offer(job('big', 100)), false, 'over the byte bound');
+    assert.ok(backlog.offer(job('d')));
+    assert.equal(backlog.offer(job('e')), false, 'over the count bound');
+    release.shift()!();
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual([backlog.running, backlog.queued], [2, 1]);
+    backlog.clear();
+    assert.deepEqual(cancelled, ['d']);
+    for (const r of release.splice(0)) r();
+    await backlog.idle();
+    assert.equal(backlog.running, 0);
   });
 });
 

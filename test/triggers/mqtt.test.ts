@@ -198,6 +198,33 @@ describe('MQTT trigger (mosquitto)', () => {
     }
   });
 
+  it('paces a burst: every QoS 1 and QoS 0 message runs, none refused by the pool', async () => {
+    const node = await mqttNode(broker, 'mq-burst');
+    try {
+      const wasm = await readFile(join(REPO, 'examples/hello/hello.wasm'));
+      // Two instances and the default queue of 100: far fewer places than the burst has messages.
+      const toml = (qos: number) =>
+        `name = "burst${qos}"\nruntime = "wasm"\nhandler = "f.wasm"\nmax-instances = 2\n` +
+        `[[triggers.mqtt]]\ntopic = "burst/${qos}"\nqos = ${qos}\n`;
+      for (const qos of [0, 1]) {
+        await deployOk(node, `burst${qos}`, { 'function.toml': toml(qos), 'f.wasm': wasm });
+        await waitForMqtt(node, subscribed(`burst${qos}`));
+      }
+      const burst = Array.from({ length: 300 }, (_, i) => `b${i}`);
+      await Promise.all([publish(broker.url, 'burst/0', burst, 0), publish(broker.url, 'burst/1', burst, 1)]);
+      const info = await waitForMqtt(node, (i) => i.triggers.every((t) => t.ok + t.failed + t.dropped === 300));
+      assert.deepEqual(
+        info.triggers.map((t) => [t.function, t.ok, t.failed, t.dropped]),
+        [
+          ['burst0', 300, 0, 0],
+          ['burst1', 300, 0, 0],
+        ],
+      );
+    } finally {
+      await node.stop({ cleanup: true });
+    }
+  });
+
   it('two nodes share one subscription: each message runs once', async () => {
     const a = await mqttNode(broker, 'mq-share-a');
     const b = await mqttNode(broker, 'mq-share-b');

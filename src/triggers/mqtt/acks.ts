@@ -63,6 +63,14 @@ export class AckQueue {
     this.flush();
   }
 
+  /** Give a message back unacknowledged: the broker delivers it again when the session resumes. */
+  abandon(delivery: Delivery): void {
+    if (this.deliveries.get(delivery.messageId) === delivery) this.deliveries.delete(delivery.messageId);
+    const at = this.order.indexOf(delivery);
+    if (at >= 0) this.order.splice(at, 1);
+    this.flush();
+  }
+
   /** Resolves when no message waits for its calls (it may still wait for its connection to come back). */
   async running(): Promise<void> {
     if (![...this.deliveries.values()].some((d) => !d.done)) return;

@@ -61,7 +61,7 @@ export const mqttConfigSchema = z
     group: clientName.default('tern'),
     'session-expiry': duration(86_400_000),
     keepalive: duration(30_000),
-    /** QoS 1 messages the broker may have in flight to this node (MQTT 5 Receive Maximum), and QoS 0 calls running at once. */
+    /** Messages running at once (more wait in a bounded backlog), and the MQTT 5 Receive Maximum asked of the broker. */
     'max-in-flight': z.coerce.number().int().min(1).max(65_535).default(64),
     'connect-timeout': duration(10_000),
     'reconnect-max': duration(30_000),

@@ -15,6 +15,7 @@ import { createInvocation } from '../../core/invocation.js';
 import type { FunctionSpec } from '../../registry/spec.js';
 import type { Trigger, TriggerContext } from '../trigger.js';
 import { AckQueue, type Delivery } from './acks.js';
+import { Backlog } from './backlog.js';
 import type { MqttConfig } from './config.js';
 import { BrokerConnection, brokerLabel } from './connection.js';
 import { registerMqttMetrics, zeroCounts, type CountedTrigger, type SubscriptionCounts } from './stats.js';
@@ -37,6 +38,9 @@ const PACKET_OVERHEAD_BYTES = 128 * 1024;
 /** MQTT's largest packet (a 4-byte variable length). */
 const MAX_PACKET_BYTES = 268_435_455;
 const CLOSE_WAIT_MS = 2_000;
+/** Messages waiting for a turn beyond max-in-flight: at most 64 per slot, and 64 MiB of payload. */
+const BACKLOG_PER_SLOT = 64;
+const BACKLOG_BYTES = 64 * 1024 * 1024;
 
 /**
  * Deploy check for nodes without `[mqtt]`: a trigger that could never fire is refused (400), so the
@@ -65,6 +69,10 @@ export interface MqttStatus {
   unrouted: number;
   /** QoS 1 messages not yet acknowledged to the broker: their calls are running, or their connection went away. */
   unacknowledged: number;
+  /** Messages waiting for one of the max-in-flight turns. */
+  backlog: number;
+  /** QoS 1 messages left unacknowledged because the backlog was full: the broker delivers them again on the next session. */
+  deferred: number;
   triggers: (SubscriptionCounts & {
     function: string;
     topic: string;
@@ -96,9 +104,9 @@ class MqttTrigger implements Trigger {
   /** What this connection has subscribed, by shared filter. */
   private readonly active = new Map<string, ActiveSubscription>();
   private reconciling: Promise<void> = Promise.resolve();
-  private readonly handlers = new Set<Promise<void>>();
-  private runningQos0 = 0;
+  private readonly backlog: Backlog;
   private unrouted = 0;
+  private deferred = 0;
   private subscriptionIds = true;
   private stopping = false;
 
@@ -106,6 +114,8 @@ class MqttTrigger implements Trigger {
     this.clientId = o.config.clientId ?? `tern-${o.nodeName}`;
     this.session = new SessionFilters(`${o.dataDir}/mqtt/subscriptions.json`);
     this.acks = new AckQueue((id) => this.connection?.puback(id) ?? false);
+    const slots = o.config.maxInFlight;
+    this.backlog = new Backlog(slots, slots * BACKLOG_PER_SLOT, BACKLOG_BYTES);
     if (o.metrics) registerMqttMetrics(o.metrics, this.metricsSource());
   }
 
@@ -129,7 +139,8 @@ class MqttTrigger implements Trigger {
     this.stopping = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    await settleWithin(Promise.all(this.handlers), this.o.drainMs);
+    this.backlog.clear();
+    await settleWithin(this.backlog.idle(), this.o.drainMs);
     await settleWithin(this.reconciling, CLOSE_WAIT_MS);
     await this.connection?.close(CLOSE_WAIT_MS);
   }
@@ -150,6 +161,8 @@ class MqttTrigger implements Trigger {
       ...connection,
       unrouted: this.unrouted,
       unacknowledged: this.acks.pending,
+      backlog: this.backlog.queued,
+      deferred: this.deferred,
       triggers: this.desired.map((s) => {
         const active = this.active.get(s.filter);
         return {
@@ -262,30 +275,36 @@ class MqttTrigger implements Trigger {
   private onMessage(packet: IPublishPacket): void {
     const routes = this.route(packet);
     if (routes.length === 0) this.unrouted++;
+    const bytes = packet.payload.length;
     if (packet.qos === 1 && packet.messageId !== undefined) {
       // Not acknowledged while stopping: the broker keeps it for the node's next session.
       if (this.stopping) return;
       const { delivery, fresh } = this.acks.received(packet.messageId, packet.dup);
-      if (fresh) this.track(this.runAll(routes, packet), delivery);
+      if (!fresh) return;
+      const job = {
+        bytes,
+        run: () => this.runAll(routes, packet).finally(() => this.acks.finished(delivery)),
+        cancel: () => this.acks.abandon(delivery),
+      };
+      if (!this.backlog.offer(job)) this.defer(delivery);
       return;
     }
-    if (this.stopping || this.runningQos0 >= this.o.config.maxInFlight) {
+    const drop = () => {
       for (const s of routes) {
         this.countsOf(s).received++;
         this.countsOf(s).dropped++;
       }
-      return;
-    }
-    this.runningQos0++;
-    this.track(this.runAll(routes, packet).finally(() => this.runningQos0--));
+    };
+    if (this.stopping || !this.backlog.offer({ bytes, run: () => this.runAll(routes, packet), cancel: drop })) drop();
   }
 
-  private track(work: Promise<void>, delivery?: Delivery): void {
-    const handled = work.finally(() => {
-      this.handlers.delete(handled);
-      if (delivery !== undefined) this.acks.finished(delivery);
-    });
-    this.handlers.add(handled);
+  private defer(delivery: Delivery): void {
+    this.acks.abandon(delivery);
+    if (this.deferred++ === 0)
+      this.logger?.warn(
+        { event: 'mqtt_backlog_full' },
+        'mqtt: the message backlog is full; QoS 1 messages are left with the broker until the next session',
+      );
   }
 
   private async runAll(routes: Subscription[], packet: IPublishPacket): Promise<void> {

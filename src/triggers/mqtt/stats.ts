@@ -11,7 +11,7 @@ export interface SubscriptionCounts {
   ok: number;
   /** Calls that answered otherwise (the function's error, a timeout, a refusal, a payload over the limit). */
   failed: number;
-  /** QoS 0 messages dropped because `max-in-flight` calls were already running, or the node was stopping. */
+  /** QoS 0 messages dropped because the backlog was full, or the node was stopping. */
   dropped: number;
   /** Replies published (acknowledged by the broker for QoS 1). */
   replies: number;
