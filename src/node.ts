@@ -33,7 +33,7 @@ import { serverledgeProfile } from './compat/serverledge/index.js';
 import { tinyfaasProfile } from './compat/tinyfaas/index.js';
 import { createCoapTrigger } from './triggers/coap/index.js';
 import { createGrpcTrigger } from './triggers/grpc/index.js';
-import { createMqttTrigger, refuseMqttTriggers } from './triggers/mqtt/index.js';
+import { createMqttTrigger, mqttWithoutBroker, refuseMqttTriggers } from './triggers/mqtt/index.js';
 import { createScheduleTrigger } from './triggers/schedule/index.js';
 import type { Trigger, TriggerContext } from './triggers/trigger.js';
 import { resolveToken } from './token.js';
@@ -132,7 +132,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logger,
   );
   const validate = async (spec: FunctionSpec, dir: string) => {
-    if (!config.mqtt) refuseMqttTriggers(spec); // a [[triggers.mqtt]] needs this node's [mqtt] broker
+    if (!config.mqtt && config.cluster.etcd.length === 0) refuseMqttTriggers(spec); // see triggers/mqtt/absent.ts
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
   };
@@ -237,8 +237,12 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   if (config.grpc) triggers.push(createGrpcTrigger({ port: config.grpcPort, host: config.host }));
   // Event triggers: MQTT (with [mqtt]) and schedules (claimed through etcd in a cluster); see docs/triggers.md.
   const { node: nodeName, dataDir, drainTimeoutMs: drainMs } = config;
-  if (config.mqtt)
-    triggers.push(createMqttTrigger({ config: config.mqtt, nodeName, dataDir, drainMs, metrics: metrics.register }));
+  const mqtt = config.mqtt;
+  triggers.push(
+    mqtt
+      ? createMqttTrigger({ config: mqtt, nodeName, dataDir, drainMs, metrics: metrics.register })
+      : mqttWithoutBroker(),
+  );
   triggers.push(createScheduleTrigger({ nodeName, dataDir, etcd: config.cluster.etcd, metrics: metrics.register }));
 
   const selfMember = (): NodeMember => {

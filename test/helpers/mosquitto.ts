@@ -3,8 +3,8 @@
  * and (optionally) its persistence database in a temp folder. Ready when it says it is running;
  * `stop()` ends it and removes the folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,12 +24,27 @@ export interface Mosquitto {
 
 const BINARY = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'].find((p) => existsSync(p)) ?? 'mosquitto';
 
-export async function startMosquitto(opts: { persistence?: boolean } = {}): Promise<Mosquitto> {
+export interface MosquittoOptions {
+  persistence?: boolean;
+  /** Serve mqtts:// with this server certificate (PEM files); the URL then says mqtts. */
+  tls?: { cert: string; key: string };
+  /** Require a login: user name -> password (written with mosquitto_passwd). */
+  users?: Record<string, string>;
+}
+
+export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = await mkdtemp(join(tmpdir(), 'tern-mosquitto-'));
   const port = await freePort();
+  const passwordFile = join(dir, 'passwords');
+  if (opts.users) {
+    await writeFile(passwordFile, '');
+    for (const [user, password] of Object.entries(opts.users))
+      execFileSync('mosquitto_passwd', ['-b', passwordFile, user, password]);
+  }
   const lines = [
     `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
+    ...(opts.tls ? [`certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`] : []),
+    ...(opts.users ? ['allow_anonymous false', `password_file ${passwordFile}`] : ['allow_anonymous true']),
     `persistence ${opts.persistence ? 'true' : 'false'}`,
     `persistence_location ${dir}/`,
     'log_dest stderr',
@@ -85,7 +100,7 @@ export async function startMosquitto(opts: { persistence?: boolean } = {}): Prom
 
   await launch();
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     output: () => out,
     async stop() {
@@ -95,4 +110,32 @@ export async function startMosquitto(opts: { persistence?: boolean } = {}): Prom
     pause: kill,
     start: launch,
   };
+}
+
+/** A private CA and a server certificate for 127.0.0.1 signed by it, made with openssl in `dir`. */
+export function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+  const key = (name: string) => ['-newkey', 'rsa:2048', '-nodes', '-keyout', f(name)];
+  openssl('req', '-x509', ...key('ca-key.pem'), '-days', '1', '-subj', '/CN=tern test CA', '-out', f('ca.pem'));
+  openssl('req', ...key('server-key.pem'), '-subj', '/CN=127.0.0.1', '-out', f('server.csr'));
+  writeFileSync(f('san.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    f('server.csr'),
+    '-CA',
+    f('ca.pem'),
+    '-CAkey',
+    f('ca-key.pem'),
+    '-CAcreateserial',
+    '-days',
+    '1',
+    '-extfile',
+    f('san.cnf'),
+    '-out',
+    f('server.pem'),
+  );
+  return { ca: f('ca.pem'), cert: f('server.pem'), key: f('server-key.pem') };
 }

@@ -3,13 +3,16 @@
  * port (persistence on), publishing and subscribing with mqtt.js.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packFiles } from '../helpers/archive.js';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { makeCertificates, startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { Collector, mqttInfo, publish, subscribed, waitForMqtt } from '../helpers/mqtt-client.js';
 import { REPO, startTern, type TernProcess } from '../helpers/node.js';
+import { startEtcd } from '../cluster/etcd.js';
+import { SECRET, waitForLog } from '../cluster/harness.js';
 
 async function deploy(node: TernProcess, name: string, files: Record<string, string | Buffer>): Promise<Response> {
   return node.api('PUT', `/v1/functions/${name}`, {
@@ -143,6 +146,35 @@ describe('MQTT trigger (mosquitto)', () => {
     }
   });
 
+  it('in a cluster, a node without [mqtt] accepts MQTT triggers; the nodes with a broker run them', async () => {
+    const etcd = await startEtcd();
+    const start = (name: string, env: Record<string, string>) =>
+      startTern({
+        args: ['--node', name, '--etcd', etcd.url, '--grpc-port', '-1'],
+        env: { TERN_CLUSTER_SECRET: SECRET, ...env },
+        timeoutMs: 90_000,
+      });
+    const withBroker = await start('mq-cluster-a', { TERN_MQTT: broker.url });
+    const without = await start('mq-cluster-b', {});
+    const replies = await Collector.open(broker.url, 'cluster/out');
+    try {
+      await deployOk(without, 'recorder', {
+        'function.toml': recorderToml('cluster/in', 'cluster/out'),
+        'main.py': RECORDER,
+      });
+      await waitForLog(without, (e) => e.event === 'mqtt_not_configured' && e.function === 'recorder', 'the warning');
+      await waitForMqtt(withBroker, subscribed('recorder'));
+      await publish(broker.url, 'cluster/in', ['via-a']);
+      await replies.waitFor((m) => m.some((r) => r.payload === 'done via-a'));
+      const call = await fetch(`${without.url}/fn/recorder`, { method: 'POST', body: 'via-http' });
+      assert.equal(await call.text(), 'done via-http');
+    } finally {
+      await replies.close();
+      await Promise.all([withBroker.stop({ cleanup: true }), without.stop({ cleanup: true })]);
+      await etcd.stop();
+    }
+  });
+
   it('keeps serving with an unreachable broker and says why', async () => {
     const dead = await startMosquitto();
     const url = dead.url;
@@ -156,6 +188,32 @@ describe('MQTT trigger (mosquitto)', () => {
       assert.match(info.lastError ?? '', /ECONNREFUSED/);
     } finally {
       await node.stop({ cleanup: true });
+    }
+  });
+
+  it('logs in over TLS (private CA, user and password) and says why a wrong password is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tern-mqtt-tls-'));
+    const certs = makeCertificates(dir);
+    const secure = await startMosquitto({ tls: certs, users: { sensor: 'right-password' } });
+    const nodeWith = async (name: string, password: string) => {
+      const path = join(dir, `${name}.toml`);
+      await writeFile(path, `[mqtt]\nurl = "${secure.url}"\nusername = "sensor"\nca = "${certs.ca}"\n`);
+      return startTern({ args: ['--config', path, '--node', name], env: { TERN_MQTT_PASSWORD: password } });
+    };
+    const good = await nodeWith('mq-tls', 'right-password');
+    const bad = await nodeWith('mq-tls-bad', 'wrong-password');
+    try {
+      assert.match(secure.url, /^mqtts:/);
+      await deployOk(good, 'recorder', { 'function.toml': recorderToml('tls/in', 'tls/out'), 'main.py': RECORDER });
+      await waitForMqtt(good, subscribed('recorder'));
+      const info = await waitForMqtt(bad, (i) => i.lastError !== undefined);
+      assert.notEqual(info.state, 'connected');
+      assert.match(info.lastError!, /Bad User Name or Password|Not authorized/i);
+      assert.equal((await bad.api('GET', '/healthz')).status, 200);
+    } finally {
+      await Promise.all([good.stop({ cleanup: true }), bad.stop({ cleanup: true })]);
+      await secure.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

@@ -10,9 +10,7 @@
 import type { IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { TernError } from '../../core/errors.js';
 import { createInvocation } from '../../core/invocation.js';
-import type { FunctionSpec } from '../../registry/spec.js';
 import type { Trigger, TriggerContext } from '../trigger.js';
 import { AckQueue, type Delivery } from './acks.js';
 import { Backlog } from './backlog.js';
@@ -42,17 +40,7 @@ const CLOSE_WAIT_MS = 2_000;
 const BACKLOG_PER_SLOT = 64;
 const BACKLOG_BYTES = 64 * 1024 * 1024;
 
-/**
- * Deploy check for nodes without `[mqtt]`: a trigger that could never fire is refused (400), so the
- * deployer learns it now rather than from messages that silently never run a function.
- */
-export function refuseMqttTriggers(spec: FunctionSpec): void {
-  if (spec.triggers.mqtt.length === 0) return;
-  throw new TernError(
-    'bad_spec',
-    `triggers.mqtt: this node has no MQTT broker configured ([mqtt] url in its config, TERN_MQTT or --mqtt); deploy through a node that has one, or remove the [[triggers.mqtt]] tables`,
-  );
-}
+export { mqttWithoutBroker, refuseMqttTriggers } from './absent.js';
 
 export function createMqttTrigger(options: MqttTriggerOptions): Trigger & { status(): MqttStatus } {
   return new MqttTrigger(options);
