@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
+import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
 
 // Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
 // allowed only where it means something ("do not wait").
@@ -147,6 +148,8 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
+    /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
+    mqtt: mqttConfigSchema.optional(),
   })
   .strict();
 
@@ -224,6 +227,7 @@ export interface NodeConfig {
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
+  mqtt?: MqttConfig;
 }
 
 /** Flags and env both map onto these file keys. */
@@ -251,6 +255,10 @@ export interface ConfigOverrides {
   etcdPassword?: string;
   /** [http] loops */
   loops?: string | number;
+  /** [mqtt] url, username, password */
+  mqtt?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
 }
 
 export class ConfigError extends Error {}
@@ -297,6 +305,9 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['etcdKey', 'TERN_ETCD_KEY'],
     ['etcdUser', 'TERN_ETCD_USER'],
     ['etcdPassword', 'TERN_ETCD_PASSWORD'],
+    ['mqtt', 'TERN_MQTT'],
+    ['mqttUsername', 'TERN_MQTT_USERNAME'],
+    ['mqttPassword', 'TERN_MQTT_PASSWORD'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -338,6 +349,12 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   if (o.etcdUser !== undefined) cluster['etcd-user'] = o.etcdUser;
   if (o.etcdPassword !== undefined) cluster['etcd-password'] = o.etcdPassword;
   if (Object.keys(cluster).length) out.cluster = cluster;
+  // [mqtt]: url, username, password from env/flags (a password only from env or file: flags show in `ps`).
+  const mqtt: Record<string, unknown> = { ...((file.mqtt as Record<string, unknown> | undefined) ?? {}) };
+  if (o.mqtt !== undefined) mqtt.url = o.mqtt;
+  if (o.mqttUsername !== undefined) mqtt.username = o.mqttUsername;
+  if (o.mqttPassword !== undefined) mqtt.password = o.mqttPassword;
+  if (Object.keys(mqtt).length) out.mqtt = mqtt;
   return out;
 }
 
@@ -410,6 +427,13 @@ export function loadConfig(
   if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
   if (c.token !== undefined) cfg.token = c.token;
   if (c.redis !== undefined) cfg.redis = c.redis;
+  if (c.mqtt !== undefined) {
+    try {
+      cfg.mqtt = mqttConfigOf(c.mqtt, cwd);
+    } catch (e) {
+      throw new ConfigError(`config: ${(e as Error).message}`);
+    }
+  }
   return cfg;
 }
 

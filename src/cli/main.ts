@@ -36,6 +36,8 @@ program
   .option('--loops <n>', 'event loops serving HTTP (default: one per core; 0: the control loop alone)')
   .option('--role <role>', 'cluster role: edge|cloud')
   .option('--area <area>', 'cluster area')
+  .option('--mqtt <url>', 'MQTT broker of the MQTT triggers (mqtt://host:1883)')
+  .option('--mqtt-username <name>', 'MQTT user name (the password: TERN_MQTT_PASSWORD)')
   .action((o) => serve(o));
 
 withClient(

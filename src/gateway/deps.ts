@@ -29,6 +29,8 @@ export interface GatewayDeps {
   scheduler: Scheduler;
   runtimes: () => RuntimeInfo[];
   triggers: () => Record<string, string | undefined>;
+  /** Event triggers' live state and counts (MQTT connection, schedules), by trigger name. */
+  triggerStatus?: () => Record<string, unknown>;
   logs: LogReader;
   metrics: MetricsRenderer;
   nodes: () => Promise<NodeMember[]>;

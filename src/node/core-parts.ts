@@ -23,6 +23,7 @@ import type { Runtime } from '../runtimes/runtime.js';
 import { createScheduler, type NodeScheduler } from '../scheduler/scheduler.js';
 import { createHostSide, type HostSide } from '../state/index.js';
 import { resolveToken } from '../token.js';
+import { refuseMqttTriggers } from '../triggers/mqtt/index.js';
 import { activateFunctions } from './activation.js';
 import type { Lifecycle } from './lifecycle.js';
 import { RuntimeSet } from './runtime-set.js';
@@ -130,6 +131,8 @@ async function buildRegistry(
   life: Lifecycle,
 ): Promise<{ registry: Registry; cluster: ClusterNode | undefined }> {
   const validate = async (spec: FunctionSpec, dir: string) => {
+    // A standalone node without [mqtt] refuses MQTT triggers (triggers/mqtt/absent.ts says why not in a cluster).
+    if (!config.mqtt && config.cluster.etcd.length === 0) refuseMqttTriggers(spec);
     const runtime = await runtimes.require(spec);
     await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
   };

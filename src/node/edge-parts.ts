@@ -19,6 +19,8 @@ import { createCoapTrigger } from '../triggers/coap/index.js';
 import { ContainerRuntime, DEFAULT_IMAGE_LIMITS } from '../runtimes/container/runtime.js';
 import { imageRoutes } from '../runtimes/container/image-routes.js';
 import { createGrpcTrigger } from '../triggers/grpc/index.js';
+import { createMqttTrigger, mqttWithoutBroker } from '../triggers/mqtt/index.js';
+import { createScheduleTrigger } from '../triggers/schedule/index.js';
 import { createHttpTrigger, type HttpTrigger } from '../triggers/http/index.js';
 import type { Trigger, TriggerContext } from '../triggers/trigger.js';
 import { PROJECT_ROOT, VERSION } from '../version.js';
@@ -35,6 +37,15 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
   const others: Trigger[] = [];
   if (config.coap) others.push(createCoapTrigger({ port: config.coapPort, host: config.host }));
   if (config.grpc) others.push(createGrpcTrigger({ port: config.grpcPort, host: config.host }));
+  // Event triggers: MQTT (with [mqtt]) and schedules (claimed through etcd in a cluster); see docs/triggers.md.
+  const { node: nodeName, dataDir, drainTimeoutMs: drainMs } = config;
+  const metricsRegistry = core.metrics.register;
+  others.push(
+    config.mqtt
+      ? createMqttTrigger({ config: config.mqtt, nodeName, dataDir, drainMs, metrics: metricsRegistry })
+      : mqttWithoutBroker(),
+    createScheduleTrigger({ nodeName, dataDir, etcd: config.cluster.etcd, metrics: metricsRegistry }),
+  );
   const triggerAddresses = () => Object.fromEntries(others.map((t) => [t.name, t.address()]));
   const api = await buildServer({
     nodeName: config.node,
@@ -47,6 +58,7 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     scheduler: core.scheduler,
     runtimes: () => core.runtimes.info(),
     triggers: () => ({ http: http.url(), ...triggerAddresses() }),
+    triggerStatus: () => Object.fromEntries(others.flatMap((t) => (t.status ? [[t.name, t.status()]] : []))),
     logs: core.logs,
     metrics: core.metrics,
     nodes: core.cluster ? () => core.cluster!.nodes() : async () => [selfMember(config, core, http.url())],

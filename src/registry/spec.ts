@@ -6,6 +6,8 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
+import { mqttTriggersSchema, type MqttTriggerSpec } from '../triggers/mqtt/spec.js';
+import { scheduleTriggersSchema, type ScheduleSpec } from '../triggers/schedule/spec.js';
 import { formatNetworkRule, parseNetworkAllow } from './network-allow.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
@@ -79,7 +81,15 @@ export const functionTomlSchema = z
     /** Safe to run twice: a failed forward may be retried on another node. */
     idempotent: z.boolean().default(false),
     description: z.string().max(1000).optional(),
-    triggers: z.object({ coap: stringList.optional() }).strict().default({}),
+    // [[triggers.mqtt]] and [[triggers.schedule]]: their schemas live with their triggers (src/triggers/*/spec.ts).
+    triggers: z
+      .object({
+        coap: stringList.optional(),
+        mqtt: mqttTriggersSchema.optional(),
+        schedule: scheduleTriggersSchema.optional(),
+      })
+      .strict()
+      .default({}),
     vm: vmTable.optional(),
     // runtime = "container" (issue 23): an image in the function folder or imported by name, served on `port`.
     image: z.string().min(1).max(1024).optional(),
@@ -129,7 +139,7 @@ export interface FunctionSpec {
   offload?: OffloadPolicy;
   idempotent: boolean;
   description?: string;
-  triggers: { coap: string[] };
+  triggers: { coap: string[]; mqtt: MqttTriggerSpec[]; schedule: ScheduleSpec[] };
   vm?: VmSpec;
   /** runtime = "container": `image` is a path in the function folder or an imported "name:tag". */
   container?: { image: string; runtime?: string; port?: number };
@@ -220,7 +230,7 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     files: s.files,
     private: s.private,
     idempotent: s.idempotent,
-    triggers: { coap: s.triggers.coap ?? [] },
+    triggers: { coap: s.triggers.coap ?? [], mqtt: s.triggers.mqtt ?? [], schedule: s.triggers.schedule ?? [] },
   };
   if (Array.isArray(s.network)) spec.networkAllow = normaliseNetworkAllow(s.network);
   if (s.offload !== undefined) spec.offload = s.offload;

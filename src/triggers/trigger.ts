@@ -28,4 +28,6 @@ export interface Trigger {
   close?(): Promise<void>;
   /** Where it listens, for logs and /v1/info (e.g. "udp://127.0.0.1:5683"). */
   address(): string | undefined;
+  /** Live state and counts for /v1/info's `triggerStatus` (event triggers: MQTT, schedules). */
+  status?(): unknown;
 }
