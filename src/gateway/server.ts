@@ -53,9 +53,9 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   installErrorHandlers(app);
   installAccessControl(app, { credentials });
   if (deps.behindLoops) {
-    app.addHook('onSend', async (_request, reply, payload) => {
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (reply.getHeader('connection') === 'close') reply.removeHeader('connection');
-      return payload;
+      done(null, payload);
     });
   }
 

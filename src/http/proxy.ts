@@ -37,7 +37,8 @@ export function proxyTo(socketPath: string): (req: IncomingMessage, res: ServerR
       answered = true;
       const out: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(reply.headers)) {
-        if (value !== undefined && name !== 'connection' && name !== 'keep-alive') out[name] = value;
+        if (value !== undefined && name !== 'connection' && name !== 'keep-alive' && name !== 'transfer-encoding')
+          out[name] = value;
       }
       // Answered before the client finished sending (a refusal, a 413): what it still sends goes nowhere.
       const early = !req.complete;
@@ -47,6 +48,8 @@ export function proxyTo(socketPath: string): (req: IncomingMessage, res: ServerR
         reply.on('end', () => upstream.destroy());
       }
       res.writeHead(reply.statusCode ?? 502, out);
+      // A stream (a log follower) may not send its first bytes for a while: the client hears now.
+      res.flushHeaders();
       reply.pipe(res);
       reply.on('error', () => res.destroy());
     });

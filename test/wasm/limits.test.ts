@@ -144,7 +144,8 @@ describe('wasm runtime: limits', () => {
 
 describe('wasm runtime: queue and shutdown', () => {
   test('a full queue refuses with no_capacity; queued calls run once a worker frees up', async () => {
-    const runtime = newRuntime({ workers: 1, maxQueue: 1 });
+    // The worker pool alone: hello would otherwise run inline, beside the queue.
+    const runtime = newRuntime({ workers: 1, maxQueue: 1, inline: false });
     try {
       await runtime.prepare(hello());
       await helloWorks(runtime); // the one worker is up and idle
@@ -163,7 +164,7 @@ describe('wasm runtime: queue and shutdown', () => {
   });
 
   test('a queued call whose signal aborts leaves the queue', async () => {
-    const runtime = newRuntime({ workers: 1 });
+    const runtime = newRuntime({ workers: 1, inline: false });
     try {
       await runtime.prepare(hello());
       await helloWorks(runtime);

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { Instance, InstanceOptions, Runtime, RuntimeContext, RuntimeProbe } from '../runtime.js';
+import { InlineRunner } from './inline.js';
 import { WasmInstance } from './instance.js';
 import { compileFunction } from './prepare.js';
 import { wasm } from './wasm-api.js';
@@ -29,6 +30,8 @@ export interface WasmRuntimeOptions {
   maxStdout?: number;
   /** Bytes of stderr kept per call (default 1 MiB); the rest is dropped. */
   maxStderr?: number;
+  /** Run short calls of preemptible modules on the calling thread (default true; inline.ts). */
+  inline?: boolean;
 }
 
 /** Same module, same limit, same handler: same compiled program. The folder path is left out on
@@ -39,16 +42,18 @@ function cacheKey(fn: DeployedFunction): string {
 
 export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptions = {}): Runtime {
   const logger = ctx.logger.child({ runtime: 'wasm' });
+  const limits = { stdout: options.maxStdout ?? 16 * 1024 * 1024, stderr: options.maxStderr ?? 1024 * 1024 };
   const workers = Math.max(1, options.workers ?? Math.round(availableParallelism() * (ctx.coreShare ?? 1)));
   const pool = new WorkerPool({
     size: workers,
     spinUs: options.spinUs ?? 20,
     workerSpinUs: options.workerSpinUs ?? 20,
     maxQueue: options.maxQueue ?? 10_000,
-    limits: { stdout: options.maxStdout ?? 16 * 1024 * 1024, stderr: options.maxStderr ?? 1024 * 1024 },
+    limits,
     logger,
   });
   const programs = new Map<string, Promise<Program>>();
+  const inline = new InlineRunner(limits, options.inline ?? true);
   /** Compiled programs by cache key, once known: whether they import `tern` (state, chaining). */
   const usesHost = new Map<string, boolean>();
   let nextId = 1;
@@ -65,7 +70,16 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
             `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`,
           );
         usesHost.set(key, compiled.usesHost);
-        return { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
+        const program: Program = { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
+        const v = compiled.inline;
+        if (v) {
+          const reset = v.resettable ? { reset: { globals: v.mutableGlobals } } : {};
+          program.inline = {
+            message: { ...compiled.message, ...reset, type: 'program', id, module: v.module },
+            notBefore: 0,
+          };
+        }
+        return program;
       });
       programs.set(key, p);
       // A refused module is not cached: a fixed upload under the same key must be looked at again.
@@ -105,12 +119,17 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
       if (!p) return;
       programs.delete(key);
       usesHost.delete(key);
-      void p.then((program) => pool.forget(program.id)).catch(() => undefined);
+      void p
+        .then((program) => {
+          pool.forget(program.id);
+          inline.forget(program.id);
+        })
+        .catch(() => undefined);
     },
 
     async start(fn: DeployedFunction, instanceOptions: InstanceOptions): Promise<Instance> {
       const program = await programFor(fn);
-      return new WasmInstance(fn, program, pool, instanceOptions, ctx.host);
+      return new WasmInstance(fn, program, { pool, inline }, instanceOptions, ctx.host);
     },
 
     async close(): Promise<void> {

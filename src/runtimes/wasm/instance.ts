@@ -14,7 +14,8 @@ import { HostSession } from './host-session.js';
 import { parseCgiOutput } from '../cgi/response.js';
 import { logOutput } from './log-lines.js';
 import { OUTCOME } from './protocol.js';
-import { CallControl, type Program, type RawOutcome, type WorkerPool } from './worker-pool.js';
+import type { InlineRunner } from './inline.js';
+import { CallControl, type CallInput, type Program, type RawOutcome, type WorkerPool } from './worker-pool.js';
 
 type State = 'live' | 'stopped' | 'killed';
 
@@ -32,7 +33,7 @@ export class WasmInstance implements Instance {
   constructor(
     private readonly fn: DeployedFunction,
     private readonly program: Program,
-    private readonly pool: WorkerPool,
+    private readonly runners: { pool: WorkerPool; inline: InlineRunner },
     private readonly options: InstanceOptions,
     /** State and chaining for modules that import `tern`. */
     private readonly host?: HostServices,
@@ -44,28 +45,34 @@ export class WasmInstance implements Instance {
     if (this.state !== 'live') throw new TernError('function_crashed', `wasm instance ${this.id} is ${this.state}`);
     if (signal.aborted) throw abortError(signal.reason);
     const env = envBlock(cgiVariables(inv, this.fn.spec.name, this.fn.spec.env));
+    const host = this.program.usesHost
+      ? {
+          session: new HostSession(inv, this.host),
+          log: (line: string) => this.options.log(line, 'stderr', this.id, inv.id),
+        }
+      : undefined;
+    const input: CallInput = {
+      env: env.bytes,
+      envCount: env.count,
+      body: inv.body,
+      root: this.fn.spec.files ? this.fn.dir : '',
+      ...(host ? { host } : {}),
+    };
+    const { inline, pool } = this.runners;
+    const program = this.program;
+    if (pool.isClosed) throw new TernError('unavailable', 'the wasm runtime is shut down');
+    if (inline.enabled && inline.eligible(program.inline, program.recentRunUs, input)) {
+      const done = inline.run(program.inline, input);
+      if (done !== undefined) {
+        program.recentRunUs = program.recentRunUs * 0.8 + done.runUs * 0.2;
+        return this.finish(inv, done);
+      }
+    }
     const control = new CallControl();
     this.running.add(control);
     let outcome: RawOutcome;
     try {
-      const host = this.program.usesHost
-        ? {
-            session: new HostSession(inv, this.host),
-            log: (line: string) => this.options.log(line, 'stderr', this.id, inv.id),
-          }
-        : undefined;
-      outcome = await this.pool.run(
-        this.program,
-        {
-          env: env.bytes,
-          envCount: env.count,
-          body: inv.body,
-          root: this.fn.spec.files ? this.fn.dir : '',
-          ...(host ? { host } : {}),
-        },
-        signal,
-        control,
-      );
+      outcome = await this.runners.pool.run(program, input, signal, control);
     } finally {
       this.running.delete(control);
     }

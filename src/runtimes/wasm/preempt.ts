@@ -10,6 +10,11 @@
  * the global being negative. No import is added, so no function or global index shifts: the rest
  * of the module is copied byte for byte. A body with an instruction the walker does not know
  * makes the whole rewrite fail (the module then only runs on worker threads, which can be ended).
+ *
+ * The rewrite also exports every mutable global the module defines (MUTABLE_GLOBAL_PREFIX + index)
+ * and says whether the module can ever change its tables or drop its segments: when it cannot, a
+ * host may keep one instance and give each call a fresh state by restoring the memory and the
+ * globals as they were right after instantiation (guest.ts), instead of instantiating again.
  */
 import {
   BinaryFormatError,
@@ -25,6 +30,22 @@ import {
 import { skipInstruction } from './instructions.js';
 
 export const FUEL_EXPORT = '__tern_fuel';
+export const MUTABLE_GLOBAL_PREFIX = '__tern_global_';
+
+export interface PreemptibleModule {
+  bytes: Uint8Array;
+  /** No instruction changes a table or drops a segment: restoring memory and globals makes the instance as new. */
+  resettable: boolean;
+  /** Export names of the module's own mutable globals. */
+  mutableGlobals: string[];
+}
+
+/** Instructions after which an instance cannot be made new by restoring its memory and globals. */
+const OP_TABLE_SET = 0x26;
+const OP_PREFIX_FC = 0xfc;
+const OP_PREFIX_FE = 0xfe;
+/** 0xFC sub-opcodes: memory.init, data.drop, table.init, elem.drop, table.copy, table.grow, table.fill. */
+const STATEFUL_FC = new Set([8, 9, 12, 13, 14, 15, 17]);
 
 const OP_BLOCK = 0x02;
 const OP_LOOP = 0x03;
@@ -99,16 +120,20 @@ function check(fuel: number, cost: number): number[] {
 }
 
 /** Where each instruction of a body starts, its opcode, and where each loop's body ends. */
-function scan(body: Reader): { at: number[]; op: number[]; loopEnd: Map<number, number> } {
+function scan(body: Reader): { at: number[]; op: number[]; loopEnd: Map<number, number>; stateful: boolean } {
   const at: number[] = [];
   const op: number[] = [];
   const loopEnd = new Map<number, number>();
   const open: number[] = [];
+  let stateful = false;
   while (!body.done) {
     const start = body.pos;
     const code = skipInstruction(body);
     at.push(start);
     op.push(code);
+    if (code === OP_TABLE_SET || code === OP_PREFIX_FE) stateful = true;
+    else if (code === OP_PREFIX_FC && STATEFUL_FC.has(new Reader(body.bytes, start + 1, body.pos).u32()))
+      stateful = true;
     if (code === OP_BLOCK || code === OP_LOOP || code === OP_IF || code === OP_TRY || code === OP_TRY_TABLE)
       open.push(code === OP_LOOP ? body.pos : -1);
     else if (code === OP_END || code === OP_DELEGATE) {
@@ -116,17 +141,24 @@ function scan(body: Reader): { at: number[]; op: number[]; loopEnd: Map<number, 
       if (loopBodyStart !== undefined && loopBodyStart >= 0) loopEnd.set(loopBodyStart, start);
     }
   }
-  return { at, op, loopEnd };
+  return { at, op, loopEnd, stateful };
 }
 
-function rewriteBody(bytes: Uint8Array, bodyStart: number, bodyEnd: number, fuel: number): Uint8Array {
+function rewriteBody(
+  bytes: Uint8Array,
+  bodyStart: number,
+  bodyEnd: number,
+  fuel: number,
+  flags: { stateful: boolean },
+): Uint8Array {
   const body = new Reader(bytes, bodyStart, bodyEnd);
   for (let groups = body.u32(); groups > 0; groups--) {
     body.u32();
     body.byte();
   }
   const codeStart = body.pos;
-  const { at, op, loopEnd } = scan(body);
+  const { at, op, loopEnd, stateful } = scan(body);
+  if (stateful) flags.stateful = true;
   const unit = (n: number) => Math.max(1, Math.ceil(n / BYTES_PER_UNIT));
   const pieces: number[][] = [];
   let copied = bodyStart;
@@ -145,30 +177,52 @@ function rewriteBody(bytes: Uint8Array, bodyStart: number, bodyEnd: number, fuel
   return Uint8Array.from([...leb(code.length), ...code]);
 }
 
-function rewriteCode(bytes: Uint8Array, s: RawSection, fuel: number): Uint8Array {
+function rewriteCode(bytes: Uint8Array, s: RawSection, fuel: number, flags: { stateful: boolean }): Uint8Array {
   const r = new Reader(bytes, s.start, s.end);
   const count = r.u32();
   const out: Uint8Array[] = [Uint8Array.from(leb(count))];
   for (let f = 0; f < count; f++) {
     const size = r.u32();
     const bodyStart = r.pos;
-    out.push(rewriteBody(bytes, bodyStart, bodyStart + size, fuel));
+    out.push(rewriteBody(bytes, bodyStart, bodyStart + size, fuel, flags));
     r.pos = bodyStart + size;
   }
   return Buffer.concat(out);
 }
 
+/** Indexes of the mutable globals the module defines (after `imported` imported ones). */
+function mutableGlobals(bytes: Uint8Array, s: RawSection | undefined, imported: number): number[] {
+  if (!s) return [];
+  const r = new Reader(bytes, s.start, s.end);
+  const out: number[] = [];
+  const count = r.u32();
+  for (let i = 0; i < count; i++) {
+    r.byte(); // value type
+    if (r.byte() === 0x01) out.push(imported + i);
+    while (skipInstruction(r) !== OP_END);
+  }
+  return out;
+}
+
 /** The module with fuel checks; throws BinaryFormatError (or UnknownOpcodeError) when it cannot be rewritten. */
-export function addFuel(bytes: Uint8Array): Uint8Array {
+export function addFuel(bytes: Uint8Array): PreemptibleModule {
   const sections = readSections(bytes);
   const find = (id: number) => sections.find((s) => s.id === id);
   const code = find(SECTION.code);
   if (!code) throw new BinaryFormatError('no code section');
-  const fuel = importedGlobals(bytes, find(SECTION.import)) + vecCount(bytes, find(SECTION.global)).count;
+  const imported = importedGlobals(bytes, find(SECTION.import));
+  const fuel = imported + vecCount(bytes, find(SECTION.global)).count;
+  const mutable = mutableGlobals(bytes, find(SECTION.global), imported);
+  const names = mutable.map((g) => `${MUTABLE_GLOBAL_PREFIX}${g}`);
+  const flags = { stateful: false };
+  const exports = [
+    [...encodeName(FUEL_EXPORT), 0x03, ...leb(fuel)],
+    ...mutable.map((g, i) => [...encodeName(names[i]!), 0x03, ...leb(g)]),
+  ];
   const replaced = new Map<number, Uint8Array>([
     [SECTION.global, appendToVec(bytes, find(SECTION.global), [[0x7f, 0x01, 0x41, 0x00, 0x0b]])],
-    [SECTION.export, appendToVec(bytes, find(SECTION.export), [[...encodeName(FUEL_EXPORT), 0x03, ...leb(fuel)]])],
-    [SECTION.code, rewriteCode(bytes, code, fuel)],
+    [SECTION.export, appendToVec(bytes, find(SECTION.export), exports)],
+    [SECTION.code, rewriteCode(bytes, code, fuel, flags)],
   ]);
   const out: { id: number; content: Uint8Array }[] = [];
   for (const s of sections) {
@@ -181,5 +235,5 @@ export function addFuel(bytes: Uint8Array): Uint8Array {
     const before = out.findIndex((s) => s.id !== SECTION.custom && sectionRank(s.id) > sectionRank(id));
     out.splice(before === -1 ? out.length : before, 0, { id, content });
   }
-  return writeModule(out);
+  return { bytes: writeModule(out), resettable: !flags.stateful, mutableGlobals: names };
 }

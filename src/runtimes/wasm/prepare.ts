@@ -8,6 +8,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { TernError } from '../../core/errors.js';
 import type { FunctionSpec } from '../../registry/spec.js';
 import { capModuleMemory, type CappedModule } from './memory-cap.js';
+import { addFuel } from './preempt.js';
 import type { ProgramMessage } from './protocol.js';
 import { describeSignature, functionImports, type FunctionImport } from './import-types.js';
 import { checkModuleCosts } from './module-checks.js';
@@ -21,6 +22,8 @@ export const MAX_MODULE_BYTES = 64 * 1024 * 1024;
 
 export interface CompiledModule {
   message: Omit<ProgramMessage, 'type' | 'id'>;
+  /** The same module made preemptible (preempt.ts), for calls run inline; absent when it cannot be, or imports `tern`. */
+  inline?: { module: WasmModule; resettable: boolean; mutableGlobals: string[] };
   /** The module imports Tern's own `tern` module (state, chaining). */
   usesHost: boolean;
   /** Size of the handler file, bytes. */
@@ -117,6 +120,21 @@ function checkInterface(spec: FunctionSpec, module: WasmModule, capped: CappedMo
   }
 }
 
+/** The preemptible variant, or undefined when the rewrite or its compilation fails (the module then runs on workers only). */
+async function preemptible(capped: CappedModule): Promise<CompiledModule['inline']> {
+  try {
+    const p = addFuel(capped.bytes);
+    const shared = capped.memoryImport?.limits.shared === true;
+    return {
+      module: await wasm.compile(p.bytes),
+      resettable: p.resettable && !shared,
+      mutableGlobals: p.mutableGlobals,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Validate, cap and compile the handler of a function folder. */
 export async function compileFunction(spec: FunctionSpec, dir: string): Promise<CompiledModule> {
   const bytes = await readHandler(spec, dir);
@@ -154,6 +172,7 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
   const usesHost = checkTernImports(spec, bytes);
   const args = [spec.handler];
   const m = capped.memoryImport;
+  const inline = usesHost ? undefined : await preemptible(capped);
   return {
     message: {
       module,
@@ -164,6 +183,7 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
         ? { memoryImport: { module: m.module, name: m.name, initial: m.limits.initial, shared: m.limits.shared } }
         : {}),
     },
+    ...(inline ? { inline } : {}),
     usesHost,
     size: bytes.length,
     ...(capped.note !== undefined ? { note: capped.note } : {}),

@@ -75,6 +75,8 @@ export interface ProgramMessage {
   instrumented: boolean;
   /** Set when the module imports its memory. */
   memoryImport?: { module: string; name: string; initial: number; shared: boolean };
+  /** A preemptible variant whose instance may be kept and reset between calls (preempt.ts): its mutable globals' exports. */
+  reset?: { globals: string[] };
 }
 
 export type ToWorker =

@@ -25,6 +25,7 @@ import {
   type HostRequest,
 } from './host-wire.js';
 import type { HostHooks, HostSession } from './host-session.js';
+import type { InlineProgram } from './inline.js';
 import { SpinGovernor } from './spin.js';
 import { wasm } from './wasm-api.js';
 import {
@@ -52,6 +53,8 @@ export interface Program {
   recentRunUs: number;
   /** The module imports `tern`: its calls get a host session. */
   usesHost?: boolean;
+  /** Its preemptible variant, for calls run on the calling thread (inline.ts). */
+  inline?: InlineProgram;
 }
 
 export interface CallInput {
@@ -389,6 +392,11 @@ export class WorkerPool {
   private trimTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PoolOptions) {}
+
+  /** Closed (node shutdown): no call runs any more, on a worker or inline. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
 
   /** Workers allowed now: the pool's size, plus one per blocked worker (bounded). */
   private capacity(): number {

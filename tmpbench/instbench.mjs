@@ -1,0 +1,16 @@
+import { pino } from '/work/main/node_modules/pino/pino.js';
+import { createWasmRuntime } from '/work/main/dist/src/runtimes/wasm/index.js';
+import { createInvocation } from '/work/main/dist/src/core/invocation.js';
+import { normaliseSpec } from '/work/main/dist/src/registry/spec.js';
+const rt = createWasmRuntime({ dataDir: '/tmp', scratchDir: '/tmp', logger: pino({ level: 'silent' }) }, { workers: 1, inline: process.argv[2] !== 'noinline' });
+const fn = { spec: normaliseSpec({ name: 'hello', runtime: 'wasm', handler: 'hello.wasm', memory: 16 }), dir: '/work/main/examples/hello', version: 'v1', deployedAt: '' };
+await rt.prepare(fn);
+const inst = await rt.start(fn, { id: 'hello-1', log: () => {}, scratchRoot: '/tmp' });
+const sig = new AbortController().signal;
+const inv = () => createInvocation({ function: 'hello', trigger: 'http', headers: { host: 'x', 'user-agent': 'wrk' } });
+for (let i = 0; i < 20000; i++) await inst.call(inv(), sig);
+const n = 100000; const t = process.hrtime.bigint(); const c0 = process.cpuUsage();
+for (let i = 0; i < n; i++) await inst.call(inv(), sig);
+const c = process.cpuUsage(c0);
+console.log('wall us/call', Number(process.hrtime.bigint() - t) / n / 1000, 'cpu us/call', (c.user + c.system) / n);
+await rt.close();
