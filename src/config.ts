@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseDuration } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
+import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
 
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
@@ -115,6 +116,8 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
+    // Workflows (src/workflows/config.ts): bounds on definitions and runs.
+    workflows: workflowsConfigSchema,
   })
   .strict();
 
@@ -160,6 +163,7 @@ export interface NodeConfig {
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
+  workflows: WorkflowLimits;
 }
 
 /** Flags and env both map onto these file keys. */
@@ -320,6 +324,7 @@ export function loadConfig(
     },
     compat: c.compat,
     microvm: c.microvm,
+    workflows: workflowLimits(c.workflows),
   };
   if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
   if (c.token !== undefined) cfg.token = c.token;

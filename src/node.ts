@@ -37,6 +37,8 @@ import type { Trigger, TriggerContext } from './triggers/trigger.js';
 import { resolveToken } from './token.js';
 import { PROJECT_ROOT, VERSION } from './version.js';
 import type { FunctionStatus } from './scheduler/types.js';
+import { WorkflowService } from './workflows/service.js';
+import { workflowRoutes } from './workflows/routes.js';
 
 export interface TernNode {
   readonly config: NodeConfig;
@@ -174,6 +176,15 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     ...(cluster ? { offloader: cluster.offloader } : {}),
   });
   statuses = () => registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
+  // Workflows (src/workflows/): ASL definitions in <data>/workflows; async runs journaled and resumed after a restart.
+  const workflows = await WorkflowService.open({
+    ...config,
+    limits: config.workflows,
+    nodeName: config.node,
+    registry,
+    scheduler,
+    logger,
+  });
   hostSide.bind(scheduler);
   capacity = () => scheduler.capacity();
 
@@ -262,12 +273,14 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     logs,
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
-    ...(cluster ? { plugins: [cluster.routes(scheduler)], verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
+    plugins: [workflowRoutes({ workflows }), ...(cluster ? [cluster.routes(scheduler)] : [])],
+    ...(cluster ? { verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
     state: hostSide.state,
   });
+  await workflows.resume();
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
@@ -298,6 +311,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       dataDir: config.dataDir,
       settled,
       logger,
+      workflows,
       runtimes: () => runtimes.info(),
       // tinyFaaS's upload reply names the CoAP and gRPC endpoints.
       triggers: () => Object.fromEntries(triggers.map((t) => [t.name, t.address()])),
@@ -314,6 +328,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       logger.info({ event: 'stopping' }, 'stopping: draining calls');
       // Leave the cluster first: peers stop routing calls here while this node drains.
       await cluster?.leave();
+      await workflows.close();
       const closingHttp = app.close();
       await Promise.allSettled(triggers.map((t) => t.stop()));
       await Promise.allSettled(compat.map((c) => c.close()));

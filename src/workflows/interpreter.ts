@@ -135,19 +135,20 @@ export class Execution {
       const scope: Scope = { prefix: '', label: '', signal: this.stop.signal, visits: new Map() };
       const output = await this.runMachine(this.o.machine, this.o.input, scope);
       this.checkSize(output, 'the run output');
-      return { ok: true, output, report: this.report() };
+      return { ok: true, output, report: this.snapshot() };
     } catch (e) {
       if (e instanceof Cancelled) throw e;
       const reason: unknown = this.stop.signal.aborted ? this.stop.signal.reason : e;
       if (reason instanceof Cancelled) throw reason;
       const error = asStatesError(reason);
-      return { ok: false, error, report: this.report(error) };
+      return { ok: false, error, report: this.snapshot(error) };
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private report(error?: StatesError): RunReport {
+  /** The report so far (the whole report once the run ended). */
+  snapshot(error?: StatesError): RunReport {
     const totalMs = ms(performance.now() - this.t0);
     return {
       workflow: this.o.workflow,
