@@ -1,0 +1,116 @@
+/**
+ * An async run survives a kill -9 of its node: the node restarted on the same data folder resumes
+ * the run from its journal, replays the state that had completed and runs only what had not. A
+ * counter server outside the node (the functions call it over loopback) tells how often each
+ * state's function really ran.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startTern, type TernProcess } from '../helpers/node.js';
+import { deployFunction, deployWorkflow, waitForCall } from './helpers.js';
+
+const MARK = (counter: string) => ({
+  'function.toml': `runtime = "python"\nhandler = "main:handle"\nnetwork = true\nenv = { COUNTER = "${counter}" }\n`,
+  'main.py': `import os
+import urllib.request
+
+def handle(req):
+    d = req.json()
+    urllib.request.urlopen(urllib.request.Request(os.environ["COUNTER"] + "/" + d["step"], method="POST"), timeout=5).read()
+    return {"steps": d["steps"] + [d["step"]]}
+`,
+});
+
+const STEPS = {
+  StartAt: 'A',
+  States: {
+    A: { Type: 'Task', Resource: 'mark', Parameters: { step: 'A', 'steps.$': '$.steps' }, Next: 'Pause' },
+    Pause: { Type: 'Wait', Seconds: 2, Next: 'B' },
+    B: { Type: 'Task', Resource: 'mark', Parameters: { step: 'B', 'steps.$': '$.steps' }, End: true },
+  },
+};
+
+/** Polls `read` until `ok` holds (bounded). */
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what} never happened (last: ${JSON.stringify(v)})`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('workflow runs survive kill -9', () => {
+  let counter: Server;
+  let counterUrl: string;
+  const hits = new Map<string, number>();
+  let first: TernProcess | undefined;
+  let second: TernProcess | undefined;
+
+  before(async () => {
+    counter = createServer((req, res) => {
+      const step = (req.url ?? '/').slice(1);
+      hits.set(step, (hits.get(step) ?? 0) + 1);
+      res.end('ok');
+    });
+    counter.listen(0, '127.0.0.1');
+    await once(counter, 'listening');
+    counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await first?.stop();
+    await second?.stop({ cleanup: true });
+    if (first) await rm(first.data, { recursive: true, force: true });
+    counter.close();
+  });
+
+  test('the restarted node resumes the run from the last completed state; no completed state runs twice', async () => {
+    first = await startTern();
+    await deployFunction(first, 'mark', MARK(counterUrl));
+    await deployWorkflow(first, 'steps', STEPS);
+    const res = await fetch(`${first.url}/async/wf/steps`, { method: 'POST', body: '{"steps": []}' });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    // Past A's completion, on disk: the Wait's line follows A's in the run's journal.
+    const journal = join(first.data, 'workflows', 'runs', `${id}.jsonl`);
+    await until(
+      () => readFile(journal, 'utf8').catch(() => ''),
+      (text) => text.includes('"t":"wait"'),
+      'the Wait state',
+    );
+    assert.equal(await first.stop({ signal: 'SIGKILL' }), null);
+    assert.deepEqual(Object.fromEntries(hits), { A: 1 });
+
+    second = await startTern({ data: first.data });
+    const record = await waitForCall(second, id);
+    assert.equal(record.state, 'done', JSON.stringify(record));
+    assert.deepEqual(JSON.parse(Buffer.from(record.result!.body, 'base64').toString()), { steps: ['A', 'B'] });
+    assert.deepEqual(Object.fromEntries(hits), { A: 1, B: 1 }, 'A ran once, before the kill; B once, after');
+    const report = record.report!.workflow;
+    assert.equal(report.resumed, true);
+    assert.deepEqual(
+      report.states.map((s) => [s.name, s.status]),
+      [
+        ['A', 'replayed'],
+        ['Pause', 'succeeded'],
+        ['B', 'succeeded'],
+      ],
+    );
+    // The journal goes once the result is recorded.
+    await until(
+      () =>
+        readFile(journal).then(
+          () => true,
+          () => false,
+        ),
+      (exists) => !exists,
+      'the journal removed',
+    );
+  });
+});
