@@ -172,6 +172,10 @@ export function workflowRoutes(app: FastifyInstance, deps: CompatDeps): void {
     },
   );
 
+  resumeRoute(app, deps);
+}
+
+function resumeRoute(app: FastifyInstance, deps: CompatDeps): void {
   // Serverledge resumes a run another node began (offloading). Tern resumes its own runs after a
   // restart by itself; here a ReqId of a run on this node answers that run's outcome once it ends.
   app.post<{ Params: { workflow: string } }>(
