@@ -5,6 +5,7 @@ import { ApiError } from './client.js';
 import * as cmd from './commands.js';
 import { newFunction } from './new.js';
 import { serve } from './serve.js';
+import { workflowCommand } from './workflow.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('tern')
@@ -72,6 +73,7 @@ withClient(
     .option('--since <time>', 'ISO time'),
 ).action((name, o) => cmd.logs(name, o));
 withClient(program.command('status').description("the node's status")).action((o) => cmd.status(o));
+program.addCommand(workflowCommand(withClient));
 program
   .command('new <runtime> <dir>')
   .description('write a starter function')

@@ -5,11 +5,11 @@
  * every bad definition refused with a 400 naming the state; the node's bounds.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startTern, type TernProcess } from '../helpers/node.js';
+import { REPO, startTern, type TernProcess } from '../helpers/node.js';
 import {
   deployExample,
   deployFunction,
@@ -67,6 +67,7 @@ describe('workflows', () => {
     node = await startTern({ args: ['--config', config] });
     for (const [name, files] of Object.entries(FUNCTIONS)) await deployFunction(node, name, files);
     await deployExample(node, 'square');
+    await deployExample(node, 'sieve');
   });
   after(async () => {
     assert.equal(await node.stop({ cleanup: true }), 0);
@@ -178,6 +179,17 @@ describe('workflows', () => {
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     assert.deepEqual(reply.body, { both: [49, 8], squares: [1, 4, 9, 16], text: '4 items' });
     assert.equal(reply.report.states, 1 + 2 + 1 + 4 + 1);
+  });
+
+  test('examples/workflow-primes runs over the sieve and square examples', async () => {
+    await deployWorkflow(node, 'primes', await readFile(join(REPO, 'examples/workflow-primes/workflow.json'), 'utf8'));
+    const reply = await runWorkflow(node, 'primes', { ns: [10, 100, 10000] });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.deepEqual(reply.body, {
+      summary: '1229 primes up to 10000: many',
+      counts: [4, 25, 1229],
+      largestSquared: 9973 * 9973,
+    });
   });
 
   test('Retry then Catch: the retries are taken, then the catcher handles the error', async () => {
