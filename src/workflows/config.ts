@@ -26,7 +26,7 @@ export const DEFAULT_WORKFLOW_LIMITS: WorkflowLimits = {
   maxPayloadBytes: 256 * 1024,
   maxRunMs: 3_600_000,
   maxRunning: 1000,
-  maxStateReports: 1000,
+  maxStateReports: 200,
 };
 
 const count = z.coerce.number().int().min(1);

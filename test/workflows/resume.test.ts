@@ -52,6 +52,7 @@ describe('workflow runs survive kill -9', () => {
   const hits = new Map<string, number>();
   let first: TernProcess | undefined;
   let second: TernProcess | undefined;
+  let third: TernProcess | undefined;
 
   before(async () => {
     counter = createServer((req, res) => {
@@ -65,7 +66,8 @@ describe('workflow runs survive kill -9', () => {
   });
   after(async () => {
     await first?.stop();
-    await second?.stop({ cleanup: true });
+    await second?.stop();
+    await third?.stop({ cleanup: true });
     if (first) await rm(first.data, { recursive: true, force: true });
     counter.close();
   });
@@ -112,5 +114,24 @@ describe('workflow runs survive kill -9', () => {
       (exists) => !exists,
       'the journal removed',
     );
+  });
+
+  test('a node stopped normally (SIGTERM) mid-run leaves the run to resume at its next start', async () => {
+    assert.ok(second, 'runs after the first test');
+    const res = await fetch(`${second.url}/async/wf/steps`, { method: 'POST', body: '{"steps": ["x"]}' });
+    const { id } = (await res.json()) as { id: string };
+    const journal = join(second.data, 'workflows', 'runs', `${id}.jsonl`);
+    await until(
+      () => readFile(journal, 'utf8').catch(() => ''),
+      (text) => text.includes('"t":"wait"'),
+      'the Wait state',
+    );
+    assert.equal(await second.stop(), 0);
+    assert.deepEqual(Object.fromEntries(hits), { A: 2, B: 1 });
+    third = await startTern({ data: second.data });
+    const record = await waitForCall(third, id);
+    assert.equal(record.state, 'done', JSON.stringify(record));
+    assert.deepEqual(JSON.parse(Buffer.from(record.result!.body, 'base64').toString()), { steps: ['x', 'A', 'B'] });
+    assert.deepEqual(Object.fromEntries(hits), { A: 2, B: 2 });
   });
 });

@@ -5,11 +5,12 @@
  * every bad definition refused with a 400 naming the state; the node's bounds.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { REPO, startTern, type TernProcess } from '../helpers/node.js';
+import { CLI, REPO, startTern, type TernProcess } from '../helpers/node.js';
 import {
   deployExample,
   deployFunction,
@@ -190,6 +191,29 @@ describe('workflows', () => {
       counts: [4, 25, 1229],
       largestSquared: 9973 * 9973,
     });
+  });
+
+  test('the CLI: tern workflow deploy, ls, invoke (sync and async), runs, rm', async () => {
+    const file = join(configDir, 'cli-seq.json');
+    await writeFile(file, JSON.stringify(SEQUENCE));
+    const tern = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [CLI, ...args], {
+        env: { ...process.env, TERN_URL: node.url, TERN_TOKEN: node.token },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      assert.equal(r.status, 0, `tern ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    assert.match(tern('workflow', 'deploy', file), /deployed workflow cli-seq \(3 states, functions: inc\)/);
+    assert.match(tern('workflow', 'ls'), /cli-seq\s+3\s+inc/);
+    assert.deepEqual(JSON.parse(tern('workflow', 'invoke', 'cli-seq', '-d', '{"n": 5}')), { n: 8 });
+    const id = tern('workflow', 'invoke', 'cli-seq', '--async', '-d', '{"n": 1}').trim();
+    const record = JSON.parse(tern('poll', id, '--wait')) as { state: string; kind: string };
+    assert.deepEqual([record.state, record.kind], ['done', 'workflow']);
+    assert.match(tern('workflow', 'runs', 'cli-seq'), new RegExp(id));
+    assert.match(tern('workflow', 'rm', 'cli-seq'), /removed workflow cli-seq/);
+    assert.equal((await node.api('GET', '/v1/workflows/cli-seq')).status, 404);
   });
 
   test('Retry then Catch: the retries are taken, then the catcher handles the error', async () => {
