@@ -1,16 +1,18 @@
 /**
  * The process runtimes (python, node, binary) on this machine:
- *  - coldSandboxed: runtime.start() of a fresh bubblewrap sandbox (namespaces, mounts, setpriv,
- *    interpreter, shim, handler import) plus the first call, from the call to the response, with
- *    the runtime's default of 2 ready launchers (an empty cgroup with a bwrap waiting for its
- *    options: no function code, no namespaces);
+ *  - coldSandboxed: runtime.start() of a fresh bubblewrap sandbox (setpriv, namespaces, mounts,
+ *    seccomp, interpreter, shim, handler import) plus the first call, from the call to the response,
+ *    with the runtime's default of 2 ready launchers (an empty cgroup with a shell waiting for the
+ *    uid to run as: no bwrap, no function code, no namespaces);
  *  - coldSandboxedNoReadyLaunchers: the same with that pool off (the cgroup is made and joined
  *    during the start: the kernel's RCU grace period for the move is on the critical path);
  *  - coldPlain: the same interpreter running the same shim and handler as a plain child process
  *    (no sandbox, no cgroup, the same cleared environment), spawn to first response;
  *  - sandboxOverheadRatio: coldSandboxed / coldPlain (medians);
- *  - emptySandbox: cgroup + bwrap + setpriv + /usr/bin/true, to exit: the sandbox's own floor;
- *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back).
+ *  - emptySandbox: cgroup + setpriv + bwrap + tern-init + /usr/bin/true, to exit: the sandbox's floor;
+ *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back);
+ *  - pythonNetworkCold: coldSandboxed of hello-python with network = true (slirp4netns and the
+ *    sandbox's nftables rules are attached before the function starts).
  * Run: `node dist/bench/process.js [coldRuns] [warmCalls]` (prints JSON). Needs root, bwrap, cgroups.
  */
 import { spawn } from 'node:child_process';
@@ -45,6 +47,8 @@ export interface ProcessBenchResult {
   coldRuns: number;
   warmCalls: number;
   emptySandbox: LatencySummary;
+  /** hello-python with network = true: the user-mode network and firewall on the start path. */
+  pythonNetworkCold: LatencySummary;
   python: LanguageBench;
   node: LanguageBench;
   binary: LanguageBench;
@@ -188,6 +192,7 @@ async function emptySandbox(ctx: RuntimeContext, runs: number): Promise<LatencyS
           readOnly: kit.etc.offline.binds,
         },
         { memoryMiB: 64, pidsMax: 16, timeoutMs: 10_000 },
+        kit.uids.identityOf('bench'),
       );
       samples.push(performance.now() - t0);
     }
@@ -232,10 +237,18 @@ export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<Pro
         coldRuns,
         warm,
       );
+    const online = await copyExample(root, 'hello-python');
+    online.spec.network = true;
+    await runtimes.python.pooled.prepare(online);
+    await coldStarts(runtimes.python.pooled, online, 'online-warmup', 1, async () => undefined);
+    const pythonNetworkCold = summarise(
+      await coldStarts(runtimes.python.pooled, online, 'online', coldRuns, async () => undefined),
+    );
     return {
       coldRuns,
       warmCalls,
       emptySandbox: await emptySandbox(bare, coldRuns),
+      pythonNetworkCold,
       python: await run('python', python, 'hello-python', warmCalls),
       node: await run('node', node, 'hello-node', warmCalls),
       binary: await run('binary', binary, 'echo-binary', Math.min(warmCalls, 500)),

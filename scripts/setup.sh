@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   clang lld wasi-libc libclang-rt-dev-wasm32   # wasm examples: clang --target=wasm32-wasi
   bubblewrap                                    # process sandboxes
+  gcc libc6-dev libseccomp-dev                  # process sandboxes: seccomp program and init (native/)
+  slirp4netns nftables iproute2                 # process sandboxes: network = true (user-mode, firewalled)
   python3                                       # python runtime
   etcd-server redis-server                      # cluster registry, global state tier
   libcoap3-bin                                  # coap-client for the CoAP tests
@@ -37,5 +39,6 @@ fi
 
 echo "setup: building"
 npx tsc -p tsconfig.json
+bash scripts/build-sandbox.sh
 bash scripts/build-examples.sh
 echo "setup: done"

@@ -8,18 +8,27 @@ import { resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { parseDuration } from './core/duration.js';
+import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
 import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(v)}` });
-    return z.NEVER;
-  }
-  return ms;
+// Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
+// allowed only where it means something ("do not wait").
+export const CONFIG_DURATIONS = {
+  drainTimeout: { minMs: 0, maxMs: HOUR_MS },
+  queueWait: { minMs: 1, maxMs: HOUR_MS },
+  callsRetention: { minMs: SECOND_MS, maxMs: 7 * DAY_MS },
+  lockWait: { minMs: 0, maxMs: HOUR_MS },
+  lockTtl: { minMs: SECOND_MS, maxMs: 24 * HOUR_MS },
+  leaseTtl: { minMs: 2 * SECOND_MS, maxMs: HOUR_MS },
+} as const satisfies Record<string, DurationRange>;
+/** etcd leases count whole seconds. */
+const leaseSeconds = durationField(CONFIG_DURATIONS.leaseTtl).transform((ms, ctx) => {
+  if (Number.isInteger(ms / SECOND_MS)) return ms / SECOND_MS;
+  ctx.addIssue({ code: 'custom', message: `${ms} ms is not a whole number of seconds` });
+  return z.NEVER;
 });
+
 const port = z.coerce.number().int().min(0).max(65535);
 const size = z.coerce.number().int().min(1);
 
@@ -47,13 +56,19 @@ export const configSchema = z
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
-    'drain-timeout': duration.default(10_000),
+    'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
     queue: z
-      .object({ capacity: z.coerce.number().int().min(0).default(100), wait: duration.default(30_000) })
+      .object({
+        capacity: z.coerce.number().int().min(0).default(100),
+        wait: durationField(CONFIG_DURATIONS.queueWait).default(30_000),
+      })
       .strict()
       .default({ capacity: 100, wait: 30_000 }),
     calls: z
-      .object({ retention: duration.default(3_600_000), max: size.default(10_000) })
+      .object({
+        retention: durationField(CONFIG_DURATIONS.callsRetention).default(3_600_000),
+        max: size.default(10_000),
+      })
       .strict()
       .default({ retention: 3_600_000, max: 10_000 }),
     limits: z
@@ -80,9 +95,18 @@ export const configSchema = z
         advertise: z.string().optional(),
         offload: z.enum(OFFLOAD_POLICIES).default('none'),
         'max-hops': z.coerce.number().int().min(0).max(8).default(2),
-        'lease-ttl': z.coerce.number().int().min(2).default(6),
+        'lease-ttl': leaseSeconds.default(6),
+        // ---- etcd TLS and auth (src/cluster/etcd.ts, docs/cluster.md) ----
+        /** PEM files: the CA that signed etcd's certificate; this node's client certificate and key. */
+        'etcd-ca': z.string().min(1).optional(),
+        'etcd-cert': z.string().min(1).optional(),
+        'etcd-key': z.string().min(1).optional(),
+        /** etcd's own user/password authentication. */
+        'etcd-user': z.string().min(1).optional(),
+        'etcd-password': z.string().min(1).optional(),
       })
       .strict()
+      .superRefine(checkEtcdAccess)
       .default({ etcd: [], role: 'edge', area: 'default', offload: 'none', 'max-hops': 2, 'lease-ttl': 6 }),
     redis: z.string().optional(),
     /** State store bounds (src/state/, docs/state.md). */
@@ -91,8 +115,8 @@ export const configSchema = z
         'max-value': size.default(16 * 1024 * 1024),
         'max-keys': size.default(10_000),
         'max-bytes': size.default(256 * 1024 * 1024),
-        'lock-wait': duration.default(10_000),
-        'lock-ttl': duration.default(30_000),
+        'lock-wait': durationField(CONFIG_DURATIONS.lockWait).default(10_000),
+        'lock-ttl': durationField(CONFIG_DURATIONS.lockTtl).default(30_000),
       })
       .strict()
       .default({
@@ -122,6 +146,36 @@ export const configSchema = z
   .strict();
 
 type RawConfig = z.output<typeof configSchema>;
+
+// ---- etcd TLS and auth: pairs that go together, TLS only on https:// endpoints ----
+function checkEtcdAccess(
+  c: { etcd: string[] } & Partial<Record<'etcd-ca' | 'etcd-cert' | 'etcd-key' | 'etcd-user' | 'etcd-password', string>>,
+  ctx: z.RefinementCtx,
+): void {
+  const pair = (a: keyof typeof c, b: keyof typeof c) => {
+    if ((c[a] === undefined) !== (c[b] === undefined))
+      ctx.addIssue({ code: 'custom', path: [c[a] === undefined ? a : b], message: `${a} and ${b} go together` });
+  };
+  pair('etcd-cert', 'etcd-key');
+  pair('etcd-user', 'etcd-password');
+  const tls = c['etcd-ca'] !== undefined || c['etcd-cert'] !== undefined;
+  const plain = c.etcd.filter((u) => !u.startsWith('https://'));
+  if (tls && plain.length > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['etcd'],
+      message: `etcd TLS options are set, so every etcd endpoint must be https:// (not ${plain.join(', ')})`,
+    });
+}
+
+/** Files are paths (resolved against the working directory); the node reads them when it joins. */
+export interface EtcdAccessConfig {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  user?: string;
+  password?: string;
+}
 
 export interface CompatProfileConfig {
   enabled: boolean;
@@ -158,6 +212,7 @@ export interface NodeConfig {
     offload: RawConfig['cluster']['offload'];
     maxHops: number;
     leaseTtlSec: number;
+    etcdAccess: EtcdAccessConfig;
   };
   redis?: string;
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
@@ -184,6 +239,11 @@ export interface ConfigOverrides {
   area?: string;
   secret?: string;
   redis?: string;
+  etcdCa?: string;
+  etcdCert?: string;
+  etcdKey?: string;
+  etcdUser?: string;
+  etcdPassword?: string;
 }
 
 export class ConfigError extends Error {}
@@ -224,6 +284,11 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['area', 'TERN_AREA'],
     ['secret', 'TERN_CLUSTER_SECRET'],
     ['redis', 'TERN_REDIS'],
+    ['etcdCa', 'TERN_ETCD_CA'],
+    ['etcdCert', 'TERN_ETCD_CERT'],
+    ['etcdKey', 'TERN_ETCD_KEY'],
+    ['etcdUser', 'TERN_ETCD_USER'],
+    ['etcdPassword', 'TERN_ETCD_PASSWORD'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -257,6 +322,11 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   if (o.role !== undefined) cluster.role = o.role;
   if (o.area !== undefined) cluster.area = o.area;
   if (o.secret !== undefined) cluster.secret = o.secret;
+  if (o.etcdCa !== undefined) cluster['etcd-ca'] = o.etcdCa;
+  if (o.etcdCert !== undefined) cluster['etcd-cert'] = o.etcdCert;
+  if (o.etcdKey !== undefined) cluster['etcd-key'] = o.etcdKey;
+  if (o.etcdUser !== undefined) cluster['etcd-user'] = o.etcdUser;
+  if (o.etcdPassword !== undefined) cluster['etcd-password'] = o.etcdPassword;
   if (Object.keys(cluster).length) out.cluster = cluster;
   return out;
 }
@@ -312,6 +382,7 @@ export function loadConfig(
       offload: c.cluster.offload,
       maxHops: c.cluster['max-hops'],
       leaseTtlSec: c.cluster['lease-ttl'],
+      etcdAccess: etcdAccessOf(c.cluster, cwd),
       ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
       ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
     },
@@ -330,4 +401,16 @@ export function loadConfig(
   if (c.token !== undefined) cfg.token = c.token;
   if (c.redis !== undefined) cfg.redis = c.redis;
   return cfg;
+}
+
+function etcdAccessOf(c: RawConfig['cluster'], cwd: string): EtcdAccessConfig {
+  const file = (v: string | undefined) => (v === undefined ? undefined : resolve(cwd, v));
+  const access: EtcdAccessConfig = {
+    caFile: file(c['etcd-ca']),
+    certFile: file(c['etcd-cert']),
+    keyFile: file(c['etcd-key']),
+    user: c['etcd-user'],
+    password: c['etcd-password'],
+  };
+  return Object.fromEntries(Object.entries(access).filter(([, v]) => v !== undefined)) as EtcdAccessConfig;
 }

@@ -3,8 +3,7 @@
  * (native API + HTTP trigger), the other triggers, observability. `startNode` returns a handle whose
  * `stop()` drains calls and leaves no process, temp folder or socket behind.
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { NodeConfig } from './config.js';
@@ -35,6 +34,7 @@ import { createCoapTrigger } from './triggers/coap/index.js';
 import { createGrpcTrigger } from './triggers/grpc/index.js';
 import type { Trigger, TriggerContext } from './triggers/trigger.js';
 import { resolveToken } from './token.js';
+import { claimScratch, type Scratch } from './scratch.js';
 import { PROJECT_ROOT, VERSION } from './version.js';
 import type { FunctionStatus } from './scheduler/types.js';
 import { WorkflowService } from './workflows/service.js';
@@ -104,9 +104,20 @@ class RuntimeSet {
 }
 
 export async function startNode(config: NodeConfig): Promise<TernNode> {
-  const logger = createNodeLogger(config.logLevel, config.node);
   await mkdir(config.dataDir, { recursive: true });
-  const scratchDir = await mkdtemp(join(tmpdir(), 'tern-'));
+  // Scratch folder (src/scratch.ts): this data folder's stale ones are swept; a failed start removes its own.
+  const scratch = await claimScratch(config.dataDir);
+  return startWithScratch(config, scratch).catch(async (e: unknown) => {
+    await scratch.abandon();
+    throw e;
+  });
+}
+
+async function startWithScratch(config: NodeConfig, scratch: Scratch): Promise<TernNode> {
+  const logger = createNodeLogger(config.logLevel, config.node);
+  const scratchDir = scratch.dir;
+  if (scratch.swept.length > 0)
+    logger.info({ event: 'scratch_swept', folders: scratch.swept }, 'removed stale scratch of a node that crashed');
   const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
   if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
 
@@ -163,10 +174,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     queue: config.queue,
     calls: { ...config.calls, dir: join(config.dataDir, 'calls'), maxBodyBytes: config.limits.bodyBytes },
     scratchDir,
-    // hostSide first: it adds chained children to a call's report before the other sinks see it.
+    // Chained children join a call's report, and its state locks are freed, before telemetry sees it.
+    finishCall: hostSide.finishCall,
     // singleUse: a single-use instance's start/stop are per-call events, logged at debug (observability/lifecycle.ts).
     telemetry: combineTelemetry(
-      hostSide.telemetry,
       metrics,
       recentCalls,
       lifecycleTelemetry(logger, { singleUse: (fn) => registry.get(fn)?.spec.singleUse === true }),
@@ -274,7 +285,6 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
     metrics,
     nodes: cluster ? () => cluster.nodes() : async () => [selfMember()],
     plugins: [workflowRoutes({ workflows }), ...(cluster ? [cluster.routes(scheduler)] : [])],
-    ...(cluster ? { verifyPeer: (request) => cluster.verifyPeer(request) } : {}),
     recentCalls: (fn, limit) => recentCalls.list(fn, limit),
     settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
@@ -309,6 +319,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       token,
       limits: config.limits,
       dataDir: config.dataDir,
+      scratchDir,
       settled,
       logger,
       workflows,
@@ -341,7 +352,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       await registry.close();
       await logs.close();
       await hostSide.close();
-      await rm(scratchDir, { recursive: true, force: true });
+      await scratch.remove();
       logger.info({ event: 'stopped' }, 'stopped');
     })());
 

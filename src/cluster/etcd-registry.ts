@@ -17,7 +17,7 @@ import { packFolder } from '../registry/archive.js';
 import type { ArchiveType, DeployedFunction, DeployOutcome, Registry, RegistryEvent } from '../registry/registry.js';
 import type { ArchiveStore, HeldArchive } from './archive-store.js';
 import type { LiveFunctionRecord } from './records.js';
-import { KeyedSerial } from '../registry/keyed-serial.js';
+import { KeyedSerial } from '../core/keyed-serial.js';
 
 export interface EtcdRegistryOptions {
   /** The node's folder store; this registry owns it (opens and closes it). */
@@ -124,6 +124,20 @@ export class EtcdRegistry implements Registry {
   /** A function this node has and etcd has no record of: offer it to the cluster. */
   offer(name: string): void {
     if (this.fns.has(name) && !this.pending.has(name)) this.markPending(name, true);
+  }
+
+  /**
+   * etcd holds an older record of `name` than the newest this node has seen (one put back into
+   * etcd): write the newest again, if this node has what it says (that version, or no function).
+   */
+  reassert(name: string, newest: { deleted: boolean; version: string }): void {
+    if (this.pending.has(name)) return;
+    if (newest.deleted && !this.fns.has(name)) {
+      this.tombstones.set(name, newest.version);
+      this.markPending(name, false);
+    } else if (!newest.deleted && this.fns.get(name)?.version === newest.version) {
+      this.markPending(name, false);
+    }
   }
 
   /** The change of that generation is in etcd (or lost a race to another node's record). */

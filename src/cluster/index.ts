@@ -8,11 +8,13 @@
  * advertised URL needs the real port); `leave` first when stopping (peers stop routing here),
  * `close` before the registry closes.
  */
-import { join } from 'node:path';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Agent } from 'node:http';
+import { join as joinPath } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
-import type { NodeMember } from '../gateway/deps.js';
+import type { NodeMember } from '../core/node-info.js';
 import type { Registry } from '../registry/registry.js';
 import type { Invocation } from '../core/invocation.js';
 import type { Result } from '../core/result.js';
@@ -20,15 +22,16 @@ import type { TernError } from '../core/errors.js';
 import type { Scheduler } from '../scheduler/types.js';
 import { fetchArchive } from './archive-fetch.js';
 import { ArchiveStore } from './archive-store.js';
-import { createEtcdClient } from './etcd.js';
+import { createEtcdClient, loadEtcdAccess } from './etcd.js';
 import { EtcdRegistry } from './etcd-registry.js';
+import { ClusterKeys } from './keys.js';
 import { Membership } from './membership.js';
 import { Offloader } from './offload.js';
 import { createPeerAgent } from './peer-client.js';
 import type { MemberRecord } from './records.js';
 import { RegistrySync } from './registry-sync.js';
+import { RequestVerifier } from './request-auth.js';
 import { clusterRoutes } from './routes.js';
-import { ClusterSecret } from './secret.js';
 
 export interface ClusterDeps {
   config: NodeConfig;
@@ -44,8 +47,6 @@ export interface ClusterNode {
   readonly offloader: (inv: Invocation, reason: TernError) => Promise<Result | undefined>;
   /** The node-to-node routes, as a gateway plugin. */
   routes(scheduler: Pick<Scheduler, 'invoke'>): (app: FastifyInstance) => void;
-  /** Verifies a node-to-node request (routes with access 'cluster'); throws to refuse. */
-  verifyPeer(request: FastifyRequest): void;
   /** GatewayDeps.nodes: this node (fresh load) and every live member. */
   nodes(): Promise<NodeMember[]>;
   /** Join: register under a lease, publish load, sync the registry. Never throws for an unreachable etcd. */
@@ -59,24 +60,86 @@ export const MIN_SECRET_LENGTH = 16;
 /** Load refresh period: a few seconds, and at least three per lease TTL. */
 const heartbeatMs = (ttlSec: number) => Math.min(2_000, Math.floor((ttlSec * 1000) / 3));
 
+type ClusterConfig = NodeConfig['cluster'];
+type LoadSource = Pick<Scheduler, 'status' | 'capacity'>;
+
+/** What a node builds once, before it joins. */
+interface ClusterParts {
+  config: NodeConfig;
+  log: Logger;
+  keys: ClusterKeys;
+  client: Etcd3;
+  agent: Agent;
+  archives: ArchiveStore;
+  registry: EtcdRegistry;
+  offloader: Offloader;
+  /** Set by `join`. */
+  joined?: { membership: Membership; sync: RegistrySync; self: () => MemberRecord };
+}
+
 export function createCluster(deps: ClusterDeps): ClusterNode {
-  const { config, logger } = deps;
-  const c = config.cluster;
+  const parts = buildParts(deps);
+  const { config, registry, offloader } = parts;
+  const stop = async () => {
+    await Promise.allSettled([parts.joined?.membership.leave(), parts.joined?.sync.stop()]);
+  };
+  return {
+    registry,
+    offloader: offloader.offload,
+    routes: (scheduler) =>
+      clusterRoutes({
+        nodeName: config.node,
+        maxHops: config.cluster.maxHops,
+        bodyLimit: config.limits.bodyBytes,
+        verifier: new RequestVerifier(parts.keys, config.node),
+        scheduler,
+        registry,
+        offloader,
+        archives: parts.archives,
+      }),
+    nodes: async () => listNodes(parts),
+    start: ({ url, scheduler }) => join(parts, url, scheduler),
+    leave: stop,
+    async close() {
+      await stop();
+      parts.agent.destroy();
+      parts.client.close();
+    },
+  };
+}
+
+function requireSecret(c: ClusterConfig): string {
   if (c.secret === undefined || c.secret.length < MIN_SECRET_LENGTH) {
     throw new Error(
       `cluster mode (--etcd) needs a cluster secret of at least ${MIN_SECRET_LENGTH} characters, the same on every node: set [cluster] secret or TERN_CLUSTER_SECRET`,
     );
   }
-  const log = logger.child({ component: 'cluster' });
-  const secret = new ClusterSecret(c.secret);
-  const client = createEtcdClient(c.etcd);
-  const agent = createPeerAgent();
-  const archives = new ArchiveStore(join(config.dataDir, 'cluster', 'functions'));
-  const registry = new EtcdRegistry({ local: deps.local, store: archives, logger: log });
-  let membership: Membership | undefined;
-  let sync: RegistrySync | undefined;
-  let selfRecord: (() => MemberRecord) | undefined;
+  return c.secret;
+}
 
+function buildParts(deps: ClusterDeps): ClusterParts {
+  const { config, logger } = deps;
+  const c = config.cluster;
+  const keys = new ClusterKeys(requireSecret(c));
+  const log = logger.child({ component: 'cluster' });
+  const access = loadEtcdAccess(c.etcdAccess);
+  if (access.password !== undefined && c.etcd.some((u) => !u.startsWith('https://')))
+    log.warn(
+      { event: 'etcd_password_plaintext' },
+      'the etcd password goes to etcd over plain http: use https:// endpoints ([cluster] etcd-ca)',
+    );
+  const archives = new ArchiveStore(joinPath(config.dataDir, 'cluster', 'functions'));
+  const registry = new EtcdRegistry({ local: deps.local, store: archives, logger: log });
+  const agent = createPeerAgent();
+  const parts: Omit<ClusterParts, 'offloader'> = {
+    config,
+    log,
+    keys,
+    client: createEtcdClient(c.etcd, access),
+    agent,
+    archives,
+    registry,
+  };
   const offloader = new Offloader({
     nodeName: config.node,
     role: c.role,
@@ -84,14 +147,19 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
     defaultPolicy: c.offload,
     maxHops: c.maxHops,
     queueWaitMs: config.queue.waitMs,
-    peers: () => membership?.peers() ?? [],
+    peers: () => parts.joined?.membership.peers() ?? [],
     spec: (fn) => registry.get(fn)?.spec,
-    secret,
+    keys,
     agent,
     logger: log,
   });
+  return Object.assign(parts, { offloader });
+}
 
-  const asMember = (m: MemberRecord, self: boolean): NodeMember & { busy: number; warmFunctions: string[] } => ({
+type ListedMember = NodeMember & { busy: number; warmFunctions: string[] };
+
+function asMember(m: MemberRecord, self: boolean): ListedMember {
+  return {
     name: m.name,
     role: m.role,
     area: m.area,
@@ -100,103 +168,91 @@ export function createCluster(deps: ClusterDeps): ClusterNode {
     busy: m.load.busy,
     warmFunctions: m.warmFunctions,
     ...(self ? { self: true } : {}),
-  });
-
-  return {
-    registry,
-    offloader: offloader.offload,
-    verifyPeer: (request) => secret.require(request.headers),
-    routes: (scheduler) =>
-      clusterRoutes({
-        nodeName: config.node,
-        maxHops: c.maxHops,
-        bodyLimit: config.limits.bodyBytes,
-        secret,
-        scheduler,
-        offloader,
-        archives,
-      }),
-
-    async nodes() {
-      const self = selfRecord?.();
-      const peers = membership?.peers() ?? [];
-      const list = [...(self ? [asMember(self, true)] : []), ...peers.map((p) => asMember(p, false))];
-      return list.sort((a, b) => (a.name < b.name ? -1 : 1));
-    },
-
-    start({ url, scheduler }) {
-      const advertise = (c.advertise ?? url).replace(/\/+$/, '');
-      if (/^https?:\/\/(0\.0\.0\.0|\[::\])(:|\/|$)/.test(advertise)) {
-        log.warn(
-          { event: 'cluster_advertise', url: advertise },
-          `peers cannot reach ${advertise}: set [cluster] advertise to an address they can`,
-        );
-      }
-      const startedAt = new Date().toISOString();
-      selfRecord = () => {
-        const cap = scheduler.capacity();
-        const statuses = registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
-        const warm = statuses.filter((s) => s.instances.total > 0);
-        return {
-          name: config.node,
-          role: c.role,
-          area: c.area,
-          url: advertise,
-          load: {
-            freeMemoryMiB: cap.memoryMiB - cap.usedMiB,
-            queued: statuses.reduce((n, s) => n + s.queued, 0),
-            warm: warm.length,
-            busy: statuses.reduce((n, s) => n + s.instances.busy, 0),
-          },
-          warmFunctions: warm.slice(0, 500).map((s) => s.name),
-          startedAt,
-        };
-      };
-      membership = new Membership({
-        client,
-        self: selfRecord,
-        ttlSec: c.leaseTtlSec,
-        intervalMs: heartbeatMs(c.leaseTtlSec),
-        logger: log,
-      });
-      const view = membership;
-      sync = new RegistrySync({
-        client,
-        registry,
-        nodeName: config.node,
-        url: advertise,
-        fetch: (record) =>
-          fetchArchive(
-            { agent, secret, logger: log },
-            record,
-            [record.url, ...view.peers().map((p) => p.url)].filter((u) => u !== advertise),
-          ),
-        logger: log,
-      });
-      membership.start();
-      sync.start();
-      log.info(
-        {
-          event: 'cluster_join',
-          etcd: c.etcd,
-          role: c.role,
-          area: c.area,
-          url: advertise,
-          offload: c.offload,
-          maxHops: c.maxHops,
-        },
-        `joining the cluster at ${c.etcd.join(',')} as ${c.role} node in area "${c.area}"`,
-      );
-    },
-
-    async leave() {
-      await Promise.allSettled([membership?.leave(), sync?.stop()]);
-    },
-
-    async close() {
-      await Promise.allSettled([membership?.leave(), sync?.stop()]);
-      agent.destroy();
-      client.close();
-    },
   };
+}
+
+/** This node (fresh load) and every member whose record verifies, by name. */
+function listNodes(parts: ClusterParts): ListedMember[] {
+  const self = parts.joined?.self();
+  const peers = parts.joined?.membership.peers() ?? [];
+  const list = [...(self ? [asMember(self, true)] : []), ...peers.map((p) => asMember(p, false))];
+  return list.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+function advertisedUrl(parts: ClusterParts, url: string): string {
+  const advertise = (parts.config.cluster.advertise ?? url).replace(/\/+$/, '');
+  if (/^https?:\/\/(0\.0\.0\.0|\[::\])(:|\/|$)/.test(advertise)) {
+    parts.log.warn(
+      { event: 'cluster_advertise', url: advertise },
+      `peers cannot reach ${advertise}: set [cluster] advertise to an address they can`,
+    );
+  }
+  return advertise;
+}
+
+/** This node's member record as it reads now. */
+function selfRecord(parts: ClusterParts, advertise: string, scheduler: LoadSource): () => MemberRecord {
+  const { config, registry } = parts;
+  const startedAt = new Date().toISOString();
+  return () => {
+    const cap = scheduler.capacity();
+    const statuses = registry.list().flatMap((fn) => scheduler.status(fn.spec.name) ?? []);
+    const warm = statuses.filter((s) => s.instances.total > 0);
+    return {
+      name: config.node,
+      role: config.cluster.role,
+      area: config.cluster.area,
+      url: advertise,
+      load: {
+        freeMemoryMiB: cap.memoryMiB - cap.usedMiB,
+        queued: statuses.reduce((n, s) => n + s.queued, 0),
+        warm: warm.length,
+        busy: statuses.reduce((n, s) => n + s.instances.busy, 0),
+      },
+      warmFunctions: warm.slice(0, 500).map((s) => s.name),
+      startedAt,
+    };
+  };
+}
+
+/** Register under a lease, keep the member view and the registry in step with etcd. */
+function join(parts: ClusterParts, url: string, scheduler: LoadSource): void {
+  const { config, log, keys, client, agent, registry } = parts;
+  const c = config.cluster;
+  const advertise = advertisedUrl(parts, url);
+  const self = selfRecord(parts, advertise, scheduler);
+  const intervalMs = heartbeatMs(c.leaseTtlSec);
+  const membership = new Membership({ client, self, keys, ttlSec: c.leaseTtlSec, intervalMs, logger: log });
+  const sync = new RegistrySync({
+    client,
+    registry,
+    keys,
+    nodeName: config.node,
+    url: advertise,
+    fetch: (record) =>
+      fetchArchive(
+        { agent, keys, nodeName: config.node, logger: log },
+        record,
+        [
+          { name: record.source, url: record.url },
+          ...membership.peers().map((p) => ({ name: p.name, url: p.url })),
+        ].filter((s) => s.url !== advertise),
+      ),
+    logger: log,
+  });
+  parts.joined = { membership, sync, self };
+  membership.start();
+  sync.start();
+  log.info(
+    {
+      event: 'cluster_join',
+      etcd: c.etcd,
+      role: c.role,
+      area: c.area,
+      url: advertise,
+      offload: c.offload,
+      maxHops: c.maxHops,
+    },
+    `joining the cluster at ${c.etcd.join(',')} as ${c.role} node in area "${c.area}"`,
+  );
 }

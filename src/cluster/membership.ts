@@ -6,16 +6,23 @@
  * load it reports changes. Every tick also reads the whole member list: one small range read every
  * few seconds, and a view that heals by itself after an etcd outage or an etcd that lost its data.
  * When the lease is lost (etcd was away longer than the TTL), the next tick grants a new one.
+ *
+ * Trust: the record is signed with the cluster's member key and re-signed every MEMBER_RESIGN_MS;
+ * a record whose MAC does not verify, or that is stale, is left out of the view (and said once, at
+ * warn), so nothing is ever sent to a node that does not hold the cluster secret.
  */
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
 import { ETCD_CALL_MS } from './etcd.js';
-import { NODES_PREFIX, nodeKey, parseMember, type MemberRecord } from './records.js';
+import type { ClusterKeys } from './keys.js';
+import { NODES_PREFIX, nodeKey, type MemberRecord } from './records.js';
+import { MEMBER_RESIGN_MS, OnceByKey, openMember, signMember } from './signed-records.js';
 
 export interface MembershipOptions {
   client: Etcd3;
   /** This node's record as it should read now (fresh load). */
   self: () => MemberRecord;
+  keys: ClusterKeys;
   ttlSec: number;
   /** Time between ticks (load refresh and view read). */
   intervalMs: number;
@@ -25,7 +32,10 @@ export interface MembershipOptions {
 export class Membership {
   private lease: Lease | undefined;
   private leaseLost = false;
+  /** The content last written (without its signature) and when it was signed. */
   private written = '';
+  private writtenAt = 0;
+  private readonly refusedKeys = new OnceByKey();
   private view = new Map<string, MemberRecord>();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -89,21 +99,10 @@ export class Membership {
     try {
       if (this.lease === undefined || this.leaseLost) await this.grant();
       const record = this.o.self();
-      const json = JSON.stringify(record);
-      if (json !== this.written) {
-        await this.lease!.put(nodeKey(record.name)).value(json);
-        this.written = json;
-      }
-      const raw = await this.o.client.getAll().prefix(NODES_PREFIX).strings();
-      const view = new Map<string, MemberRecord>();
-      for (const [key, value] of Object.entries(raw)) {
-        const member = parseMember(value);
-        if (member && key === nodeKey(member.name)) view.set(member.name, member);
-        else this.o.logger.debug({ event: 'cluster_bad_member', key }, `ignoring a malformed member record at ${key}`);
-      }
-      this.view = view;
+      await this.writeSelf(record);
+      this.view = await this.readView();
       // Our key can vanish under a live lease (someone deleted it): write it again next tick.
-      const listed = view.get(record.name);
+      const listed = this.view.get(record.name);
       if (!listed) this.written = '';
       else if (listed.startedAt !== record.startedAt || listed.url !== record.url) this.nameClash(listed);
       if (this.etcdDown) this.o.logger.info({ event: 'etcd_back' }, 'etcd reachable again; membership refreshed');
@@ -117,6 +116,38 @@ export class Membership {
         );
       this.etcdDown = true;
     }
+  }
+
+  /** Write this node's record when its content changed, or its signature is getting old. */
+  private async writeSelf(record: MemberRecord): Promise<void> {
+    const content = JSON.stringify(record);
+    const now = Date.now();
+    if (content === this.written && now - this.writtenAt < MEMBER_RESIGN_MS) return;
+    await this.lease!.put(nodeKey(record.name)).value(JSON.stringify(signMember(this.o.keys, record, now)));
+    this.written = content;
+    this.writtenAt = now;
+  }
+
+  /** Every member whose record verifies; the others are said once (per key and reason) and left out. */
+  private async readView(): Promise<Map<string, MemberRecord>> {
+    const raw = await this.o.client.getAll().prefix(NODES_PREFIX).strings();
+    const view = new Map<string, MemberRecord>();
+    const now = Date.now();
+    for (const [key, value] of Object.entries(raw)) {
+      const opened = openMember(this.o.keys, value, now);
+      const why = !opened.ok ? opened.why : key !== nodeKey(opened.record.name) ? 'its key is not its name' : '';
+      if (opened.ok && !why) {
+        const { signedAt: _at, mac: _mac, ...member } = opened.record;
+        view.set(member.name, member);
+        this.refusedKeys.clear(key);
+      } else if (this.refusedKeys.first(key, why)) {
+        this.o.logger.warn(
+          { event: 'cluster_bad_member', key, why },
+          `ignoring the member record at ${key}: ${why}; nothing is sent to that node`,
+        );
+      }
+    }
+    return view;
   }
 
   private clashWarned = false;

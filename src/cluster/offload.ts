@@ -20,10 +20,11 @@ import type { Invocation } from '../core/invocation.js';
 import { emptyReport, ms, type Hop } from '../core/report.js';
 import { errorResult, type Result } from '../core/result.js';
 import type { FunctionSpec, OffloadPolicy } from '../registry/spec.js';
-import { PeerError, peerRequest } from './peer-client.js';
+import type { ClusterKeys } from './keys.js';
+import { PeerError, peerRequest, type PeerResponse } from './peer-client.js';
 import type { MemberRecord } from './records.js';
-import type { ClusterSecret } from './secret.js';
-import { decodeResult, encodeInvocation, HOPS_HEADER, INVOCATION_TYPE, PATH_HEADER, RESULT_TYPE } from './wire.js';
+import { functionHeaders, NONCE_HEADER, signRequest, verifyResponse } from './request-auth.js';
+import { decodeResult, encodeInvocation, INVOCATION_TYPE, RESULT_TYPE } from './wire.js';
 
 export const INVOKE_ROUTE = '/v1/cluster/invoke';
 /** Time a peer gets beyond the function's timeout and queue wait (a cold start, the network). */
@@ -46,7 +47,7 @@ export interface OffloaderOptions {
   /** Live members other than this node. */
   peers: () => MemberRecord[];
   spec: (fn: string) => FunctionSpec | undefined;
-  secret: ClusterSecret;
+  keys: ClusterKeys;
   agent: Agent;
   logger: Logger;
 }
@@ -148,39 +149,29 @@ export class Offloader {
     const started = performance.now();
     this.inflight.set(peer.name, (this.inflight.get(peer.name) ?? 0) + 1);
     try {
-      const res = await peerRequest(this.o.agent, {
-        url: `${peer.url}${INVOKE_ROUTE}/${encodeURIComponent(inv.function)}`,
+      // The caller's token of a private function stays here: the signed envelope vouches for the caller instead.
+      const body = encodeInvocation({ ...inv, headers: functionHeaders(inv.headers, spec.private) });
+      const target = `${INVOKE_ROUTE}/${encodeURIComponent(inv.function)}`;
+      const signed = signRequest(this.o.keys, {
         method: 'POST',
-        headers: {
-          ...this.o.secret.header(),
-          'content-type': INVOCATION_TYPE,
-          [HOPS_HEADER]: String(inv.hops + 1),
-          [PATH_HEADER]: path.join(','),
-        },
-        body: encodeInvocation(inv),
+        target,
+        from: this.o.nodeName,
+        to: peer.name,
+        body,
+        authenticated: spec.private,
+        hops: inv.hops + 1,
+        path: path.join(','),
+      });
+      const res = await peerRequest(this.o.agent, {
+        url: `${peer.url}${target}`,
+        method: 'POST',
+        headers: { ...signed, 'content-type': INVOCATION_TYPE },
+        body,
         timeoutMs: spec.timeoutMs + this.o.queueWaitMs + FORWARD_MARGIN_MS,
         connectTimeoutMs: CONNECT_TIMEOUT_MS,
         maxBytes: MAX_RESULT_BYTES,
       });
-      const elapsed = performance.now() - started;
-      const type = String(res.headers['content-type'] ?? '');
-      if (res.status !== 200 || !type.startsWith(RESULT_TYPE)) {
-        // Answered by the peer's HTTP layer (auth, hop limit, shutting down): the call did not run there.
-        if (res.status === 401 || res.status === 403)
-          this.o.logger.warn(
-            { event: 'offload_refused', peer: peer.name, status: res.status },
-            `peer ${peer.name} refused the cluster secret`,
-          );
-        return { kind: 'not_run', why: `HTTP ${res.status}` };
-      }
-      let result: Result;
-      try {
-        result = decodeResult(res.body);
-      } catch (e) {
-        return { kind: 'failed', why: (e as Error).message, ms: elapsed };
-      }
-      if (didNotRun(result)) return { kind: 'not_run', why: result.report.error ?? 'refused' };
-      return { kind: 'ran', result, ms: elapsed };
+      return this.outcome(peer, signed[NONCE_HEADER]!, res, performance.now() - started);
     } catch (e) {
       const elapsed = performance.now() - started;
       if (e instanceof PeerError && !e.sent) return { kind: 'not_run', why: `unreachable: ${e.message}` };
@@ -190,6 +181,29 @@ export class Offloader {
       if (left > 0) this.inflight.set(peer.name, left);
       else this.inflight.delete(peer.name);
     }
+  }
+
+  /** What the peer's answer says: only a signed answer is believed (an unsigned one may hide a run). */
+  private outcome(peer: MemberRecord, nonce: string, res: PeerResponse, elapsed: number): Attempt {
+    if (!verifyResponse(this.o.keys, peer.name, nonce, res)) {
+      const said = res.body.subarray(0, 300).toString('utf8');
+      this.o.logger.warn(
+        { event: 'offload_unsigned_answer', peer: peer.name, status: res.status, body: said },
+        `peer ${peer.name} answered HTTP ${res.status} without a valid signature: ${said}`,
+      );
+      return { kind: 'failed', why: `HTTP ${res.status}, not signed by ${peer.name}`, ms: elapsed };
+    }
+    const type = String(res.headers['content-type'] ?? '');
+    // Answered by the peer's HTTP layer (hop limit, loop, private function not vouched for): it did not run there.
+    if (res.status !== 200 || !type.startsWith(RESULT_TYPE)) return { kind: 'not_run', why: `HTTP ${res.status}` };
+    let result: Result;
+    try {
+      result = decodeResult(res.body);
+    } catch (e) {
+      return { kind: 'failed', why: (e as Error).message, ms: elapsed };
+    }
+    if (didNotRun(result)) return { kind: 'not_run', why: result.report.error ?? 'refused' };
+    return { kind: 'ran', result, ms: elapsed };
   }
 
   /** The peer's report, seen from here: offloaded, this hop first, the time on this node. */

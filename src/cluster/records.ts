@@ -5,15 +5,20 @@
  *   tern/functions/<name>    FunctionRecord: the deployed version and where its code is, or a tombstone
  *
  * etcd is shared and may hold anything: a value that does not parse is logged and skipped, never trusted.
+ * Every record also carries a MAC made with the cluster's keys (signed-records.ts checks it): what
+ * parses here is only well-formed, not yet trusted.
  */
 import { z } from 'zod';
 import { NAME_PATTERN } from '../registry/spec.js';
+import { MAC_PATTERN } from './keys.js';
 
 export const NODES_PREFIX = 'tern/nodes/';
 export const FUNCTIONS_PREFIX = 'tern/functions/';
 
 export const nodeKey = (name: string): string => `${NODES_PREFIX}${name}`;
 export const functionKey = (name: string): string => `${FUNCTIONS_PREFIX}${name}`;
+
+const mac = z.string().regex(MAC_PATTERN);
 
 const memberSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9._-]{1,63}$/),
@@ -31,7 +36,15 @@ const memberSchema = z.object({
   startedAt: z.string(),
 });
 
+const signedMemberSchema = memberSchema.extend({
+  /** When the node signed this record (ms since the epoch): a copy replayed later goes stale. */
+  signedAt: z.number().int().min(0),
+  mac,
+});
+
+/** What a member says about itself. */
 export type MemberRecord = z.output<typeof memberSchema>;
+export type SignedMemberRecord = z.output<typeof signedMemberSchema>;
 
 const version = z.string().regex(/^[0-9a-f]{16}$/);
 
@@ -48,6 +61,9 @@ const liveFunctionSchema = z.object({
     bytes: z.number().int().min(1),
   }),
   deployedAt: z.string(),
+  /** One more than the record it replaced: an older record put back into etcd is stale. */
+  seq: z.number().int().min(1),
+  mac,
 });
 
 const tombstoneSchema = z.object({
@@ -56,11 +72,15 @@ const tombstoneSchema = z.object({
   version,
   source: z.string(),
   deletedAt: z.string(),
+  seq: z.number().int().min(1),
+  mac,
 });
 
 export type LiveFunctionRecord = z.output<typeof liveFunctionSchema>;
 export type TombstoneRecord = z.output<typeof tombstoneSchema>;
 export type FunctionRecord = LiveFunctionRecord | TombstoneRecord;
+/** A function record before it is signed. */
+export type UnsignedFunctionRecord = Omit<LiveFunctionRecord, 'mac'> | Omit<TombstoneRecord, 'mac'>;
 
 function parseJson(text: string): unknown {
   try {
@@ -70,8 +90,8 @@ function parseJson(text: string): unknown {
   }
 }
 
-export function parseMember(text: string): MemberRecord | undefined {
-  const r = memberSchema.safeParse(parseJson(text));
+export function parseMember(text: string): SignedMemberRecord | undefined {
+  const r = signedMemberSchema.safeParse(parseJson(text));
   return r.success ? r.data : undefined;
 }
 

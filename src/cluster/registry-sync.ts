@@ -9,22 +9,32 @@
  * Out: a local deploy or delete is written to etcd at once, and retried every `retryMs` while etcd
  * is unreachable; a function this node has and etcd does not know is offered with a
  * create-if-absent transaction (a node joining with functions, or an etcd that lost its data).
+ *
+ * Trust: every record is signed (signed-records.ts); one whose MAC does not verify is ignored and
+ * said once, so a forged record or tombstone changes nothing. Each record also carries `seq`, one
+ * more than the highest this node had seen for that name when it wrote it (written by
+ * compare-and-swap on the key's revision): a genuine record copied and put back into etcd later is
+ * older than what the nodes have seen, so they ignore it and write their newer view again.
  */
 import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from 'pino';
 import { isTernError } from '../core/errors.js';
-import type { EtcdRegistry } from './etcd-registry.js';
+import type { EtcdRegistry, Publishable } from './etcd-registry.js';
+import { ETCD_CALL_MS } from './etcd.js';
+import type { ClusterKeys } from './keys.js';
 import {
   FUNCTIONS_PREFIX,
   functionKey,
-  parseFunctionRecord,
   type FunctionRecord,
   type LiveFunctionRecord,
+  type UnsignedFunctionRecord,
 } from './records.js';
+import { OnceByKey, openFunctionRecord, signFunctionRecord } from './signed-records.js';
 
 export interface RegistrySyncOptions {
   client: Etcd3;
   registry: EtcdRegistry;
+  keys: ClusterKeys;
   nodeName: string;
   /** This node's advertised URL (published as where to fetch its deploys). */
   url: string;
@@ -36,11 +46,37 @@ export interface RegistrySyncOptions {
 }
 
 const MAX_RETRY_MS = 30_000;
+/** First delay before a failed watch is made again (doubling up to MAX_RETRY_MS). */
+const REWATCH_MS = 250;
+/** Compare-and-swap attempts of one write before it is retried later. */
+const MAX_CAS_ATTEMPTS = 5;
 
 type Wanted = { record: FunctionRecord | null; revision: bigint };
+/** The newest genuine record this node has seen of a function. */
+type Latest = { seq: number; deleted: boolean; version: string };
+type WriteOutcome = { kind: 'written'; record: FunctionRecord; revision: bigint } | { kind: 'same' } | { kind: 'lost' };
+
+/** Cancelling a watcher the server already cancelled never settles: give it the time of one etcd call. */
+async function cancelWatcher(watcher: Watcher | undefined): Promise<void> {
+  if (!watcher) return;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ETCD_CALL_MS);
+  });
+  await Promise.race([watcher.cancel().catch(() => undefined), timeout]);
+  clearTimeout(timer);
+}
+
+const sameContent = (record: FunctionRecord, what: Publishable): boolean =>
+  record.deleted
+    ? what.kind === 'deleted' && record.version === what.version
+    : what.kind === 'live' && record.version === what.version && record.archive.sha256 === what.archive.sha256;
 
 export class RegistrySync {
   private watcher: Watcher | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
+  /** Watches that failed in a row (reset when one connects). */
+  private watchFailures = 0;
   private resyncTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -61,6 +97,9 @@ export class RegistrySync {
   private retryDelayMs: number;
   /** The version of each function whose code could not be fetched yet (logged once). */
   private readonly unreachable = new Map<string, string>();
+  /** Survives an etcd reset: a record older than this is stale, whatever etcd's revisions say. */
+  private readonly latest = new Map<string, Latest>();
+  private readonly refusedRecords = new OnceByKey();
 
   constructor(private readonly o: RegistrySyncOptions) {
     this.resyncMs = o.resyncMs ?? 10_000;
@@ -81,9 +120,10 @@ export class RegistrySync {
     this.unsubscribe?.();
     clearTimeout(this.resyncTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.rewatchTimer);
     const watcher = this.watcher;
     this.watcher = undefined;
-    await watcher?.cancel().catch(() => undefined);
+    await cancelWatcher(watcher);
     await Promise.allSettled([...this.running.values(), ...this.publishing.values(), this.resyncing]);
   }
 
@@ -92,7 +132,10 @@ export class RegistrySync {
   private watch(): void {
     const watcher = this.o.client.watch().prefix(FUNCTIONS_PREFIX).watcher();
     this.watcher = watcher;
-    watcher.on('connected', () => void this.resync());
+    watcher.on('connected', () => {
+      this.watchFailures = 0;
+      void this.resync();
+    });
     watcher.on('put', (kv) => this.want(kv.key.toString(), kv.value.toString(), BigInt(kv.mod_revision)));
     watcher.on('delete', (kv) => this.want(kv.key.toString(), null, BigInt(kv.mod_revision)));
     watcher.on('data', (res) => this.seeRevision(BigInt(res.header.revision)));
@@ -100,20 +143,27 @@ export class RegistrySync {
       this.o.logger.debug({ event: 'registry_watch_disconnected', err: err.message }, 'registry watch disconnected'),
     );
     watcher.on('error', (err) => {
-      // Not recoverable for this watcher (e.g. its revision was compacted away): start a fresh one.
-      this.o.logger.warn(
+      // Not recoverable for this watcher (its revision was compacted away, etcd refused it): start a
+      // fresh one, backing off while they keep failing (an etcd that refuses this node's credentials).
+      const delay = Math.min(REWATCH_MS * 2 ** this.watchFailures, MAX_RETRY_MS);
+      this.o.logger[this.watchFailures === 0 ? 'warn' : 'debug'](
         { event: 'registry_watch_error', err: err.message },
-        `registry watch failed: ${err.message}; watching again`,
+        `registry watch failed: ${err.message}; watching again in ${delay} ms`,
       );
-      if (this.watcher === watcher) this.rewatch();
+      this.watchFailures++;
+      if (this.watcher === watcher) this.rewatch(delay);
     });
   }
 
-  private rewatch(): void {
+  private rewatch(delayMs = 0): void {
     const old = this.watcher;
     this.watcher = undefined;
-    void old?.cancel().catch(() => undefined);
-    if (!this.stopped) this.watch();
+    void cancelWatcher(old);
+    clearTimeout(this.rewatchTimer);
+    this.rewatchTimer = setTimeout(() => {
+      if (!this.stopped && this.watcher === undefined) this.watch();
+    }, delayMs);
+    this.rewatchTimer.unref();
   }
 
   private seeRevision(revision: bigint): void {
@@ -174,12 +224,18 @@ export class RegistrySync {
       this.wantAbsent(name, revision);
       return;
     }
-    const record = parseFunctionRecord(value);
-    if (!record || record.name !== name) {
-      this.o.logger.warn({ event: 'registry_bad_record', key }, `ignoring a malformed function record at ${key}`);
+    const opened = openFunctionRecord(this.o.keys, value);
+    const why = !opened.ok ? opened.why : opened.record.name !== name ? 'its name is not its key' : '';
+    if (!opened.ok || why) {
+      if (this.refusedRecords.first(key, why))
+        this.o.logger.warn(
+          { event: 'registry_bad_record', key, why },
+          `ignoring the function record at ${key}: ${why}; nothing is deployed or removed for it`,
+        );
       return;
     }
-    this.enqueue(name, { record, revision });
+    this.refusedRecords.clear(key);
+    this.enqueue(name, { record: opened.record, revision });
   }
 
   private wantAbsent(name: string, revision: bigint): void {
@@ -206,6 +262,10 @@ export class RegistrySync {
     const registry = this.o.registry;
     if (record === null) {
       registry.offer(name);
+      return;
+    }
+    if (this.isStale(name, record)) {
+      this.applied.set(name, revision);
       return;
     }
     try {
@@ -249,6 +309,22 @@ export class RegistrySync {
     }
   }
 
+  /** An older record than one seen before (put back into etcd): ignore it, write this node's view again. */
+  private isStale(name: string, record: FunctionRecord): boolean {
+    const latest = this.latest.get(name);
+    if (latest === undefined || record.seq >= latest.seq) {
+      this.latest.set(name, { seq: record.seq, deleted: record.deleted, version: record.version });
+      return false;
+    }
+    if (this.refusedRecords.first(functionKey(name), `stale ${record.seq}`))
+      this.o.logger.warn(
+        { event: 'registry_stale_record', function: name, seq: record.seq, seen: latest.seq },
+        `ignoring an older record of ${name} (seq ${record.seq}, this node has seen ${latest.seq}); writing the newer one again`,
+      );
+    this.o.registry.reassert(name, latest);
+    return true;
+  }
+
   // ---- out ----
 
   private publish(name: string): void {
@@ -271,34 +347,14 @@ export class RegistrySync {
         registry.settled(name, change.generation);
         return;
       }
-      const key = functionKey(name);
-      const record: FunctionRecord =
-        what.kind === 'deleted'
-          ? { name, deleted: true, version: what.version, source: this.o.nodeName, deletedAt: new Date().toISOString() }
-          : {
-              name,
-              deleted: false,
-              version: what.version,
-              source: this.o.nodeName,
-              url: this.o.url,
-              archive: { type: what.archive.type, sha256: what.archive.sha256, bytes: what.archive.bytes },
-              deployedAt: what.deployedAt,
-            };
-      const json = JSON.stringify(record);
-      if (change.ifAbsent) {
-        const res = await this.o.client.if(key, 'Create', '==', 0).then(this.o.client.put(key).value(json)).commit();
-        registry.settled(name, change.generation);
-        if (res.succeeded) this.markApplied(name, BigInt(res.header.revision));
-        else void this.resync();
-      } else {
-        const res = await this.o.client.put(key).value(json).exec();
-        registry.settled(name, change.generation);
-        this.markApplied(name, BigInt(res.header.revision));
-      }
+      const outcome = await this.compareAndPut(name, what, change.ifAbsent);
+      registry.settled(name, change.generation);
+      if (outcome.kind === 'written') this.markApplied(name, outcome.revision, outcome.record);
+      if (outcome.kind === 'lost') void this.resync();
       this.lastWriteOk = true;
       this.retryLater(true);
       this.o.logger.debug(
-        { event: 'registry_published', function: name, version: record.version, deleted: record.deleted },
+        { event: 'registry_published', function: name, version: what.version, outcome: outcome.kind },
         `published ${name} to etcd`,
       );
     } catch (e) {
@@ -312,9 +368,45 @@ export class RegistrySync {
     }
   }
 
-  private markApplied(name: string, revision: bigint): void {
+  /**
+   * Write the signed record of `what`, its seq past every record seen, only if the key has not
+   * changed since it was read. 'lost': an if-absent offer found a record; 'same': etcd already says it.
+   */
+  private async compareAndPut(name: string, what: Publishable, ifAbsent: boolean): Promise<WriteOutcome> {
+    const key = functionKey(name);
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const kv = (await this.o.client.get(key).exec()).kvs[0];
+      if (kv && ifAbsent) return { kind: 'lost' };
+      const opened = kv ? openFunctionRecord(this.o.keys, kv.value.toString()) : undefined;
+      const current = opened?.ok ? opened.record : undefined;
+      if (current && sameContent(current, what) && current.seq >= (this.latest.get(name)?.seq ?? 0))
+        return { kind: 'same' };
+      const seq = Math.max(this.latest.get(name)?.seq ?? 0, current?.seq ?? 0) + 1;
+      const record = signFunctionRecord(this.o.keys, this.unsignedRecord(name, what, seq));
+      const guard = kv ? this.o.client.if(key, 'Mod', '==', kv.mod_revision) : this.o.client.if(key, 'Create', '==', 0);
+      const res = await guard.then(this.o.client.put(key).value(JSON.stringify(record))).commit();
+      if (res.succeeded) return { kind: 'written', record, revision: BigInt(res.header.revision) };
+    }
+    throw new Error(`the record of ${name} in etcd kept changing under ${MAX_CAS_ATTEMPTS} writes`);
+  }
+
+  private unsignedRecord(name: string, what: Publishable, seq: number): UnsignedFunctionRecord {
+    const common = { name, version: what.version, source: this.o.nodeName, seq };
+    return what.kind === 'deleted'
+      ? { ...common, deleted: true, deletedAt: new Date().toISOString() }
+      : {
+          ...common,
+          deleted: false,
+          url: this.o.url,
+          archive: { type: what.archive.type, sha256: what.archive.sha256, bytes: what.archive.bytes },
+          deployedAt: what.deployedAt,
+        };
+  }
+
+  private markApplied(name: string, revision: bigint, record: FunctionRecord): void {
     this.seeRevision(revision);
     if (revision > (this.applied.get(name) ?? 0n)) this.applied.set(name, revision);
+    this.latest.set(name, { seq: record.seq, deleted: record.deleted, version: record.version });
   }
 
   /**

@@ -27,8 +27,6 @@ const invocationMeta = z.object({
   headers: z.record(z.string(), z.string()),
   depth: z.number().int().min(0),
   parent: z.string().max(200).optional(),
-  /** The first node checked the caller's token (a private function may run). */
-  authenticated: z.boolean().optional(),
 });
 
 export type InvocationMeta = z.output<typeof invocationMeta>;
@@ -85,7 +83,6 @@ export function encodeInvocation(inv: Invocation): Buffer {
     headers: { ...inv.headers },
     depth: inv.depth,
     ...(inv.parent !== undefined ? { parent: inv.parent } : {}),
-    ...(inv.authenticated ? { authenticated: true } : {}),
   };
   return frame(meta, inv.body);
 }

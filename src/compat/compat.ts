@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { LogReader } from '../gateway/deps.js';
+import type { LogReader } from '../core/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { Scheduler } from '../scheduler/types.js';
 import type { WorkflowService } from '../workflows/service.js';
@@ -24,6 +24,8 @@ export interface CompatDeps {
   limits: { bodyBytes: number; archiveBytes: number; unpackedBytes?: number; files?: number };
   /** The node's data folder (e.g. OpenFaaS images under `<dataDir>/images`). */
   dataDir?: string;
+  /** The node's scratch folder (src/scratch.ts): staging folders go there, so a crash mid-deploy leaves nothing a restart does not sweep. */
+  scratchDir?: string;
   /** Resolves once the pool has caught up with the last registry change of a function (as GatewayDeps.settled). */
   settled?: (name: string) => Promise<void>;
   logger: Logger;

@@ -1,3 +1,4 @@
+import type { ResponseHeaders } from './headers.js';
 import type { Report } from './report.js';
 import { errorBody, type TernError } from './errors.js';
 
@@ -5,7 +6,7 @@ import { errorBody, type TernError } from './errors.js';
 export interface Response {
   status: number;
   /** Header names lower-cased. */
-  headers: Record<string, string>;
+  headers: ResponseHeaders;
   body: Buffer;
 }
 

@@ -1,41 +1,16 @@
 /** What the HTTP server needs from the node. Narrow, structural types so each layer stays replaceable. */
 import type { Registry, DeployedFunction } from '../registry/registry.js';
 import type { FunctionStatus, Scheduler } from '../scheduler/types.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { CallRecord } from '../scheduler/types.js';
+import type { LogLine, LogReader } from '../core/logs.js';
+import type { NodeMember, RuntimeInfo } from '../core/node-info.js';
 
-export interface LogLine {
-  time: string;
-  fn: string;
-  instance: string;
-  call?: string;
-  stream: 'stdout' | 'stderr';
-  line: string;
-}
-
-export interface LogReader {
-  read(fn: string, opts: { since?: Date; tail?: number }): Promise<LogLine[]>;
-  follow(fn: string, listener: (entry: LogLine) => void): () => void;
-}
+export type { LogLine, LogReader, NodeMember, RuntimeInfo };
 
 export interface MetricsRenderer {
   readonly contentType: string;
   render(): Promise<string>;
-}
-
-export interface RuntimeInfo {
-  name: string;
-  available: boolean;
-  detail?: string;
-}
-
-export interface NodeMember {
-  name: string;
-  role: string;
-  area: string;
-  url: string;
-  load: { freeMemoryMiB: number; queued: number; warm: number };
-  self?: boolean;
 }
 
 export interface GatewayDeps {
@@ -58,8 +33,6 @@ export interface GatewayDeps {
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
   state?: StateAdmin;
-  /** Verifies node-to-node requests (routes with access 'cluster'); absent outside a cluster. */
-  verifyPeer?: (request: FastifyRequest) => void | Promise<void>;
   /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
 }

@@ -50,7 +50,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   installErrorHandlers(app);
-  installAccessControl(app, { credentials, ...(deps.verifyPeer ? { verifyPeer: deps.verifyPeer } : {}) });
+  installAccessControl(app, { credentials });
 
   nodeRoutes(app, deps);
   functionRoutes(app, deps);

@@ -9,8 +9,8 @@
  * - `public`: anyone (invocations, health, the dashboard's files). The request still learns whether
  *   it carried the token (`request.authenticated`): the scheduler refuses private functions to
  *   calls that did not.
- * - `cluster`: node-to-node; the cluster module verifies the peer's signature itself, after the
- *   body is read (the listener refuses such routes when no verifier is installed).
+ * - `cluster`: node-to-node; such routes exist only inside the cluster's own scope, whose hooks
+ *   verify the peer's signed envelope and body on the matched route (src/cluster/routes.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { TernError } from '../core/errors.js';
@@ -34,8 +34,6 @@ export interface AccessOptions {
   openManagement?: boolean;
   /** The error for a management call without a valid token (compat adapters answer in their own format). */
   denied?: (verdict: Exclude<TokenVerdict, 'valid'>) => Error;
-  /** Verifies a node-to-node request once its body is read; throws to refuse. */
-  verifyPeer?: (request: FastifyRequest) => void | Promise<void>;
 }
 
 /** The native API's answer: 401 without a token, 403 with a wrong one. */
@@ -65,11 +63,6 @@ export function installAccessControl(app: FastifyInstance, o: AccessOptions): vo
     request.authenticated = verdict === 'valid';
     const access = routeAccess(request);
     if (access === 'token' && verdict !== 'valid' && !o.openManagement) throw denied(verdict);
-  });
-  app.addHook('preHandler', async (request) => {
-    if (request.routeOptions.url === undefined || routeAccess(request) !== 'cluster') return;
-    if (o.verifyPeer === undefined) throw new TernError('forbidden', 'this node is not in a cluster');
-    await o.verifyPeer(request);
   });
 }
 

@@ -14,10 +14,19 @@ function numberOr(value: unknown, fallback: number): number {
   return typeof value === 'number' ? value : fallback;
 }
 
-function refuseTarget(res: ServerResponse, err: unknown): void {
-  const answer = errorAnswer(err);
-  res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json', connection: 'close' });
-  res.end(answer.body);
+/** Makes the target origin-form in place; false (the 400 written) when it is neither form. */
+export function normaliseTarget(req: IncomingMessage, res: ServerResponse): boolean {
+  const target = req.url ?? '/';
+  if (target.charCodeAt(0) === 47 /* "/" */) return true;
+  try {
+    req.url = originForm(target);
+    return true;
+  } catch (e) {
+    const answer = errorAnswer(e);
+    res.writeHead(answer.status, { ...answer.headers, 'content-type': 'application/json', connection: 'close' });
+    res.end(answer.body);
+    return false;
+  }
 }
 
 /**
@@ -27,15 +36,7 @@ function refuseTarget(res: ServerResponse, err: unknown): void {
 export function edgeServerFactory(first?: RequestFilter) {
   return (fastifyHandler: RequestListener, opts: Record<string, unknown>): Server => {
     const server = createServer((req, res) => {
-      const target = req.url ?? '/';
-      if (target.charCodeAt(0) !== 47) {
-        try {
-          req.url = originForm(target);
-        } catch (e) {
-          refuseTarget(res, e);
-          return;
-        }
-      }
+      if (!normaliseTarget(req, res)) return;
       if (first === undefined || !first(req, res)) fastifyHandler(req, res);
     });
     server.keepAliveTimeout = numberOr(opts['keepAliveTimeout'], server.keepAliveTimeout);

@@ -8,7 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import { TernError } from '../core/errors.js';
 import { NAME_PATTERN } from '../registry/spec.js';
-import type { LogSink, LogStream } from '../runtimes/runtime.js';
+import type { LogSink, LogStream } from '../core/logs.js';
 import { boundLine, type LogEntry } from './log-entry.js';
 import { appendLines, loadLog, logPaths, removeLog, rotateLog, type LogPaths } from './log-files.js';
 

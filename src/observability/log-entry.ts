@@ -1,5 +1,5 @@
 /** One captured line of a function's output, as stored (one JSON object per file line) and served. */
-import type { LogStream } from '../runtimes/runtime.js';
+import type { LogStream } from '../core/logs.js';
 
 export interface LogEntry {
   /** ISO 8601, when the node received the line. */

@@ -4,11 +4,20 @@
  * share series. Label values are bounded: only deployed functions get their own `function` label,
  * status codes are clamped to 100..599 and offload targets to the first few nodes seen.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type LabelValues } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type LabelValues,
+} from 'prom-client';
+import { CallStats, DURATION_BUCKETS, type MetricJson } from './call-stats.js';
 import type { Invocation } from '../core/invocation.js';
 import type { Result } from '../core/result.js';
 import type { InstanceStopReason, RejectReason, Telemetry } from '../core/telemetry.js';
-import type { FunctionStatus } from '../scheduler/types.js';
+import type { FunctionStatus } from '../core/status.js';
 
 /** The `function` label of calls to names that are not deployed (404 floods must not add series). */
 export const UNKNOWN_FUNCTION = '_unknown';
@@ -16,10 +25,7 @@ export const UNKNOWN_FUNCTION = '_unknown';
 export const OTHER_TARGET = '_other';
 const MAX_TARGETS = 64;
 
-/** Seconds, 50 µs (a warm wasm call) to 30 s (a slow micro-VM boot or a long call). */
-export const DURATION_BUCKETS = [
-  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-];
+export { DURATION_BUCKETS } from './call-stats.js';
 
 const MIB = 1024 * 1024;
 
@@ -38,23 +44,16 @@ export interface MetricsOptions {
   isKnown: (fn: string) => boolean;
   /** Deployed functions for tern_function_info (read at scrape time); absent: no such series. */
   functions?: () => FunctionInfo[];
+  /** The per-call series counted on the node's other event loops (src/loops/), read at scrape time. */
+  otherLoops?: () => Promise<CallStatsSnapshot[]>;
 }
 
-type StartKind = 'cold' | 'warm' | 'none';
+type CallStatsSnapshot = MetricJson[];
 
 /** The part of a prom-client metric that forgetting a function's series needs. */
 interface SeriesHolder<L extends string> {
   get(): Promise<{ values: { labels: LabelValues<L> }[] }>;
   remove(labels: LabelValues<L>): void;
-}
-
-function statusLabel(status: number): string {
-  return Number.isInteger(status) && status >= 100 && status <= 599 ? String(status) : 'invalid';
-}
-
-function startLabel(result: Result): StartKind {
-  if (result.report.instance === '') return 'none';
-  return result.report.cold ? 'cold' : 'warm';
 }
 
 export class Metrics implements Telemetry {
@@ -63,10 +62,8 @@ export class Metrics implements Telemetry {
   /** Pending series removals; render() waits for them so a scrape never shows a removed function. */
   private forgetting: Promise<void> = Promise.resolve();
 
-  private readonly calls: Counter<'function' | 'status' | 'start'>;
-  private readonly callDuration: Histogram<'function'>;
-  private readonly queueTime: Histogram<'function'>;
-  private readonly runTime: Histogram<'function'>;
+  /** Calls completed on this loop (the per-call series; see call-stats.ts). */
+  private readonly callStats = new CallStats();
   private readonly startTime: Histogram<'function'>;
   private readonly offloads: Counter<'function' | 'target' | 'outcome'>;
   private readonly rejected: Counter<'function' | 'reason'>;
@@ -79,21 +76,6 @@ export class Metrics implements Telemetry {
     const histogram = (name: string, help: string) =>
       new Histogram({ name, help, labelNames: ['function'] as const, buckets: DURATION_BUCKETS, registers });
 
-    this.calls = new Counter({
-      name: 'tern_calls_total',
-      help: 'Calls that reached the scheduler, by final HTTP status and instance start (cold, warm, none: no instance reached).',
-      labelNames: ['function', 'status', 'start'] as const,
-      registers,
-    });
-    this.callDuration = histogram(
-      'tern_call_duration_seconds',
-      'Whole time of a call on this node, from receipt to result.',
-    );
-    this.queueTime = histogram(
-      'tern_call_queue_seconds',
-      'Time a call waited for an instance (calls run on this node).',
-    );
-    this.runTime = histogram('tern_call_run_seconds', 'Time inside the function (calls run on this node).');
     this.startTime = histogram('tern_instance_start_seconds', 'Time to start an instance (cold start).');
     this.offloads = new Counter({
       name: 'tern_offloaded_calls_total',
@@ -120,61 +102,7 @@ export class Metrics implements Telemetry {
       registers,
     });
 
-    const statuses = opts.statuses;
-    new Gauge({
-      name: 'tern_instances',
-      help: 'Instances of each deployed function by state (starting, idle, busy).',
-      labelNames: ['function', 'state'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const s of statuses()) {
-          this.set({ function: s.name, state: 'starting' }, s.instances.starting);
-          this.set({ function: s.name, state: 'idle' }, s.instances.idle);
-          this.set({ function: s.name, state: 'busy' }, s.instances.busy);
-        }
-      },
-    });
-    new Gauge({
-      name: 'tern_queue_length',
-      help: 'Calls waiting for an instance.',
-      labelNames: ['function'] as const,
-      registers,
-      collect() {
-        this.reset();
-        for (const s of statuses()) this.set({ function: s.name }, s.queued);
-      },
-    });
-    const capacity = opts.capacity;
-    new Gauge({
-      name: 'tern_memory_budget_bytes',
-      help: 'Memory the node may reserve for instances.',
-      registers,
-      collect() {
-        this.set(capacity().memoryMiB * MIB);
-      },
-    });
-    new Gauge({
-      name: 'tern_memory_used_bytes',
-      help: 'Memory reserved by running instances.',
-      registers,
-      collect() {
-        this.set(capacity().usedMiB * MIB);
-      },
-    });
-    const functions = opts.functions;
-    if (functions) {
-      new Gauge({
-        name: 'tern_function_info',
-        help: 'Deployed functions: runtime and version (value 1).',
-        labelNames: ['function', 'runtime', 'version'] as const,
-        registers,
-        collect() {
-          this.reset();
-          for (const f of functions()) this.set({ function: f.name, runtime: f.runtime, version: f.version }, 1);
-        },
-      });
-    }
+    registerGauges(registers, opts);
   }
 
   get contentType(): string {
@@ -184,20 +112,20 @@ export class Metrics implements Telemetry {
   /** The Prometheus text exposition of every metric, gauges read now. */
   async render(): Promise<string> {
     await this.forgetting;
-    return this.register.metrics();
+    const known = (fn: string) => fn === UNKNOWN_FUNCTION || this.opts.isKnown(fn);
+    const others = this.opts.otherLoops ? await this.opts.otherLoops() : [];
+    const merged = AggregatorRegistry.aggregate([
+      await this.register.getMetricsAsJSON(),
+      this.callStats.snapshot(known),
+      ...others.map((o) =>
+        o.map((m) => ({ ...m, values: m.values.filter((v) => known(String(v.labels['function']))) })),
+      ),
+    ]);
+    return merged.metrics();
   }
 
   callCompleted(inv: Invocation, result: Result): void {
-    const fn = this.label(inv.function);
-    const start = startLabel(result);
-    const r = result.report;
-    this.calls.inc({ function: fn, status: statusLabel(result.status), start });
-    this.callDuration.observe({ function: fn }, r.totalMs / 1000);
-    // Queue and run times of an offloaded call were measured elsewhere; they belong to that node.
-    if (start !== 'none' && !r.offloaded) {
-      this.queueTime.observe({ function: fn }, r.queueMs / 1000);
-      this.runTime.observe({ function: fn }, r.runMs / 1000);
-    }
+    this.callStats.record(this.label(inv.function), result);
   }
 
   callRejected(fn: string, reason: RejectReason): void {
@@ -220,17 +148,8 @@ export class Metrics implements Telemetry {
 
   functionEvent(fn: string, event: 'deployed' | 'updated' | 'removed', _version?: string): void {
     if (event !== 'removed') return;
-    const holders: SeriesHolder<string>[] = [
-      this.calls,
-      this.callDuration,
-      this.queueTime,
-      this.runTime,
-      this.startTime,
-      this.offloads,
-      this.rejected,
-      this.starts,
-      this.stops,
-    ];
+    this.callStats.forget(fn);
+    const holders: SeriesHolder<string>[] = [this.startTime, this.offloads, this.rejected, this.starts, this.stops];
     this.forgetting = this.forgetting.then(() => Promise.all(holders.map((h) => forget(h, fn)))).then(() => undefined);
   }
 
@@ -257,5 +176,64 @@ async function forget(holder: SeriesHolder<string>, fn: string): Promise<void> {
     if (seen.has(key)) continue;
     seen.add(key);
     holder.remove(own);
+  }
+}
+
+/** Gauges read from the node at scrape time: instances by state, queue lengths, memory, function info. */
+function registerGauges(registers: Registry[], opts: MetricsOptions): void {
+  const statuses = opts.statuses;
+  new Gauge({
+    name: 'tern_instances',
+    help: 'Instances of each deployed function by state (starting, idle, busy).',
+    labelNames: ['function', 'state'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of statuses()) {
+        this.set({ function: s.name, state: 'starting' }, s.instances.starting);
+        this.set({ function: s.name, state: 'idle' }, s.instances.idle);
+        this.set({ function: s.name, state: 'busy' }, s.instances.busy);
+      }
+    },
+  });
+  new Gauge({
+    name: 'tern_queue_length',
+    help: 'Calls waiting for an instance.',
+    labelNames: ['function'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const s of statuses()) this.set({ function: s.name }, s.queued);
+    },
+  });
+  const capacity = opts.capacity;
+  new Gauge({
+    name: 'tern_memory_budget_bytes',
+    help: 'Memory the node may reserve for instances.',
+    registers,
+    collect() {
+      this.set(capacity().memoryMiB * MIB);
+    },
+  });
+  new Gauge({
+    name: 'tern_memory_used_bytes',
+    help: 'Memory reserved by running instances.',
+    registers,
+    collect() {
+      this.set(capacity().usedMiB * MIB);
+    },
+  });
+  const functions = opts.functions;
+  if (functions) {
+    new Gauge({
+      name: 'tern_function_info',
+      help: 'Deployed functions: runtime and version (value 1).',
+      labelNames: ['function', 'runtime', 'version'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const f of functions()) this.set({ function: f.name, runtime: f.runtime, version: f.version }, 1);
+      },
+    });
   }
 }

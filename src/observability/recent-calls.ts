@@ -5,7 +5,7 @@
 import type { Invocation } from '../core/invocation.js';
 import type { Result } from '../core/result.js';
 import { noTelemetry, type Telemetry } from '../core/telemetry.js';
-import type { CallRecord } from '../scheduler/types.js';
+import type { CallRecord } from '../core/status.js';
 
 /** What is kept per call: the cheap parts; the record is built when someone asks. */
 interface RecentCall {

@@ -1,110 +1,35 @@
 /**
  * One function's instances and every lifecycle policy of its spec: reuse and concurrency,
  * single-use, keepalive, min/max instances, timeout, crash handling, the FIFO queue and graceful
- * version updates. Runtimes only start, call and stop; every "when" is decided here.
+ * version updates. Runtimes only start, call and stop; every "when" is decided here (the
+ * instances' own lifecycle in instances.ts).
  *
  * The warm path (an instance with room, nobody queued) is `invoke` -> `takeReady` -> `run`: no
  * timers but the call's timeout, no allocation beyond the call's promise, report and result.
  */
-import type { Logger } from 'pino';
 import { formatDuration } from '../core/duration.js';
-import { asTernError, isTernError, TernError, type ErrorCode } from '../core/errors.js';
+import { asTernError, TernError } from '../core/errors.js';
 import type { Invocation } from '../core/invocation.js';
 import { emptyReport, ms, type Report } from '../core/report.js';
 import { errorResult, type Response, type Result } from '../core/result.js';
-import type { InstanceStopReason, Telemetry } from '../core/telemetry.js';
+import type { FunctionStatus } from '../core/status.js';
 import type { DeployedFunction } from '../registry/registry.js';
-import type { FunctionSpec, RuntimeName } from '../registry/spec.js';
-import type { FunctionStatus } from '../scheduler/types.js';
-import type { Instance, LogSink, Runtime } from '../runtimes/runtime.js';
-import type { BudgetMember, EvictionCandidate, MemoryBudget } from './budget.js';
+import type { BudgetMember, EvictionCandidate } from './budget.js';
+import { FATAL, PoolInstances, REFUSALS, type Grant, type PoolDeps, type Waiting } from './instances.js';
 import { WaitQueue } from './queue.js';
-import type { Reapable, Reaper } from './reaper.js';
+import type { Lent, LoopId } from './leases.js';
+import type { Reapable } from './reaper.js';
 import { Slot } from './slot.js';
-import { stopInstance } from './stop.js';
 
-export interface PoolDeps {
-  nodeName: string;
-  runtimes: (name: RuntimeName) => Runtime | undefined;
-  budget: MemoryBudget;
-  reaper: Reaper;
-  queue: { capacity: number; waitMs: number };
-  scratchDir: string;
-  telemetry: Telemetry;
-  logSink: LogSink;
-  logger: Logger;
-  /** The pool cannot take the call (queue_full, queue_timeout, no_capacity): the scheduler's answer. */
-  refused(inv: Invocation, reason: TernError, report: Report): Promise<Result>;
-  /** Every instance of these older versions has stopped (their code may be pruned). */
-  drained(versions: DeployedFunction[]): void;
-}
+export type { PoolDeps } from './instances.js';
 
-/** A call's claim on an instance. */
-interface Grant {
-  slot: Slot;
-  /** This call caused the instance's start. */
-  cold: boolean;
-  initMs: number;
-}
-
-interface Waiting {
-  inv: Invocation;
-  resolve(grant: Grant): void;
-  reject(reason: TernError): void;
-}
-
-/** Errors after which the instance is not trusted again. 'function_error' (a trap, an exception) is not one. */
-const FATAL: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'function_crashed',
-  'memory_exceeded',
-  'timeout',
-  'internal',
-]);
-const REFUSALS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['queue_full', 'queue_timeout', 'no_capacity']);
-
-/** Backoff of min-instances refills after failed starts: 250ms doubling up to 30s. */
-const PREWARM_BACKOFF_MS = 250;
-const PREWARM_BACKOFF_MAX_MS = 30_000;
-/** A start may take this long (or the function's timeout, if longer) before it counts as failed. */
-const START_BOUND_MS = 60_000;
-
-type PoolState = 'open' | 'draining' | 'removing' | 'closed';
-
-export class FunctionPool implements BudgetMember, Reapable {
-  readonly name: string;
-  private current: DeployedFunction;
-  private spec: FunctionSpec;
-  /** Calls one instance takes at once (1 for single-use). */
-  private perInstance: number;
-  private state: PoolState = 'open';
-  /** Instances not yet stopping: starting, ready, busy, and retired ones finishing their calls. */
-  private readonly serving = new Set<Slot>();
-  private readonly stopping = new Set<Slot>();
-  /** Current-version instances with room for a call; the most recently used last. */
-  private readonly ready: Slot[] = [];
+export class FunctionPool extends PoolInstances implements BudgetMember, Reapable {
   private readonly queue: WaitQueue<Waiting>;
-  /** Older versions whose instances still run. */
-  private readonly old = new Set<DeployedFunction>();
-  private invocations = 0;
-  /** Calls inside invoke() (queued, starting or running). */
-  private active = 0;
-  private reservedMiB = 0;
   /** Moving average of run time, for Retry-After. */
   private avgRunMs = 0;
-  private startFailures = 0;
-  private prewarmNotBefore = 0;
-  private idleWaiters: (() => void)[] = [];
-  private emptyWaiters: (() => void)[] = [];
-  private kickScheduled = false;
 
-  constructor(
-    fn: DeployedFunction,
-    private readonly deps: PoolDeps,
-  ) {
-    this.name = fn.spec.name;
-    this.current = fn;
-    this.spec = fn.spec;
-    this.perInstance = fn.spec.singleUse ? 1 : fn.spec.concurrentRequests;
+  constructor(fn: DeployedFunction, deps: PoolDeps) {
+    super(fn, deps);
     this.queue = new WaitQueue<Waiting>(deps.queue.capacity, deps.queue.waitMs, (w) =>
       w.reject(
         new TernError(
@@ -115,6 +40,10 @@ export class FunctionPool implements BudgetMember, Reapable {
     );
     deps.budget.join(this);
     deps.reaper.add(this);
+  }
+
+  protected serveQueue(): void {
+    if (this.queue.length !== 0) this.pump();
   }
 
   get version(): DeployedFunction {
@@ -128,28 +57,111 @@ export class FunctionPool implements BudgetMember, Reapable {
 
   /** Run one call; always resolves (failures are error results). `onRunning` fires once it has an instance. */
   invoke(inv: Invocation, onRunning?: () => void): Promise<Result> {
+    return this.enter(inv, onRunning, undefined) as Promise<Result>;
+  }
+
+  /**
+   * A call forwarded by edge loop `origin`: as invoke, except that when the instance it gets lives
+   * on `origin` and could take no other call now anyway, the pool lends it to `origin` instead of
+   * running the call here (the loop runs this call and the next ones on it; see leases.ts).
+   */
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent> {
+    return this.enter(inv, undefined, origin);
+  }
+
+  /** The loop gives back a lent instance; a failure says it must not be trusted again. */
+  returnLease(instance: string, lastUsed: number, failure: TernError | undefined): void {
+    const slot = this.lent.get(instance);
+    if (slot === undefined) return;
+    this.endLease(slot);
+    slot.inflight = 1;
+    this.finish(slot, failure, lastUsed);
+  }
+
+  private enter(inv: Invocation, onRunning: (() => void) | undefined, origin: LoopId | undefined) {
     this.active++;
     if (this.queue.length === 0) {
-      const slot = this.takeReady();
-      if (slot !== undefined) return this.run(inv, slot, false, 0, onRunning);
+      const slot = this.takeReady(origin);
+      if (slot !== undefined) return this.runOrLend(inv, slot, false, 0, onRunning, origin);
     }
-    return this.invokeSlow(inv, onRunning);
+    return this.enterSlow(inv, onRunning, origin);
+  }
+
+  private runOrLend(
+    inv: Invocation,
+    slot: Slot,
+    cold: boolean,
+    initMs: number,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
+    if (origin !== undefined && this.lendable(slot, origin)) {
+      const lent = this.lend(slot, origin, inv, cold, initMs);
+      if (lent !== undefined) return Promise.resolve(lent);
+    }
+    return this.run(inv, slot, cold, initMs, onRunning);
+  }
+
+  private lendable(slot: Slot, origin: LoopId): boolean {
+    return (
+      origin !== 0 &&
+      this.deps.leases !== undefined &&
+      slot.home === origin &&
+      slot.inflight === 1 &&
+      !slot.retired &&
+      slot.fn === this.current &&
+      this.queue.length === 0
+    );
+  }
+
+  /** The slot, taken by this call alone, goes to `origin` with the call; undefined when no counters are free. */
+  private lend(slot: Slot, origin: LoopId, inv: Invocation, cold: boolean, initMs: number): Lent | undefined {
+    const counters = this.deps.leases!.counters.alloc();
+    if (counters === undefined) return undefined;
+    slot.lease = { loop: origin, counters, revoked: false };
+    this.lent.set(slot.id, slot);
+    if (slot.inReady) {
+      slot.inReady = false;
+      this.ready.splice(this.ready.indexOf(slot), 1);
+    }
+    slot.inflight = this.perInstance;
+    const now = performance.now();
+    const spec = slot.fn.spec;
+    return {
+      lease: {
+        instance: slot.id,
+        fn: this.name,
+        version: slot.fn.version,
+        perInstance: this.perInstance,
+        maxCalls: this.singleUse ? 1 : 0,
+        timeoutMs: spec.timeoutMs,
+        counters,
+      },
+      first: { cold, initMs: ms(initMs), queueMs: ms((cold ? slot.startedAt : now) - inv.receivedAt) },
+    };
   }
 
   status(): FunctionStatus {
     let starting = 0;
     let idle = 0;
     let busy = 0;
+    let leasedCalls = 0;
+    const counters = this.deps.leases?.counters;
     for (const s of this.serving) {
       if (s.starting) starting++;
-      else if (s.inflight > 0) busy++;
+      else if (s.lease !== undefined) {
+        // A lent instance is busy only while its loop runs a call on it.
+        if (counters!.busy(s.lease.counters) > 0) busy++;
+        else idle++;
+        leasedCalls += counters!.calls(s.lease.counters);
+      } else if (s.inflight > 0) busy++;
       else idle++;
     }
     return {
       name: this.name,
       instances: { starting, idle, busy, total: starting + idle + busy },
       queued: this.queue.length,
-      invocations: this.invocations,
+      invocations: this.invocations + leasedCalls,
       memoryMiB: this.reservedMiB,
     };
   }
@@ -160,7 +172,8 @@ export class FunctionPool implements BudgetMember, Reapable {
     this.old.add(this.current);
     this.current = fn;
     this.spec = fn.spec;
-    this.perInstance = fn.spec.singleUse ? 1 : fn.spec.concurrentRequests;
+    this.singleUse = this.spendsInstances(fn);
+    this.perInstance = this.singleUse ? 1 : fn.spec.concurrentRequests;
     for (const s of this.ready) s.inReady = false;
     this.ready.length = 0;
     for (const s of [...this.serving]) if (s.fn !== fn) this.retire(s, 'update');
@@ -184,6 +197,7 @@ export class FunctionPool implements BudgetMember, Reapable {
   /** Node shutdown, step 1: wait until no call is inside the pool, or until `deadline` (performance.now()). */
   drain(deadline: number): Promise<void> {
     if (this.state === 'open') this.state = 'draining';
+    this.revokeAll();
     if (this.active === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, Math.max(0, deadline - performance.now()));
@@ -208,6 +222,8 @@ export class FunctionPool implements BudgetMember, Reapable {
   // ---- budget and reaper callbacks ----
 
   evictable(into: EvictionCandidate[]): void {
+    // Memory is wanted: lent instances come back, so that idle ones can be evicted next time.
+    this.revokeAll();
     let spare = this.warmCount() - (this.state === 'open' ? this.spec.minInstances : 0);
     if (spare <= 0) return;
     for (const s of this.idleOldestFirst()) {
@@ -246,32 +262,47 @@ export class FunctionPool implements BudgetMember, Reapable {
 
   // ---- the call path ----
 
-  private takeReady(): Slot | undefined {
+  /** The most recently used ready instance, one living on `origin` if there is one. */
+  private takeReady(origin?: LoopId): Slot | undefined {
     const ready = this.ready;
     const n = ready.length;
     if (n === 0) return undefined;
-    const slot = ready[n - 1]!;
+    let at = n - 1;
+    if (origin !== undefined) {
+      for (let i = n - 1; i >= 0; i--) {
+        if (ready[i]!.home === origin) {
+          at = i;
+          break;
+        }
+      }
+    }
+    const slot = ready[at]!;
     slot.used = true;
     if (++slot.inflight >= this.perInstance) {
-      ready.pop();
+      if (at === n - 1) ready.pop();
+      else ready.splice(at, 1);
       slot.inReady = false;
       // A single-use instance kept warm is spent now: start its successor while this call runs.
-      if (this.spec.singleUse && this.spec.minInstances !== 0) this.kick();
+      if (this.singleUse && this.spec.minInstances !== 0) this.kick();
     }
     return slot;
   }
 
-  private async invokeSlow(inv: Invocation, onRunning: (() => void) | undefined): Promise<Result> {
+  private async enterSlow(
+    inv: Invocation,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
     let grant: Grant;
     try {
-      grant = await this.acquireSlow(inv);
+      grant = await this.acquireSlow(inv, origin);
     } catch (e) {
       return this.refuse(inv, asTernError(e));
     }
-    return this.run(inv, grant.slot, grant.cold, grant.initMs, onRunning);
+    return this.runOrLend(inv, grant.slot, grant.cold, grant.initMs, onRunning, origin);
   }
 
-  private acquireSlow(inv: Invocation): Promise<Grant> {
+  private acquireSlow(inv: Invocation, origin: LoopId | undefined): Promise<Grant> {
     if (this.state === 'removing')
       return Promise.reject(new TernError('unavailable', `function "${this.name}" was removed`));
     if (this.state === 'closed') return Promise.reject(new TernError('unavailable', 'the node is shutting down'));
@@ -290,7 +321,7 @@ export class FunctionPool implements BudgetMember, Reapable {
         starting.claims++;
         return this.claim(starting, false);
       }
-      const outcome = this.tryStart();
+      const outcome = this.tryStart(origin);
       if (outcome instanceof Slot) return this.claim(outcome, true);
       // Nothing of its own will free up and no idle instance can be evicted: say so now (the scheduler may offload).
       if (outcome === 'none' && this.serving.size === 0) {
@@ -302,6 +333,8 @@ export class FunctionPool implements BudgetMember, Reapable {
         );
       }
     }
+    // Calls wait here now: lent instances come back to serve them in order.
+    this.revokeAll();
     return new Promise<Grant>((resolve, reject) => {
       if (!this.queue.push({ inv, resolve, reject })) reject(this.queueFull());
     });
@@ -386,7 +419,7 @@ export class FunctionPool implements BudgetMember, Reapable {
       this.kill(slot, failure.code === 'timeout' ? 'timeout' : 'crashed', failure.message);
     } else if (slot.retired) {
       if (slot.inflight === 0) this.stopSlot(slot, false);
-    } else if (this.spec.singleUse) {
+    } else if (this.singleUse) {
       this.retire(slot, 'single_use');
     } else {
       if (!slot.inReady) {
@@ -405,12 +438,9 @@ export class FunctionPool implements BudgetMember, Reapable {
 
   private completed(inv: Invocation, result: Result): Result {
     this.invocations++;
-    if (--this.active === 0 && this.idleWaiters.length !== 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const w of waiters) w();
-    }
+    this.left();
     try {
+      this.deps.finishCall(inv, result);
       this.deps.telemetry.callCompleted(inv, result);
     } catch (e) {
       this.deps.logger.error({ err: (e as Error).message }, 'telemetry callCompleted failed');
@@ -469,287 +499,5 @@ export class FunctionPool implements BudgetMember, Reapable {
       const w = q.shift()!;
       this.claim(outcome, true).then(w.resolve, w.reject);
     }
-  }
-
-  // ---- instance lifecycle ----
-
-  /** A starting current-version instance that can still take a call once up (concurrent functions only). */
-  private attachable(): Slot | undefined {
-    if (this.perInstance === 1) return undefined;
-    for (const s of this.serving) {
-      if (s.starting && !s.retired && s.fn === this.current && s.claims < this.perInstance) return s;
-    }
-    return undefined;
-  }
-
-  private tryStart(): Slot | 'max' | 'wait' | 'none' {
-    if (this.serving.size >= this.spec.maxInstances) return 'max';
-    const outcome = this.deps.budget.reserve(this.spec.memory, this);
-    if (outcome !== 'reserved') return outcome;
-    return this.startSlot(1);
-  }
-
-  private async claim(slot: Slot, owner: boolean): Promise<Grant> {
-    const failure = await slot.ready!;
-    if (failure !== undefined) throw failure;
-    return { slot, cold: owner, initMs: owner ? slot.readyAt - slot.startedAt : 0 };
-  }
-
-  /** Starts an instance of the current version; its memory is already reserved. */
-  private startSlot(claims: number): Slot {
-    const fn = this.current;
-    const slot = new Slot(fn, this.evictSlot);
-    slot.claims = claims;
-    slot.startedAt = performance.now();
-    this.serving.add(slot);
-    this.reservedMiB += slot.memoryMiB;
-    slot.ready = this.startInstance(slot).then(
-      (instance) => this.started(slot, instance),
-      (e: unknown) => this.startFailed(slot, e),
-    );
-    return slot;
-  }
-
-  /** runtime.start, bounded: an instance that comes up after the bound is killed, not leaked. */
-  private startInstance(slot: Slot): Promise<Instance> {
-    const fn = slot.fn;
-    const runtime = this.deps.runtimes(fn.spec.runtime);
-    if (!runtime)
-      return Promise.reject(new TernError('unavailable', `runtime "${fn.spec.runtime}" is not available on this node`));
-    const boundMs = Math.max(fn.spec.timeoutMs, START_BOUND_MS);
-    return new Promise<Instance>((resolve, reject) => {
-      let late = false;
-      const timer = setTimeout(() => {
-        late = true;
-        reject(
-          new TernError(
-            'function_crashed',
-            `instance of "${this.name}" did not start within ${formatDuration(boundMs)}`,
-          ),
-        );
-      }, boundMs);
-      // The runtime's own work keeps the process alive while a start is real; this bound must not.
-      timer.unref();
-      let starting: Promise<Instance>;
-      try {
-        starting = runtime.start(fn, { id: slot.id, log: this.deps.logSink, scratchRoot: this.deps.scratchDir });
-      } catch (e) {
-        starting = Promise.reject(e);
-      }
-      starting.then(
-        (instance) => {
-          clearTimeout(timer);
-          if (late) void stopInstance(instance, true);
-          else resolve(instance);
-        },
-        (e: unknown) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
-  }
-
-  private started(slot: Slot, instance: Instance): TernError | undefined {
-    slot.instance = instance;
-    slot.starting = false;
-    slot.readyAt = slot.lastUsed = performance.now();
-    this.startFailures = 0;
-    this.deps.telemetry.instanceStarted(this.name, slot.id, ms(slot.readyAt - slot.startedAt));
-    instance.onExit((reason) => this.exited(slot, reason));
-    const claims = slot.claims;
-    slot.claims = 0;
-    if (slot.abort.signal.aborted) {
-      this.stopSlot(slot, true);
-      return new TernError('unavailable', `instance ${slot.id} was stopped while starting`);
-    }
-    slot.inflight = claims;
-    slot.used = claims > 0;
-    if (slot.retired) {
-      if (claims === 0) this.stopSlot(slot, false);
-      return undefined;
-    }
-    if (claims < this.perInstance) {
-      slot.inReady = true;
-      this.ready.push(slot);
-    }
-    if (claims === 0) this.deps.reaper.wake(slot.readyAt + slot.fn.spec.keepaliveMs);
-    if (this.queue.length !== 0) this.pump();
-    return undefined;
-  }
-
-  private startFailed(slot: Slot, e: unknown): TernError {
-    const err = isTernError(e)
-      ? e
-      : new TernError(
-          'function_crashed',
-          `instance of "${this.name}" failed to start: ${e instanceof Error ? e.message : String(e)}`,
-        );
-    slot.starting = false;
-    slot.claims = 0;
-    slot.retired = slot.stopping = true;
-    this.serving.delete(slot);
-    this.reservedMiB -= slot.memoryMiB;
-    this.deps.budget.release(slot.memoryMiB, false);
-    this.startFailures++;
-    this.prewarmNotBefore =
-      performance.now() + Math.min(PREWARM_BACKOFF_MAX_MS, PREWARM_BACKOFF_MS * 2 ** (this.startFailures - 1));
-    this.deps.logger.warn(
-      { event: 'instance_start_failed', function: this.name, instance: slot.id, err: err.message },
-      `instance of ${this.name} failed to start`,
-    );
-    this.deps.telemetry.instanceStopped(this.name, slot.id, 'start_failed', err.message);
-    this.afterStop();
-    return err;
-  }
-
-  private exited(slot: Slot, reason: string): void {
-    if (slot.stopping) return;
-    this.deps.logger.warn(
-      { event: 'instance_exit', function: this.name, instance: slot.id, reason },
-      `instance ${slot.id} exited`,
-    );
-    this.kill(slot, 'crashed', `exited: ${reason}`);
-  }
-
-  private readonly evictSlot = (slot: Slot): void => this.retire(slot, 'evicted');
-
-  /** Out of service: takes no new call; stops once its calls are done. */
-  private retire(slot: Slot, reason: InstanceStopReason, detail?: string): void {
-    if (slot.retired) return;
-    slot.retired = true;
-    slot.stopReason = reason;
-    slot.stopDetail = detail;
-    if (slot.inReady) {
-      slot.inReady = false;
-      const i = this.ready.indexOf(slot);
-      if (i !== -1) this.ready.splice(i, 1);
-    }
-    if (!slot.starting && slot.inflight === 0) this.stopSlot(slot, false);
-    else this.kick();
-  }
-
-  /** Out of service and killed now, calls or not (timeout, crash, shutdown). */
-  private kill(slot: Slot, reason: InstanceStopReason, detail: string): void {
-    this.retire(slot, reason, detail);
-    slot.abort.abort();
-    if (!slot.starting) this.stopSlot(slot, true);
-  }
-
-  private stopSlot(slot: Slot, hard: boolean): void {
-    if (slot.stopping) return;
-    slot.stopping = true;
-    this.serving.delete(slot);
-    this.stopping.add(slot);
-    this.deps.budget.releasing(slot.memoryMiB);
-    const instance = slot.instance!;
-    void stopInstance(instance, hard).then((problem) => {
-      if (problem === undefined) slot.releaseController();
-      this.stopping.delete(slot);
-      this.reservedMiB -= slot.memoryMiB;
-      this.deps.budget.release(slot.memoryMiB, true);
-      if (problem !== undefined) {
-        this.deps.logger.warn(
-          { event: 'instance_stop_problem', function: this.name, instance: slot.id, problem },
-          `instance ${slot.id}: ${problem}`,
-        );
-      }
-      this.deps.telemetry.instanceStopped(this.name, slot.id, slot.stopReason, slot.stopDetail);
-      this.afterStop();
-    });
-    this.kick();
-  }
-
-  /**
-   * Refill and serve the queue after the current call stack: retire/stop run inside eviction
-   * (budget.reserve) and inside pump itself, where starting more at once would re-enter them.
-   */
-  private kick(): void {
-    if (this.kickScheduled) return;
-    this.kickScheduled = true;
-    queueMicrotask(this.kickNow);
-  }
-
-  private readonly kickNow = (): void => {
-    this.kickScheduled = false;
-    this.ensureMin();
-    if (this.queue.length !== 0) this.pump();
-  };
-
-  private afterStop(): void {
-    this.ensureMin();
-    if (this.queue.length !== 0) this.pump();
-    this.checkDrained();
-    if (this.serving.size === 0 && this.stopping.size === 0 && this.emptyWaiters.length !== 0) {
-      const waiters = this.emptyWaiters;
-      this.emptyWaiters = [];
-      for (const w of waiters) w();
-    }
-  }
-
-  /** Current-version instances that count as warm (a used single-use instance does not). */
-  private warmCount(): number {
-    let n = 0;
-    const singleUse = this.spec.singleUse;
-    for (const s of this.serving) if (!s.retired && !(singleUse && s.used)) n++;
-    return n;
-  }
-
-  private idleOldestFirst(): Slot[] {
-    return this.ready.filter((s) => s.inflight === 0).sort((a, b) => a.lastUsed - b.lastUsed);
-  }
-
-  /** Keeps min-instances warm: after deploy, after an instance goes away, after memory frees. */
-  private ensureMin(): void {
-    const want = this.spec.minInstances;
-    if (want === 0 || this.state !== 'open') return;
-    let have = this.warmCount();
-    if (have >= want) return;
-    if (performance.now() < this.prewarmNotBefore) {
-      this.deps.reaper.wake(this.prewarmNotBefore);
-      return;
-    }
-    while (have < want && this.serving.size < this.spec.maxInstances) {
-      if (!this.deps.budget.tryReserve(this.spec.memory)) {
-        this.deps.budget.waitForMemory(this);
-        return;
-      }
-      this.startSlot(0);
-      have++;
-    }
-  }
-
-  private checkDrained(): void {
-    // A removed pool releases every version itself once empty.
-    if (this.old.size === 0 || this.state === 'removing') return;
-    for (const s of this.serving) if (s.fn !== this.current) return;
-    for (const s of this.stopping) if (s.fn !== this.current) return;
-    const gone = [...this.old].filter((fn) => fn.version !== this.current.version);
-    this.old.clear();
-    this.releaseArtefacts(gone);
-    this.deps.drained(gone);
-  }
-
-  private releaseArtefacts(versions: DeployedFunction[]): void {
-    for (const fn of versions) {
-      try {
-        this.deps.runtimes(fn.spec.runtime)?.release(fn);
-      } catch (e) {
-        this.deps.logger.warn(
-          { function: this.name, version: fn.version, err: (e as Error).message },
-          'runtime release failed',
-        );
-      }
-    }
-  }
-
-  private whenEmpty(): Promise<void> {
-    if (this.serving.size === 0 && this.stopping.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.emptyWaiters.push(resolve));
-  }
-
-  private leave(): void {
-    this.deps.budget.leave(this);
-    this.deps.reaper.delete(this);
   }
 }

@@ -5,6 +5,7 @@ import type { InstanceStopReason } from '../core/telemetry.js';
 import type { DeployedFunction } from '../registry/registry.js';
 import type { Instance } from '../runtimes/runtime.js';
 import type { EvictionCandidate } from './budget.js';
+import type { Lease, LoopId } from './leases.js';
 
 let sequence = 0;
 
@@ -54,6 +55,8 @@ export class Slot implements EvictionCandidate {
   startedAt = 0;
   readyAt = 0;
   lastUsed = 0;
+  /** Lent to the loop hosting it (pool/leases.ts). */
+  lease: Lease | undefined;
   /** One controller for the instance's life: aborting it means the instance is being killed. */
   readonly abort: AbortController = takeController();
 
@@ -63,6 +66,11 @@ export class Slot implements EvictionCandidate {
   ) {
     this.id = nextInstanceId(fn.spec.name);
     this.memoryMiB = fn.spec.memory;
+  }
+
+  /** The loop the instance lives on (0: the control loop). */
+  get home(): LoopId {
+    return this.instance?.home ?? 0;
   }
 
   evict(): void {

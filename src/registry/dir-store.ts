@@ -28,7 +28,7 @@ import type {
 } from './registry.js';
 import { NAME_PATTERN, parseFunctionToml, type FunctionSpec } from './spec.js';
 import { hashAndSyncFolder, syncPath } from './version-hash.js';
-import { KeyedSerial } from './keyed-serial.js';
+import { KeyedSerial } from '../core/keyed-serial.js';
 
 export { loadRegistryFolder } from './registry-folder.js';
 

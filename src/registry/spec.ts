@@ -4,8 +4,9 @@
  */
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
-import { parseDuration } from '../core/duration.js';
+import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
+import { formatNetworkRule, parseNetworkAllow } from './network-allow.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -14,17 +15,10 @@ export type OffloadPolicy = (typeof OFFLOAD_POLICIES)[number];
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `not a duration: ${JSON.stringify(v)} (use e.g. "500ms", "10s", "5m" or seconds as a number)`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+// Duration bounds (docs/functions.md): a call needs at least 1 ms and gets at most a day; an idle
+// instance may be kept up to a week (UniFaaS registries use keepalive = 100000 s, about 28 h).
+export const TIMEOUT_RANGE: DurationRange = { minMs: 1, maxMs: 24 * HOUR_MS };
+export const KEEPALIVE_RANGE: DurationRange = { minMs: 0, maxMs: 7 * DAY_MS };
 
 const stringList = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -66,14 +60,15 @@ export const functionTomlSchema = z
     runtime: z.enum(RUNTIMES).optional(),
     handler: z.string().min(1).optional(),
     memory: z.number().int().min(1).max(65536).default(128),
-    timeout: duration.default(10_000),
+    timeout: durationField(TIMEOUT_RANGE).default(10_000),
     'concurrent-requests': z.number().int().min(1).max(10_000).default(1),
     'single-use': z.boolean().optional(),
-    keepalive: duration.default(60_000),
+    keepalive: durationField(KEEPALIVE_RANGE).default(60_000),
     'min-instances': z.number().int().min(0).max(1000).default(0),
     'max-instances': z.number().int().min(1).max(10_000).default(8),
     env: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-    network: z.boolean().default(false),
+    // true, false, or the only destinations allowed (registry/network-allow.ts).
+    network: z.union([z.boolean(), z.array(z.string())]).default(false),
     /** Grant the wasm guest a read-only preopen of its own folder at "/". */
     files: z.boolean().default(false),
     /** Invocations need the management token. */
@@ -121,6 +116,8 @@ export interface FunctionSpec {
   maxInstances: number;
   env: Record<string, string>;
   network: boolean;
+  /** With network: the only destinations allowed, canonical (absent: any but the host's own). */
+  networkAllow?: string[];
   files: boolean;
   private: boolean;
   /** Undefined: the node's default applies. */
@@ -151,6 +148,14 @@ function describeIssues(error: z.ZodError): string {
       return `${key}: ${i.message}`;
     })
     .join('; ');
+}
+
+function normaliseNetworkAllow(entries: string[]): string[] {
+  try {
+    return parseNetworkAllow(entries).map(formatNetworkRule);
+  } catch (e) {
+    throw new TernError('bad_spec', `function.toml: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -202,12 +207,13 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     minInstances: s['min-instances'],
     maxInstances: s['max-instances'],
     env: s.env,
-    network: s.network,
+    network: s.network !== false,
     files: s.files,
     private: s.private,
     idempotent: s.idempotent,
     triggers: { coap: s.triggers.coap ?? [] },
   };
+  if (Array.isArray(s.network)) spec.networkAllow = normaliseNetworkAllow(s.network);
   if (s.offload !== undefined) spec.offload = s.offload;
   if (s.description !== undefined) spec.description = s.description;
   if (s.vm) {

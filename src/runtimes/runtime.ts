@@ -2,17 +2,13 @@
  * The runtime interface: mechanism only. A runtime knows how to prepare a function's code,
  * start one instance, call it and stop it. It holds no policy: the pool decides when.
  */
+import type { HostServices } from '../core/host.js';
 import type { Invocation } from '../core/invocation.js';
+import type { LogSink } from '../core/logs.js';
 import type { Response } from '../core/result.js';
 import type { DeployedFunction } from '../registry/registry.js';
 import type { RuntimeName } from '../registry/spec.js';
 import type { Logger } from 'pino';
-import type { Result } from '../core/result.js';
-
-export type LogStream = 'stdout' | 'stderr';
-
-/** Receives a function's output, one line at a time. */
-export type LogSink = (line: string, stream: LogStream, instance: string, callId?: string) => void;
 
 export interface RuntimeProbe {
   /** Whether this runtime can run functions on this node. */
@@ -27,10 +23,14 @@ export interface InstanceOptions {
   log: LogSink;
   /** Per-node scratch folder for this instance (created and removed by the runtime). */
   scratchRoot: string;
+  /** The loop whose call caused this start: the instance should live there if it can. */
+  placement?: number;
 }
 
 export interface Instance {
   readonly id: string;
+  /** The event loop it lives on when that is not the control loop (src/loops/): 1..N. */
+  readonly home?: number;
   /**
    * Run one call. Resolves with the function's response (any status the function chose).
    * Rejects with TernError: 'function_crashed' (instance died; reason in the message),
@@ -48,6 +48,13 @@ export interface Instance {
 
 export interface Runtime {
   readonly name: RuntimeName;
+  /**
+   * Every call already runs in a fresh sandbox of its own (wasm: a new WebAssembly instance, fresh
+   * memory), so `single-use` needs no new instance per call: an instance is a warm execution context.
+   */
+  readonly freshPerCall?: boolean;
+  /** Where its instances live: any event loop (the default), or only the control loop (src/loops/). */
+  hostedOn?(fn: DeployedFunction): 'loops' | 'control';
   /** Probe once at node start (bounded time). */
   probe(): Promise<RuntimeProbe>;
   /**
@@ -72,47 +79,26 @@ export interface RuntimeContext {
   logger: Logger;
   /** Host services for state and chaining, when the node has them (issue 9). */
   host?: HostServices;
+  /**
+   * Where a sandboxed instance's host requests go, when not to `host` on this loop (an edge loop
+   * sends them to the control loop: src/loops/edge/host.ts).
+   */
+  hostOps?: (instance: string) => HostOpsServer;
 }
 
-/** What a function can ask of the node from inside (state, chaining). Filled in by the node. */
-export interface HostServices {
-  /** A chained call: `fn` runs through the scheduler as a child of `parent` (depth + 1). */
-  invoke(
+/** Serves the host requests of one sandboxed instance (state, chaining) as the shims frame them. */
+export interface HostOpsServer {
+  serve(
     parent: Invocation,
-    fn: string,
+    op: string | undefined,
+    args: Record<string, unknown>,
     body: Buffer,
-    opts?: { method?: string; path?: string; headers?: Record<string, string> },
-  ): Promise<Result>;
-  /** Shared state (docs/state.md); absent on a node without it. */
-  state?: HostState;
+  ): Promise<{ header: Record<string, unknown>; body?: Buffer }>;
+  /** The call ended: pending async children of it are no longer awaited. */
+  forget(callId: string): void;
 }
 
-/**
- * The node's state store as runtimes see it: the local tier of this node (shared by all its
- * instances) and, with `redis` configured, the global tier through push/pull and global locks.
- * `owner` is the call id that holds a lock; the node releases a call's locks when the call ends.
- * Failures throw TernError: bad_request (key, offset), too_large, no_capacity (store full),
- * conflict (a lock not acquired in time), unavailable (the global tier is down).
- */
-export interface HostState {
-  get(key: string): Buffer | undefined;
-  /** Up to `length` bytes from `offset`. */
-  read(key: string, offset: number, length: number): Buffer | undefined;
-  size(key: string): number | undefined;
-  set(key: string, value: Uint8Array): void;
-  /** Overwrite at `offset` (≤ current length); returns the new length. */
-  write(key: string, offset: number, bytes: Uint8Array): number;
-  /** Returns the new length. */
-  append(key: string, bytes: Uint8Array): number;
-  delete(key: string): boolean;
-  lock(key: string, owner: string, global: boolean): Promise<void>;
-  unlock(key: string, owner: string, global: boolean): Promise<void>;
-  /** Local value -> global tier (an absent local value deletes the global one). */
-  push(key: string): Promise<void>;
-  /** Global value -> local tier; false (and the local value deleted) when there is none. */
-  pull(key: string): Promise<boolean>;
-  /** The SharedArrayBuffer holding the key's value now (layout: src/state/segment.ts), for in-place reads. */
-  segment(key: string): SharedArrayBuffer | undefined;
-}
+export type { HostServices, HostState } from '../core/host.js';
+export type { LogSink, LogStream } from '../core/logs.js';
 
 export type RuntimeFactory = (ctx: RuntimeContext) => Runtime;

@@ -185,7 +185,7 @@ export class CallTable {
         message: `the response body (${result.body.length} bytes) is over the ${this.o.maxBodyBytes}-byte limit for stored results`,
       };
     } else {
-      r.result = { status: result.status, headers: result.headers, body: result.body.toString('base64') };
+      r.result = { status: result.status, headers: { ...result.headers }, body: result.body.toString('base64') };
       if (code === undefined) {
         r.state = 'done';
       } else {

@@ -5,11 +5,13 @@
  */
 import type { Logger } from 'pino';
 import { TernError } from '../core/errors.js';
+import type { CallFinisher } from '../core/host.js';
 import type { Invocation } from '../core/invocation.js';
 import { emptyReport, ms, type Report } from '../core/report.js';
 import { errorResult, type Result } from '../core/result.js';
 import type { RejectReason, Telemetry } from '../core/telemetry.js';
 import { MemoryBudget } from '../pool/budget.js';
+import type { LeaseHost, Lent, LoopId } from '../pool/leases.js';
 import { FunctionPool, type PoolDeps } from '../pool/pool.js';
 import { Reaper } from '../pool/reaper.js';
 import { KILL_WAIT_MS, STOP_GRACE_MS } from '../pool/stop.js';
@@ -32,9 +34,13 @@ export interface SchedulerOptions {
   /** InstanceOptions.scratchRoot */
   scratchDir: string;
   telemetry: Telemetry;
+  /** Runs once a call has its result, before telemetry sees it (the host side's bookkeeping). */
+  finishCall?: CallFinisher;
   /** Passed to runtime.start as options.log. */
   logSink: LogSink;
   logger: Logger;
+  /** The node's edge loops, where pools may lend instances (absent: none are lent). */
+  leases?: LeaseHost;
   /**
    * Consulted when the local pool would answer queue_full, queue_timeout or no_capacity.
    * A Result it returns is the answer; undefined keeps the local refusal.
@@ -59,6 +65,10 @@ export interface AsyncJob {
 }
 
 export interface NodeScheduler extends Scheduler {
+  /** A call forwarded by edge loop `origin`: run here, or the instance lent to `origin` (pool/leases.ts). */
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent>;
+  /** Edge loop gives a lent instance back (`fn` its function). */
+  returnLease(fn: string, instance: string, lastUsed: number, failure: TernError | undefined): void;
   /** Accepts a job: recorded durably before this returns, then run. */
   submitJob(job: AsyncJob): Promise<CallRecord>;
   /**
@@ -121,14 +131,26 @@ class LocalScheduler implements NodeScheduler {
       queue: o.queue,
       scratchDir: o.scratchDir,
       telemetry: o.telemetry,
+      finishCall: o.finishCall ?? noFinish,
       logSink: o.logSink,
       logger: o.logger,
       refused: (inv, reason, report) => this.refused(inv, reason, report),
+      ...(o.leases ? { leases: o.leases } : {}),
     };
   }
 
   invoke(inv: Invocation): Promise<Result> {
-    return this.dispatch(inv, undefined);
+    return this.route(inv, undefined, undefined) as Promise<Result>;
+  }
+
+  dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent> {
+    return this.route(inv, undefined, origin);
+  }
+
+  returnLease(fn: string, instance: string, lastUsed: number, failure: TernError | undefined): void {
+    const pool = this.pools.get(fn);
+    pool?.returnLease(instance, lastUsed, failure);
+    for (const p of this.leaving) if (p !== pool && p.name === fn) p.returnLease(instance, lastUsed, failure);
   }
 
   async submit(inv: Invocation): Promise<CallRecord> {
@@ -249,8 +271,12 @@ class LocalScheduler implements NodeScheduler {
     await this.calls.close();
   }
 
-  /** The one path of every call, sync or async. */
-  private dispatch(inv: Invocation, onRunning: (() => void) | undefined): Promise<Result> {
+  /** The one path of every call, sync or async, local or forwarded by an edge loop. */
+  private route(
+    inv: Invocation,
+    onRunning: (() => void) | undefined,
+    origin: LoopId | undefined,
+  ): Promise<Result | Lent> {
     if (this.closing)
       return Promise.resolve(this.answerHere(inv, new TernError('unavailable', 'the node is shutting down')));
     const pool = this.pools.get(inv.function);
@@ -258,11 +284,11 @@ class LocalScheduler implements NodeScheduler {
       return Promise.resolve(this.answerHere(inv, new TernError('not_found', `no function "${inv.function}"`)));
     if (!inv.authenticated && pool.version.spec.private)
       return Promise.resolve(this.answerHere(inv, privateFunction(inv.function)));
-    return pool.invoke(inv, onRunning);
+    return origin === undefined ? pool.invoke(inv, onRunning) : pool.dispatch(inv, origin);
   }
 
   private async runAsync(inv: Invocation): Promise<void> {
-    const result = await this.dispatch(inv, () => this.calls.running(inv.id));
+    const result = (await this.route(inv, () => this.calls.running(inv.id), undefined)) as Result;
     try {
       this.calls.finish(inv.id, result);
     } catch (e) {
@@ -276,6 +302,7 @@ class LocalScheduler implements NodeScheduler {
     report.totalMs = ms(performance.now() - inv.receivedAt);
     if (REJECT_REASONS.has(err.code)) this.o.telemetry.callRejected(inv.function, err.code as RejectReason);
     const result = errorResult(err, report);
+    this.poolDeps.finishCall(inv, result);
     this.o.telemetry.callCompleted(inv, result);
     return result;
   }
@@ -310,6 +337,8 @@ class LocalScheduler implements NodeScheduler {
     });
   }
 }
+
+const noFinish: CallFinisher = () => undefined;
 
 /** The one refusal of a private function to a caller without the token, whatever the trigger. */
 function privateFunction(name: string): TernError {

@@ -9,7 +9,7 @@ import { createInvocation, newCallId, type Invocation } from '../core/invocation
 import { emptyReport, ms, type ChildCall } from '../core/report.js';
 import { errorResult, type Result } from '../core/result.js';
 import { NAME_PATTERN } from '../registry/spec.js';
-import type { Scheduler } from '../scheduler/types.js';
+import type { CallRunner } from '../core/host.js';
 
 /** Children listed per parent; more are still run, not listed. */
 const MAX_LISTED_CHILDREN = 1000;
@@ -30,13 +30,13 @@ export interface ChainRequest {
 }
 
 export class Chaining {
-  private scheduler: Pick<Scheduler, 'invoke'> | undefined;
+  private scheduler: CallRunner | undefined;
   private readonly children = new Map<string, ChildCall[]>();
 
   constructor(private readonly o: ChainOptions) {}
 
   /** The scheduler exists after the runtimes that need this object: bound once it does. */
-  bind(scheduler: Pick<Scheduler, 'invoke'>): void {
+  bind(scheduler: CallRunner): void {
     this.scheduler = scheduler;
   }
 

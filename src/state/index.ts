@@ -1,15 +1,13 @@
 /**
  * State and chaining for one node (issue 9), wired in src/node.ts:
  *   const host = await createHostSide({...});      // before the runtimes: they take host.services
- *   ... createScheduler({ telemetry: combineTelemetry(host.telemetry, ...) }) ...
+ *   ... createScheduler({ finishCall: host.finishCall, ... }) ...
  *   host.bind(scheduler);                           // chained calls go through the scheduler
  *   ... await host.close() after the scheduler closed.
  */
 import type { Logger } from 'pino';
-import type { Telemetry } from '../core/telemetry.js';
-import { noTelemetry } from '../core/telemetry.js';
-import type { HostServices } from '../runtimes/runtime.js';
-import type { Scheduler } from '../scheduler/types.js';
+import type { CallFinisher, CallRunner, HostServices } from '../core/host.js';
+import type { ChildCall } from '../core/report.js';
 import { Chaining } from './chain.js';
 import type { StateLimits } from './limits.js';
 import { StateService } from './service.js';
@@ -32,12 +30,11 @@ export interface HostSide {
   readonly services: HostServices;
   readonly state: StateService;
   readonly chaining: Chaining;
-  /**
-   * First in the node's telemetry: when a call completes it attaches the call's chained children to
-   * its report (before other sinks see it) and frees the state locks the call still holds.
-   */
-  readonly telemetry: Telemetry;
-  bind(scheduler: Pick<Scheduler, 'invoke'>): void;
+  /** The scheduler's end-of-call hook (core/host.ts CallFinisher). */
+  readonly finishCall: CallFinisher;
+  /** The same for a call that ran on another loop: frees its locks, returns its chained children. */
+  finishCallId(callId: string): ChildCall[] | undefined;
+  bind(scheduler: CallRunner): void;
   /** After the scheduler closed: flush state to disk, disconnect from Redis. */
   close(): Promise<void>;
 }
@@ -54,19 +51,21 @@ export async function createHostSide(o: HostSideOptions): Promise<HostSide> {
     invoke: (parent, fn, body, opts) => chaining.invoke(parent, fn, body, opts),
     state,
   };
-  const telemetry: Telemetry = {
-    ...noTelemetry,
-    callCompleted(inv, result) {
-      const children = chaining.take(inv.id);
-      if (children !== undefined && children.length > 0) result.report.children = children;
-      state.releaseOwner(inv.id);
-    },
+  const finishCallId = (callId: string) => {
+    const children = chaining.take(callId);
+    state.releaseOwner(callId);
+    return children;
+  };
+  const finishCall: CallFinisher = (inv, result) => {
+    const children = finishCallId(inv.id);
+    if (children !== undefined && children.length > 0) result.report.children = children;
   };
   return {
     services,
     state,
     chaining,
-    telemetry,
+    finishCall,
+    finishCallId,
     bind: (scheduler) => chaining.bind(scheduler),
     close: () => state.close(),
   };

@@ -5,7 +5,7 @@
  */
 import { TernError } from '../core/errors.js';
 import type { StateLimits } from './limits.js';
-import { capacityFor, newSegment, retireSegment, segmentLength, writeSegment, type Segment } from './segment.js';
+import { capacityFor, newSegment, retireSegment, segmentLength, writeSegment, type Segment } from '../core/segment.js';
 
 /** Shrink a segment when a write leaves it this many times too big (and it is big). */
 const SHRINK_FACTOR = 4;

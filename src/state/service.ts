@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { TernError } from '../core/errors.js';
-import type { HostState } from '../runtimes/runtime.js';
+import type { HostState } from '../core/host.js';
 import { StateFiles } from './files.js';
 import { checkKey } from './keys.js';
 import type { StateLimits } from './limits.js';

@@ -14,6 +14,6 @@ static const char *env(const char *name, const char *fallback) {
 
 int main(void) {
   printf("Content-Type: text/plain\n\n");
-  printf("Hello from %s! You sent %s %s\n", env("X_TERN_FUNCTION", "wasm"), env("REQUEST_METHOD", "?"), env("PATH_INFO", "/"));
+  printf("Hello from %s! You sent %s %s\n", env("TERN_FUNCTION", "wasm"), env("REQUEST_METHOD", "?"), env("PATH_INFO", "/"));
   return 0;
 }

@@ -13,7 +13,7 @@ import {
   busyOn,
   invoke,
   removeScratch,
-  SECRET,
+  signedFetch,
   startEtcd,
   startNode,
   waitDeployed,
@@ -121,19 +121,20 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
       for (const hop of out.report!.hops) assert.ok(hop.ms > 0, 'each hop has its latency');
   });
 
-  test('node-to-node routes refuse a call without the cluster secret', async () => {
-    const route = `${b.url}/v1/cluster/invoke/slow`;
+  test('node-to-node routes refuse a call that is not signed with the cluster key', async () => {
+    const target = '/v1/cluster/invoke/slow';
     const headers = { 'content-type': 'application/x-tern-invocation', 'x-tern-hops': '1', 'x-tern-path': A.name };
-    const none = await fetch(route, { method: 'POST', headers, body: Buffer.alloc(8) });
+    const none = await fetch(`${b.url}${target}`, { method: 'POST', headers, body: Buffer.alloc(8) });
     assert.equal(none.status, 401);
-    const wrong = await fetch(route, {
+    // The old scheme's header is no key: the secret itself opens nothing.
+    const secretHeader = await fetch(`${b.url}${target}`, {
       method: 'POST',
-      headers: { ...headers, 'x-tern-cluster-secret': 'not-the-secret-at-all' },
+      headers: { ...headers, 'x-tern-cluster-secret': 'cluster-secret-0123456789abcdef' },
       body: Buffer.alloc(8),
     });
-    assert.equal(wrong.status, 403);
-    // The management token is not the cluster secret.
-    const token = await fetch(route, {
+    assert.equal(secretHeader.status, 401);
+    // The management token is not the cluster key.
+    const token = await fetch(`${b.url}${target}`, {
       method: 'POST',
       headers: { ...headers, authorization: `Bearer ${b.token}` },
       body: Buffer.alloc(8),
@@ -141,8 +142,10 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     assert.equal(token.status, 401);
     const archive = await fetch(`${a.url}/v1/cluster/archive/slow?version=${slowVersion}`);
     assert.equal(archive.status, 401);
-    const fetched = await fetch(`${a.url}/v1/cluster/archive/slow?version=${slowVersion}`, {
-      headers: { 'x-tern-cluster-secret': SECRET },
+    const fetched = await signedFetch(a.url, {
+      method: 'GET',
+      target: `/v1/cluster/archive/slow?version=${slowVersion}`,
+      to: A.name,
     });
     assert.equal(fetched.status, 200);
     assert.equal(fetched.headers.get('x-tern-version'), slowVersion);
@@ -154,15 +157,14 @@ describe('a 3-node cluster on one etcd', { timeout: 600_000 }, () => {
     const { decodeResult } = await import('../../src/cluster/wire.js');
     const frame = (query: string) => encodeInvocation(createInvocation({ function: 'slow', trigger: 'http', query }));
     const send = (hops: number, path: string, query = 'ms=0') =>
-      fetch(`${b.url}/v1/cluster/invoke/slow`, {
+      signedFetch(b.url, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/x-tern-invocation',
-          'x-tern-cluster-secret': SECRET,
-          'x-tern-hops': String(hops),
-          'x-tern-path': path,
-        },
+        target: '/v1/cluster/invoke/slow',
+        to: B.name,
+        hops,
+        path,
         body: frame(query),
+        headers: { 'content-type': 'application/x-tern-invocation' },
       });
 
     const over = await send(3, `${A.name},${C.name}`);

@@ -1,6 +1,7 @@
 /**
  * A real etcd for tests: `etcd` (Debian's etcd-server) on free loopback ports with a temp data
  * folder. Ready when etcd says it serves clients; stopped (and its folder removed) by `stop()`.
+ * With `tls`, clients connect over https and must show a certificate signed by `tls.ca`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +21,13 @@ export interface EtcdServer {
   output(): string;
 }
 
+export interface EtcdTls {
+  /** PEM files: etcd's server certificate and key, and the CA its clients' certificates must chain to. */
+  cert: string;
+  key: string;
+  ca: string;
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -34,11 +42,14 @@ export function freePort(): Promise<number> {
 
 const READY = /serving client traffic|ready to serve client requests/;
 
-export async function startEtcd(timeoutMs = 30_000): Promise<EtcdServer> {
+export async function startEtcd(timeoutMs = 30_000, opts: { tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const root = await mkdtemp(join(tmpdir(), 'tern-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const url = `http://127.0.0.1:${clientPort}`;
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
+  const tlsArgs = opts.tls
+    ? ['--cert-file', opts.tls.cert, '--key-file', opts.tls.key, '--trusted-ca-file', opts.tls.ca, '--client-cert-auth']
+    : [];
   let dataDir = join(root, 'data');
   let proc: ChildProcess | undefined;
   let out = '';
@@ -65,6 +76,7 @@ export async function startEtcd(timeoutMs = 30_000): Promise<EtcdServer> {
         `tern-test=${peer}`,
         '--logger',
         'zap',
+        ...tlsArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -8,11 +8,30 @@ import { join } from 'node:path';
 import { startTern, REPO, type TernProcess } from '../helpers/node.js';
 import { packFolder } from '../helpers/archive.js';
 import { startEtcd, type EtcdServer } from './etcd.js';
+import { ClusterKeys } from '../../src/cluster/keys.js';
+import { signRequest, type OutgoingRequest } from '../../src/cluster/request-auth.js';
 
 export const SECRET = 'cluster-secret-0123456789abcdef';
 export const FIXTURES = join(REPO, 'test/cluster/fixtures');
 /** Edge nodes: no queue, short leases (see fixtures/edge.toml). */
 export const EDGE_CONFIG = join(FIXTURES, 'edge.toml');
+
+/** The cluster's keys, as every node derives them from SECRET: the tests sign requests as a node would. */
+export const KEYS = new ClusterKeys(SECRET);
+
+/** A node-to-node request signed as node `from` would sign it, sent to `url` (a node's base URL). */
+export function signedFetch(
+  url: string,
+  r: Omit<OutgoingRequest, 'from'> & { from?: string; headers?: Record<string, string> },
+): Promise<Response> {
+  const headers = { ...signRequest(KEYS, { from: 'test', ...r }), ...r.headers };
+  return fetch(`${url}${r.target}`, {
+    method: r.method,
+    headers,
+    ...(r.body ? { body: r.body } : {}),
+    signal: AbortSignal.timeout(60_000),
+  });
+}
 
 export interface NodeSpec {
   name: string;

@@ -9,8 +9,14 @@ import { after, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Offloader } from '../../src/cluster/offload.js';
 import { createPeerAgent } from '../../src/cluster/peer-client.js';
+import { ClusterKeys } from '../../src/cluster/keys.js';
 import type { MemberRecord } from '../../src/cluster/records.js';
-import { ClusterSecret, SECRET_HEADER } from '../../src/cluster/secret.js';
+import {
+  AUTHENTICATED_HEADER,
+  LEGACY_SECRET_HEADER,
+  RequestVerifier,
+  SIGNATURE_HEADER,
+} from '../../src/cluster/request-auth.js';
 import { decodeInvocation, encodeResult, HOPS_HEADER, PATH_HEADER, RESULT_TYPE } from '../../src/cluster/wire.js';
 import { TernError } from '../../src/core/errors.js';
 import { createInvocation, type Invocation } from '../../src/core/invocation.js';
@@ -20,14 +26,18 @@ import { normaliseSpec, type FunctionSpec } from '../../src/registry/spec.js';
 import { freePort } from './etcd.js';
 
 const SECRET = 'offload-test-secret-0123456789';
+const KEYS = new ClusterKeys(SECRET);
 const silent = pino({ enabled: false });
 
-type Behaviour = 'run' | 'refuse' | 'die';
+/** 'unsigned': runs the call but answers without the cluster's signature (as a forged answer would). */
+type Behaviour = 'run' | 'refuse' | 'die' | 'unsigned';
 
 interface Seen {
   hops: string;
   path: string;
-  secret: string;
+  authenticated: boolean;
+  headers: Record<string, string | string[] | undefined>;
+  raw: string;
   inv: ReturnType<typeof decodeInvocation>;
 }
 
@@ -59,33 +69,49 @@ describe('offloading', () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
 
+  /** A peer on loopback that checks the signed envelope as a node does, then behaves as told. */
   async function fakePeer(name: string, behaviour: Behaviour, seen: Seen[] = []): Promise<string> {
+    const verifier = new RequestVerifier(KEYS, name);
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        const inv = decodeInvocation(Buffer.concat(chunks));
+        const data = Buffer.concat(chunks);
+        let envelope;
+        try {
+          envelope = verifier.verify(req.method ?? '', req.url ?? '', req.headers);
+          verifier.checkBody(envelope, data);
+        } catch (e) {
+          res.writeHead((e as TernError).status ?? 500).end((e as Error).message);
+          return;
+        }
+        const inv = decodeInvocation(data);
         seen.push({
           hops: String(req.headers[HOPS_HEADER]),
           path: String(req.headers[PATH_HEADER]),
-          secret: String(req.headers[SECRET_HEADER]),
+          authenticated: envelope.authenticated,
+          headers: req.headers,
+          raw: `${req.rawHeaders.join('\n')}\n${data.toString('latin1')}`,
           inv,
         });
         if (behaviour === 'die') {
           req.socket.destroy();
           return;
         }
-        const report = { ...emptyReport(name, 'fn'), instance: behaviour === 'run' ? `${name}-1` : '' };
+        const report = { ...emptyReport(name, 'fn'), instance: behaviour === 'refuse' ? '' : `${name}-1` };
         const result =
-          behaviour === 'run'
-            ? {
+          behaviour === 'refuse'
+            ? errorResult(new TernError('queue_full', 'full'), report)
+            : {
                 status: 200,
                 headers: { 'content-type': 'text/plain' },
                 body: Buffer.from(`ran on ${name}: ${inv.body.toString()}`),
                 report,
-              }
-            : errorResult(new TernError('queue_full', 'full'), report);
-        res.writeHead(200, { 'content-type': RESULT_TYPE }).end(encodeResult(result));
+              };
+        const payload = encodeResult(result);
+        const signature =
+          behaviour === 'unsigned' ? {} : { [SIGNATURE_HEADER]: verifier.signResponse(envelope, 200, payload) };
+        res.writeHead(200, { 'content-type': RESULT_TYPE, ...signature }).end(payload);
       });
     });
     servers.push(server);
@@ -109,7 +135,7 @@ describe('offloading', () => {
       queueWaitMs: 1_000,
       peers: () => peers,
       spec: (name) => (name === 'fn' ? fn : undefined),
-      secret: new ClusterSecret(SECRET),
+      keys: KEYS,
       agent,
       logger: silent,
     });
@@ -153,7 +179,7 @@ describe('offloading', () => {
     assert.equal(await offloader(peers, {}, { maxHops: 1 }).offload(call({ hops: 1 }), full), undefined);
   });
 
-  test('a forwarded call carries the invocation, the secret, its hop count and path; the report shows the hop', async () => {
+  test('a forwarded call is signed (never the secret) and carries the invocation, its hop count and path; the report shows the hop', async () => {
     const seen: Seen[] = [];
     const url = await fakePeer('p-run', 'run', seen);
     const o = offloader([peer('p-run', 'edge', 'a', url)]);
@@ -170,7 +196,9 @@ describe('offloading', () => {
     );
     assert.ok(result.report.hops[0]!.ms > 0);
     assert.equal(seen.length, 1);
-    assert.equal(seen[0]!.secret, SECRET);
+    assert.equal(seen[0]!.headers[LEGACY_SECRET_HEADER], undefined);
+    assert.ok(!seen[0]!.raw.includes(SECRET), 'the secret is never on the wire');
+    assert.equal(typeof seen[0]!.headers[SIGNATURE_HEADER], 'string');
     assert.equal(seen[0]!.hops, '1');
     assert.equal(seen[0]!.path, 'self');
     assert.equal(seen[0]!.inv.meta.id, inv.id);
@@ -226,5 +254,55 @@ describe('offloading', () => {
     assert.equal(retried?.status, 200);
     assert.equal(retried?.report.node, 'p-runs');
     assert.equal(next.length, 1);
+  });
+
+  test("a private function: the caller's token stays on this node, the signed envelope vouches for the caller", async () => {
+    const seen: Seen[] = [];
+    const url = await fakePeer('p-private', 'run', seen);
+    const headers = { authorization: 'Bearer the-node-token-0123456789', 'x-custom': 'v', [LEGACY_SECRET_HEADER]: 'x' };
+    const result = await offloader([peer('p-private', 'edge', 'a', url)], { private: true }).offload(
+      call({ headers }),
+      full,
+    );
+    assert.equal(result?.status, 200);
+    assert.equal(seen[0]!.inv.meta.headers.authorization, undefined, 'no Authorization in the forwarded call');
+    assert.equal(seen[0]!.inv.meta.headers[LEGACY_SECRET_HEADER], undefined);
+    assert.equal(seen[0]!.inv.meta.headers['x-custom'], 'v');
+    assert.ok(!seen[0]!.raw.includes('the-node-token'), 'the token is nowhere on the wire');
+    assert.equal(seen[0]!.headers[AUTHENTICATED_HEADER], '1');
+    assert.equal(seen[0]!.authenticated, true, 'covered by the signature');
+
+    const open: Seen[] = [];
+    const publicUrl = await fakePeer('p-public', 'run', open);
+    const own = { authorization: 'Bearer the-callers-own' };
+    await offloader([peer('p-public', 'edge', 'a', publicUrl)]).offload(call({ headers: own }), full);
+    assert.equal(open[0]!.inv.meta.headers.authorization, 'Bearer the-callers-own', 'a public function gets it');
+    assert.equal(open[0]!.authenticated, false);
+  });
+
+  test("an answer without the peer's signature counts as a call that may have run there", async () => {
+    const unsigned: Seen[] = [];
+    const next: Seen[] = [];
+    const forged = await fakePeer('p-unsigned', 'unsigned', unsigned);
+    const runs = await fakePeer('p-after', 'run', next);
+    const peers = [peer('p-unsigned', 'edge', 'a', forged), peer('p-after', 'cloud', 'z', runs)];
+    const once = await offloader(peers).offload(call(), full);
+    assert.equal(once?.status, 503);
+    assert.match(once!.body.toString(), /not signed by p-unsigned/);
+    assert.equal(next.length, 0, 'not believed, and not run a second time');
+    const retried = await offloader(peers, { idempotent: true }).offload(call(), full);
+    assert.equal(retried?.report.node, 'p-after');
+  });
+
+  test('a peer that is not the node the call was signed for refuses it', async () => {
+    const seen: Seen[] = [];
+    const url = await fakePeer('p-real-name', 'run', seen);
+    // The member record names another node at that URL: the peer there refuses (403), nothing runs.
+    const result = await offloader([peer('p-other-name', 'edge', 'a', url)], { idempotent: true }).offload(
+      call(),
+      full,
+    );
+    assert.equal(result, undefined);
+    assert.equal(seen.length, 0);
   });
 });

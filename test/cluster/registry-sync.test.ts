@@ -16,8 +16,10 @@ import { pino } from 'pino';
 import { ArchiveStore, sha256 } from '../../src/cluster/archive-store.js';
 import { createEtcdClient } from '../../src/cluster/etcd.js';
 import { EtcdRegistry } from '../../src/cluster/etcd-registry.js';
-import { functionKey, parseFunctionRecord } from '../../src/cluster/records.js';
+import { ClusterKeys } from '../../src/cluster/keys.js';
+import { functionKey, parseFunctionRecord, type FunctionRecord } from '../../src/cluster/records.js';
 import { RegistrySync } from '../../src/cluster/registry-sync.js';
+import { signFunctionRecord } from '../../src/cluster/signed-records.js';
 import { TernError } from '../../src/core/errors.js';
 import { DirRegistry } from '../../src/registry/dir-store.js';
 import type { RegistryEvent } from '../../src/registry/registry.js';
@@ -26,6 +28,7 @@ import { startEtcd, type EtcdServer } from './etcd.js';
 
 const LIMITS = { archiveBytes: 8 * 1024 * 1024, unpackedBytes: 4 * 1024 * 1024, files: 100 };
 const silent = pino({ enabled: false });
+const KEYS = new ClusterKeys('registry-test-secret-0123456789');
 
 interface SimNode {
   name: string;
@@ -80,6 +83,7 @@ describe('the shared registry on etcd', { timeout: 120_000 }, () => {
     const sync = new RegistrySync({
       client,
       registry,
+      keys: KEYS,
       nodeName: name,
       url: `http://${name}.invalid`,
       fetch: (record) => fetchFromPeers(record.name, record.version, record.archive.sha256),
@@ -205,5 +209,94 @@ describe('the shared registry on etcd', { timeout: 120_000 }, () => {
     assert.ok(back.registry.get('later'), 'still there from before');
     await nextEvent(back, removed('later'));
     assert.equal(back.registry.get('later'), undefined);
+  });
+
+  /**
+   * Resolve once every node has seen everything put into etcd before now: a fresh function deployed
+   * on `from` reaches the others through the same ordered watch, after whatever was put before it.
+   */
+  let markers = 0;
+  async function seenByAll(from: SimNode): Promise<void> {
+    const name = `marker-${++markers}`;
+    const { fn } = await from.registry.deploy(name, await archiveOf(name), 'tar.gz');
+    await Promise.all(nodes.filter((n) => n !== from).map((n) => nextEvent(n, deployed(name, fn.version))));
+  }
+
+  /** Resolve with the record at `key` once `ok` holds for it (watched, not polled). */
+  async function recordWhere(key: string, ok: (r: FunctionRecord | undefined) => boolean): Promise<FunctionRecord> {
+    const watcher = await client.watch().key(key).create();
+    try {
+      const now = parseFunctionRecord((await client.get(key).string()) ?? '');
+      if (ok(now)) return now!;
+      return await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no record at ${key} matched`)), 20_000);
+        watcher.on('put', (kv) => {
+          const record = parseFunctionRecord(kv.value.toString());
+          if (!ok(record)) return;
+          clearTimeout(timer);
+          resolve(record!);
+        });
+      });
+    } finally {
+      await watcher.cancel();
+    }
+  }
+
+  test('a forged record or tombstone written into etcd changes nothing', async () => {
+    const live = nodes.filter((n) => n.registry.get('own'));
+    assert.ok(live.length >= 2);
+    const key = functionKey('own');
+    const genuine = (await client.get(key).string())!;
+    const record = parseFunctionRecord(genuine)!;
+    assert.equal(record.deleted, false);
+    // An altered copy (another digest), a tombstone with a made-up MAC, and one signed with another secret.
+    const altered = { ...record, version: 'ffffffffffffffff', mac: record.mac };
+    const tombstone = {
+      name: 'own',
+      deleted: true as const,
+      version: record.version,
+      source: 'x',
+      deletedAt: new Date().toISOString(),
+      seq: record.seq + 1,
+    };
+    const forgedTombstone = { ...tombstone, mac: 'A'.repeat(43) };
+    const strangerTombstone = signFunctionRecord(new ClusterKeys('not-the-cluster-secret-0123'), tombstone);
+    const evil = signFunctionRecord(new ClusterKeys('not-the-cluster-secret-0123'), {
+      ...record,
+      name: 'evil',
+      seq: 1,
+    });
+    for (const value of [altered, forgedTombstone, strangerTombstone])
+      await client.put(key).value(JSON.stringify(value));
+    await client.put(functionKey('evil')).value(JSON.stringify(evil));
+    await seenByAll(live[0]!);
+    for (const node of live) {
+      assert.equal(node.registry.get('own')?.version, record.version, `${node.name} still has own`);
+      assert.ok(!node.events.some(removed('own')), `${node.name} removed nothing`);
+      assert.equal(node.registry.get('evil'), undefined);
+    }
+    await client.put(key).value(genuine);
+    await client.delete().key(functionKey('evil'));
+  });
+
+  test('a genuine tombstone put back after a redeploy is stale: ignored, and the newer record written again', async () => {
+    const [n1, n2] = nodes as [SimNode, SimNode];
+    const key = functionKey('again');
+    const first = await n1.registry.deploy('again', await archiveOf('first'), 'tar.gz');
+    await nextEvent(n2, deployed('again', first.fn.version));
+    await n1.registry.remove('again');
+    await nextEvent(n2, removed('again'));
+    const tombstone = (await client.get(key).string())!;
+    const second = await n1.registry.deploy('again', await archiveOf('second'), 'tar.gz');
+    const redeployed = (e: RegistryEvent) =>
+      deployed('again', second.fn.version)(e) && n2.events.filter(removed('again')).length === 1;
+    await nextEvent(n2, redeployed);
+    const live = parseFunctionRecord((await client.get(key).string())!)!;
+
+    await client.put(key).value(tombstone);
+    // The nodes put a newer record back (seq past the live one's); nothing was removed meanwhile.
+    await recordWhere(key, (r) => r !== undefined && !r.deleted && r.seq > live.seq);
+    for (const node of [n1, n2]) assert.equal(node.registry.get('again')?.version, second.fn.version);
+    assert.equal(n2.events.filter(removed('again')).length, 1, 'removed once, by the genuine delete only');
   });
 });

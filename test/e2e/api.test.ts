@@ -146,6 +146,22 @@ describe('native API', () => {
     assert.equal(got.body, 'payload');
   });
 
+  test('a header a function sends twice reaches the client twice (Set-Cookie)', async () => {
+    const res = await node.api('PUT', '/v1/functions/cookies', {
+      body: await packFiles(
+        {
+          'function.toml': 'runtime = "binary"\nhandler = "cookies.sh"\n',
+          'cookies.sh': '#!/bin/sh\nprintf "Set-Cookie: a=1\\nSet-Cookie: b=2\\nContent-Type: text/plain\\n\\nok"\n',
+        },
+        { 'cookies.sh': 0o755 },
+      ),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const call = await fetch(`${node.url}/fn/cookies`);
+    assert.equal(call.status, 200, await call.clone().text());
+    assert.deepEqual(call.headers.getSetCookie(), ['a=1', 'b=2']);
+  });
+
   test('bad deploys get 400 with a clear error and write nothing', async () => {
     const before = await tree(join(node.data, 'functions'));
     const cases: [string, Buffer, string, RegExp][] = [

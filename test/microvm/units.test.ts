@@ -11,7 +11,7 @@ import { CallbackServer } from '../../src/runtimes/microvm/callback-server.js';
 import { checkCmdline, substituteCmdline } from '../../src/runtimes/microvm/cmdline.js';
 import { writeCpio } from '../../src/runtimes/microvm/cpio.js';
 import { classifyImage } from '../../src/runtimes/microvm/image-kind.js';
-import { LineSplitter } from '../../src/runtimes/microvm/line-splitter.js';
+import { LineSplitter, MAX_LINE_BYTES } from '../../src/core/lines.js';
 import { qemuArgs } from '../../src/runtimes/microvm/qemu-args.js';
 import { RunRecords } from '../../src/runtimes/microvm/run-records.js';
 import { tinyInitElf } from '../../src/runtimes/microvm/tiny-init.js';
@@ -136,7 +136,7 @@ test('console lines are split and bounded', () => {
   s.push(Buffer.from('x'.repeat(20_000)));
   s.end();
   assert.deepEqual(lines.slice(0, 2), ['one', 'two']);
-  assert.ok(lines.slice(2).every((l) => l.length <= 8192));
+  assert.ok(lines.slice(2).every((l) => l.length <= MAX_LINE_BYTES));
   assert.equal(lines.slice(2).join('').length, 20_000);
 });
 

@@ -7,6 +7,7 @@ import { isTernError } from '../../src/core/errors.js';
 import { createBinaryRuntime } from '../../src/runtimes/process/index.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
 import { EXAMPLES, invoke, json, testBed, type TestBed } from './helpers.js';
+import { SANDBOX_UID } from '../../src/runtimes/process/uids.js';
 
 describe('binary runtime (CGI)', () => {
   let bed: TestBed;
@@ -61,7 +62,7 @@ describe('binary runtime (CGI)', () => {
     assert.equal(r.status, 404);
     assert.equal(r.headers['x-custom'], 'custom value');
     assert.equal(r.headers['content-type'], 'application/json');
-    assert.deepEqual(json(r), { proxy: '', type: 'application/json', length: '7', uid: 65534 });
+    assert.deepEqual(json(r), { proxy: '', type: 'application/json', length: '7', uid: SANDBOX_UID });
     const logged = await bed.waitForLog((l) => l.instance === inst.id && l.line === 'to the logs from /x');
     assert.equal(logged.stream, 'stderr');
     assert.equal(logged.callId, 'cgi-call-1');
@@ -72,7 +73,7 @@ describe('binary runtime (CGI)', () => {
     await rt.prepare(fn);
     const r = await invoke(await bed.start(rt, fn));
     assert.equal(r.status, 200);
-    assert.equal(r.headers['content-type'], 'text/plain');
+    assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8', 'one CGI rule for wasm and binary');
     assert.equal(r.body.toString(), 'just text\n');
   });
 

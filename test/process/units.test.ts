@@ -2,11 +2,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createInvocation } from '../../src/core/invocation.js';
-import { cgiEnv, parseCgiOutput } from '../../src/runtimes/process/cgi.js';
+import { parseCgiOutput } from '../../src/runtimes/cgi/response.js';
+import { cgiVariables } from '../../src/runtimes/cgi/variables.js';
+import { TernError } from '../../src/core/errors.js';
 import { describeExit } from '../../src/runtimes/process/exit-reason.js';
-import { LineSplitter, MAX_LINE_BYTES } from '../../src/runtimes/process/log-lines.js';
+import { LineSplitter, MAX_LINE_BYTES } from '../../src/core/lines.js';
 import { encodeFrame, FrameDecoder, MAX_BODY_BYTES, ProtocolError } from '../../src/runtimes/process/protocol.js';
-import { bwrapArgs, SANDBOX_COMMAND, shellQuote } from '../../src/runtimes/process/sandbox.js';
+import { bwrapArgs, LAUNCH_FD, SANDBOX_COMMAND, shellQuote } from '../../src/runtimes/process/sandbox.js';
+import {
+  FUNCTION_UID_BASE,
+  FUNCTION_UID_COUNT,
+  preferredUid,
+  SANDBOX_UID,
+  UidAllocator,
+} from '../../src/runtimes/process/uids.js';
 
 describe('frames', () => {
   test('decode whole frames from arbitrary chunks', () => {
@@ -50,7 +59,7 @@ describe('CGI', () => {
       headers: { 'Content-Type': 'text/plain', 'X-Y': 'z', Proxy: 'evil' },
       body: Buffer.from('abc'),
     });
-    const env = cgiEnv(inv, 'f');
+    const env = Object.fromEntries(cgiVariables(inv, 'f'));
     assert.equal(env.REQUEST_METHOD, 'POST');
     assert.equal(env.PATH_INFO, '/a');
     assert.equal(env.QUERY_STRING, 'q=1');
@@ -64,14 +73,14 @@ describe('CGI', () => {
   test('output with and without a header block', () => {
     const full = parseCgiOutput(Buffer.from('Status: 201 Created\r\nX-A: 1\r\nX-A: 2\r\n\r\nbody\n\nmore'));
     assert.equal(full.status, 201);
-    assert.deepEqual(full.headers, { 'x-a': '1, 2', 'content-type': 'text/plain' });
+    assert.deepEqual(full.headers, { 'x-a': ['1', '2'], 'content-type': 'text/plain; charset=utf-8' });
     assert.equal(full.body.toString(), 'body\n\nmore');
     const redirect = parseCgiOutput(Buffer.from('Location: /x\n\n'));
     assert.equal(redirect.status, 302);
     const plain = parseCgiOutput(Buffer.from('hello world\n\nnot: headers'));
     assert.equal(plain.status, 200);
     assert.equal(plain.body.toString(), 'hello world\n\nnot: headers');
-    assert.equal(parseCgiOutput(Buffer.from('Status: abc\n\nx')).body.toString(), 'Status: abc\n\nx');
+    assert.throws(() => parseCgiOutput(Buffer.from('Status: abc\n\nx')), TernError, 'a bad Status fails the call');
   });
 });
 
@@ -109,8 +118,8 @@ describe('exit reasons', () => {
 
 describe('bwrap command', () => {
   test('namespaces, read-only binds, private tmp, cleared env; the command travels quoted in TERN_EXEC', () => {
-    const args = bwrapArgs({
-      fnDir: '/data/f',
+    const plan = {
+      fnDir: '/run/tern/x/fn/f',
       shimsDir: '/s',
       etcDir: '/e',
       network: false,
@@ -118,35 +127,37 @@ describe('bwrap command', () => {
       hostname: 'f',
       env: { A: '1' },
       command: ['/usr/bin/python3', "it's"],
-    });
+    };
+    const args = bwrapArgs(plan);
     for (const flag of [
+      '--unshare-user',
       '--unshare-pid',
       '--unshare-ipc',
       '--unshare-uts',
       '--unshare-net',
+      '--as-pid-1',
       '--die-with-parent',
       '--new-session',
       '--clearenv',
     ])
       assert.ok(args.includes(flag), flag);
-    const at = (a: string[], i: number) => a.slice(i, i + 3).join(' ');
-    assert.ok(args.some((_, i) => at(args, i) === '--ro-bind /data/f /fn'));
+    const at = (a: string[], i: number, n = 3) => a.slice(i, i + n).join(' ');
+    assert.ok(args.some((_, i) => at(args, i) === '--ro-bind /run/tern/x/fn/f /fn'));
     assert.ok(args.some((_, i) => at(args, i) === '--ro-bind /e /etc'));
+    assert.ok(args.some((_, i) => at(args, i, 2) === `--seccomp ${LAUNCH_FD.seccomp}`));
+    assert.ok(args.some((_, i) => at(args, i, 4) === `--uid ${SANDBOX_UID} --gid ${SANDBOX_UID}`));
+    assert.ok(
+      args.some((_, i) => at(args, i, 2) === '--remount-ro /'),
+      'the root is read-only once built',
+    );
+    assert.ok(!args.includes('--info-fd') && !args.includes('--block-fd'), 'no network: nothing to wait for');
     assert.ok(!args.includes('--'), 'only options: the command is fixed in bwrap’s argv');
     assert.equal(args.at(-1), `'/usr/bin/python3' 'it'\\''s'`);
     assert.equal(args.at(-2), 'TERN_EXEC');
-    assert.deepEqual(SANDBOX_COMMAND.slice(0, 5), ['/usr/bin/setpriv', '--reuid', '65534', '--regid', '65534']);
-    const online = bwrapArgs({
-      fnDir: '/f',
-      shimsDir: '/s',
-      etcDir: '/e',
-      network: true,
-      tmpBytes: 1,
-      hostname: 'f',
-      env: {},
-      command: ['x'],
-    });
-    assert.ok(!online.includes('--unshare-net'));
+    assert.deepEqual(SANDBOX_COMMAND, ['/tern/bin/tern-init']);
+    const online = bwrapArgs({ ...plan, network: true });
+    assert.ok(online.includes('--unshare-net'), 'a network sandbox has its own namespace too');
+    assert.ok(online.some((_, i) => at(online, i, 4) === `--info-fd ${LAUNCH_FD.info} --block-fd ${LAUNCH_FD.go}`));
   });
 
   test('shellQuote survives sh', async () => {
@@ -156,5 +167,32 @@ describe('bwrap command', () => {
       env: { Q: shellQuote(argv) },
     });
     assert.deepEqual(out.toString().split('\0').slice(0, -1), argv);
+  });
+});
+
+describe('function uids', () => {
+  test('a stable uid per name, in the range, never 0; two names on one slot get two uids', () => {
+    const uids = new UidAllocator();
+    const hello = uids.identityOf('hello');
+    assert.deepEqual(uids.identityOf('hello'), hello, 'stable');
+    assert.equal(hello.uid, preferredUid('hello'));
+    assert.equal(hello.gid, hello.uid);
+    assert.ok(hello.uid >= FUNCTION_UID_BASE && hello.uid < FUNCTION_UID_BASE + FUNCTION_UID_COUNT);
+    assert.notEqual(uids.identityOf('world').uid, hello.uid);
+    // Find two names that hash to one slot (a birthday search over a few thousand names).
+    const seen = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let i = 0; !pair && i < 100_000; i++) {
+      const name = `f${i}`;
+      const other = seen.get(preferredUid(name));
+      if (other) pair = [other, name];
+      else seen.set(preferredUid(name), name);
+    }
+    assert.ok(pair, 'a collision exists');
+    const first = uids.identityOf(pair[0]).uid;
+    const second = uids.identityOf(pair[1]).uid;
+    assert.equal(first, preferredUid(pair[0]));
+    assert.notEqual(second, first);
+    assert.equal(second, first + 1, 'the second probes to the next free uid');
   });
 });

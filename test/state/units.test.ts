@@ -20,7 +20,7 @@ import { checkKey } from '../../src/state/keys.js';
 import { DEFAULT_STATE_LIMITS } from '../../src/state/limits.js';
 import { LocalTier } from '../../src/state/local.js';
 import { LocalLocks } from '../../src/state/locks.js';
-import { readSegment, READ_STALE, wrapSegment } from '../../src/state/segment.js';
+import { readSegment, READ_STALE, wrapSegment } from '../../src/core/segment.js';
 import { StateService } from '../../src/state/service.js';
 import { buildModules, FIXTURES } from './helpers.js';
 
@@ -83,7 +83,7 @@ describe('local tier', () => {
   test('a worker thread reads a segment in place while the main thread rewrites it', async () => {
     const t = new LocalTier(DEFAULT_STATE_LIMITS);
     t.set('k', Buffer.alloc(4096, 'a'));
-    const segmentUrl = new URL('../../src/state/segment.js', import.meta.url).href;
+    const segmentUrl = new URL('../../src/core/segment.js', import.meta.url).href;
     // The worker checks every read is one whole value (all 'a' or all 'b'), never a torn mix.
     const worker = new Worker(
       `const { workerData, parentPort } = require('node:worker_threads');

@@ -91,9 +91,9 @@ describe('wasm runtime: examples and CGI', () => {
     assert.equal(env.GATEWAY_INTERFACE, 'CGI/1.1');
     assert.equal(env.SCRIPT_NAME, '/fn/echo');
     assert.equal(env.REQUEST_URI, '/fn/echo/some/where?a=1&b=two');
-    assert.equal(env.X_TERN_CALL_ID, inv.id);
-    assert.equal(env.X_TERN_FUNCTION, 'echo');
-    assert.equal(env.X_TERN_TRIGGER, 'http');
+    assert.equal(env.TERN_CALL_ID, inv.id);
+    assert.equal(env.TERN_FUNCTION, 'echo');
+    assert.equal(env.TERN_TRIGGER, 'http');
     assert.equal(env.HTTP_X_TEST, 'yes it is');
     assert.equal(env.HTTP_X_MULTI_WORD_NAME, 'v');
     assert.equal(env.GREETING, 'hi');
@@ -177,7 +177,7 @@ describe('wasm runtime: examples and CGI', () => {
     test('no header block: all of stdout is a 200 text/plain body', async () => {
       const res = await call('plain');
       assert.equal(res.status, 200);
-      assert.match(res.headers['content-type'] ?? '', /^text\/plain/);
+      assert.match(String(res.headers['content-type'] ?? ''), /^text\/plain/);
       assert.equal(res.body.toString(), 'no headers here: just text\n');
     });
 

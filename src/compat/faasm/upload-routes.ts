@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { TernError } from '../../core/errors.js';
 import type { CompatDeps } from '../compat.js';
-import { deployStaged } from '../serverledge/staging.js';
+import { deployStaged } from '../shared/staging.js';
 import { checkOwner, description, ternName } from './names.js';
 import { PYTHON_HANDLER, pythonFiles } from './python-kit.js';
 

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Result } from '../../core/result.js';
 import { HOP_BY_HOP } from '../../http/headers.js';
+import { headerText } from '../../core/headers.js';
 
 /** The worker's HTTP client gives up connecting after 30 s; bound the whole post the same. */
 export const CALLBACK_TIMEOUT_MS = 30_000;
@@ -23,7 +24,7 @@ export interface CallbackJob {
 export function callbackHeaders(job: CallbackJob): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const key in job.result.headers) {
-    if (!HOP_BY_HOP.has(key)) headers[key] = job.result.headers[key]!;
+    if (!HOP_BY_HOP.has(key)) headers[key] = headerText(job.result.headers, key)!;
   }
   headers['x-duration-seconds'] = job.seconds.toFixed(6);
   headers['x-function-status'] = String(job.result.status);

@@ -25,7 +25,7 @@ export function checkSecrets(secrets: string[] | null | undefined): void {
 }
 
 export async function deployPlan(ctx: OpenfaasContext, name: string, plan: FunctionPlan): Promise<DeployOutcome> {
-  const staging = await mkdtemp(join(tmpdir(), 'tern-openfaas-'));
+  const staging = await mkdtemp(join(ctx.deps.scratchDir ?? tmpdir(), 'tern-openfaas-'));
   try {
     const work = join(staging, name);
     await writePlan(plan, work, ctx.stagingLimits);

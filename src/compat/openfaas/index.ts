@@ -9,7 +9,7 @@ import type { OpenfaasContext } from './context.js';
 import { functionRoutes } from './functions-routes.js';
 import { installOpenfaasErrors, OpenfaasError } from './http-errors.js';
 import { invokeRoutes } from './invoke-routes.js';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedSerial } from '../../core/keyed-serial.js';
 import { logsRoute } from './logs-route.js';
 import { MetaCache } from './metadata.js';
 import { notFoundRoute } from './not-found.js';
@@ -37,7 +37,7 @@ export function createOpenfaasProfile(options: OpenfaasOptions = {}): CompatProf
       const imagesDir = options.imagesDir ?? (deps.dataDir !== undefined ? join(deps.dataDir, 'images') : undefined);
       const ctx: OpenfaasContext = {
         deps,
-        lock: new KeyedLock(),
+        lock: new KeyedSerial(),
         meta: new MetaCache(),
         images: { ...(imagesDir !== undefined ? { imagesDir } : {}), cwd: options.cwd ?? process.cwd() },
         stagingLimits: {

@@ -5,7 +5,7 @@
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import type { LogLine } from '../../gateway/deps.js';
+import type { LogLine } from '../../core/logs.js';
 import type { OpenfaasContext } from './context.js';
 import { httpError } from './http-errors.js';
 import { checkNamespace } from './namespace.js';

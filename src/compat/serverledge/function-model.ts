@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { TernError } from '../../core/errors.js';
 import { safeRelativePath } from '../../registry/entry-rules.js';
 import { NAME_PATTERN } from '../../registry/spec.js';
-import { fileExists, type PackageArchive, type StagedFunction } from './staging.js';
+import { fileExists, type PackageArchive, type StagedFunction } from '../shared/staging.js';
 
 /** Serverledge's runtimes (internal/container/runtimes.go) and the Tern runtime each becomes. */
 export const SERVERLEDGE_RUNTIMES = { python310: 'python', nodejs17: 'node', nodejs17ng: 'node' } as const;

@@ -14,7 +14,7 @@ import type { CompatDeps } from '../compat.js';
 import { isServerledgeRuntime, stageServerledgeFunction } from './function-model.js';
 import { parseGoJson } from './go-json.js';
 import { sendJson, sendText } from './replies.js';
-import { deployStaged, removeFunction } from './staging.js';
+import { deployStaged, removeFunction } from '../shared/staging.js';
 
 /** function.Function. CPUDemand is accepted and not enforced: Tern limits memory, not CPU. */
 const functionBody = z.object({

@@ -4,6 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { checkDuration, HOUR_MS } from '../../core/duration.js';
+import { TernError } from '../../core/errors.js';
 import { createInvocation, type Invocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
 import type { CompatDeps } from '../compat.js';
@@ -21,6 +23,16 @@ const invocationRequest = z.object({
   async: z.boolean().optional(),
   returnoutput: z.boolean().optional(),
 });
+
+/** QoSMaxRespT is in seconds. Go clients always send it: 0 (Go's zero value) and -1 (the CLI's default) mean "none". */
+const MAX_RESPONSE_TIME = { minMs: 1, maxMs: 24 * HOUR_MS };
+const NO_MAX_RESPONSE_TIME = new Set([0, -1]);
+
+function checkMaxResponseTime(seconds: number | undefined): void {
+  if (seconds === undefined || NO_MAX_RESPONSE_TIME.has(seconds)) return;
+  const checked = checkDuration(seconds, MAX_RESPONSE_TIME);
+  if (!checked.ok) throw new TernError('bad_request', `QoSMaxRespT: ${checked.message}, in seconds; 0 or -1 for none`);
+}
 
 /** Lines a call may print that ReturnOutput hands back (the newest of the function's log). */
 const OUTPUT_LINES = 1000;
@@ -47,6 +59,7 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
       const fn = deps.registry.get(name);
       if (!fn) return sendText(reply, 404, 'Function unknown');
       const req = parseGoJson(request.body, invocationRequest, 'invocation request');
+      checkMaxResponseTime(req.qosmaxrespt);
       const inv = createInvocation({
         function: name,
         method: 'POST',

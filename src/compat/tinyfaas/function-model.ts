@@ -10,7 +10,7 @@
 import { join } from 'node:path';
 import { TernError } from '../../core/errors.js';
 import { NAME_PATTERN, type RuntimeName } from '../../registry/spec.js';
-import { fileExists, type PackageArchive, type StagedFunction } from '../serverledge/staging.js';
+import { fileExists, type PackageArchive, type StagedFunction } from '../shared/staging.js';
 
 export const TINYFAAS_ENVS = { python3: 'python', nodejs: 'node', binary: 'binary' } as const satisfies Record<
   string,

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createInvocation } from '../../core/invocation.js';
 import { decodeSegment, callerHeaders, splitUrl } from '../../http/headers.js';
-import { sendResult } from '../../triggers/http/routes.js';
+import { sendResult } from '../../http/reply.js';
 import type { CompatDeps } from '../compat.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;

@@ -10,6 +10,7 @@ import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
 import { HOP_BY_HOP, decodeSegment, callerHeaders, splitUrl } from '../../http/headers.js';
 import type { CompatDeps } from '../compat.js';
+import { headerText } from '../../core/headers.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
 const PREFIX = '/invoke/';
@@ -91,7 +92,7 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
 }
 
 function retryAfter(result: Result): Record<string, string> {
-  const v = result.headers['retry-after'];
+  const v = headerText(result.headers, 'retry-after');
   return v === undefined ? {} : { 'retry-after': v };
 }
 

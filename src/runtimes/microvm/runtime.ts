@@ -73,6 +73,9 @@ export class MicrovmRuntime implements Runtime {
   async prepare(fn: DeployedFunction): Promise<void> {
     const vm = fn.spec.vm;
     if (!vm) throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
+    // Allow-lists are enforced in process sandboxes only: a VM would get the whole network instead.
+    if (fn.spec.networkAllow)
+      throw new TernError('bad_spec', 'function.toml: network: the microvm runtime takes true or false, not a list');
     checkCmdline(substituteCmdline(vm.cmdline, LONGEST_NETWORK));
     if (vm.hypervisor === 'firecracker') {
       if (!(await this.findFirecracker()))

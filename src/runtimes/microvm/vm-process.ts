@@ -3,7 +3,7 @@
  * starts), its console and stderr logged line by line, its exit observed once.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { LineSplitter } from './line-splitter.js';
+import { LineSplitter } from '../../core/lines.js';
 import { withPdeathsig } from './pdeathsig.js';
 
 export interface VmProcessOptions {

@@ -5,13 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { TernError } from '../../core/errors.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import { sandboxEnv } from './env.js';
 import type { SandboxKit } from './kit.js';
 import { runOnce, type OneShotLimits } from './oneshot.js';
-import { FN_MOUNT, SANDBOX_GID, SANDBOX_UID, type SandboxPlan } from './sandbox.js';
+import { FN_MOUNT, type SandboxPlan } from './sandbox.js';
 import { chownTree, makeReadable } from './tree.js';
 
 export const INSTALL_LIMITS: OneShotLimits = { memoryMiB: 1024, pidsMax: 256, timeoutMs: 120_000 };
@@ -24,6 +24,11 @@ function lastLines(text: string, n = 6): string {
   return text.trim().split('\n').slice(-n).join(' | ');
 }
 
+/**
+ * Run an install in a sandbox on a stage copy of the function folder (so no host path shows in
+ * it), writing only into the copy's `target`, as the function's own uid. On success the result is
+ * copied to the real folder, owned by root and readable by all.
+ */
 async function installInto(
   kit: SandboxKit,
   fn: DeployedFunction,
@@ -31,39 +36,43 @@ async function installInto(
   command: string[],
   what: string,
 ): Promise<void> {
-  await rm(target, { recursive: true, force: true });
-  await mkdir(target, { mode: 0o755 });
-  await chownTree(target, SANDBOX_UID, SANDBOX_GID);
-  const inside = join(FN_MOUNT, target.slice(fn.dir.length));
-  const plan: SandboxPlan = {
-    fnDir: fn.dir,
-    shimsDir: kit.shimsDir,
-    etcDir: kit.etc.offline.dir,
-    network: false,
-    tmpBytes: INSTALL_TMP_BYTES,
-    hostname: fn.spec.name,
-    env: sandboxEnv(fn.spec, 'install', { npm_config_cache: '/tmp/.npm', npm_config_update_notifier: 'false' }),
-    command,
-    readOnly: [...kit.etc.offline.binds, ...kit.node.binds],
-    writable: [{ host: target, sandbox: inside }],
-  };
-  let ok = false;
+  const identity = kit.uids.identityOf(fn.spec.name);
+  const work = await kit.stage.workspace();
   try {
-    const r = await runOnce(kit, plan, INSTALL_LIMITS);
+    const copy = await kit.stage.copyIn(fn.dir, join(work, 'fn'));
+    const rel = relative(fn.dir, target);
+    const stagedTarget = join(copy, rel);
+    await rm(stagedTarget, { recursive: true, force: true });
+    await mkdir(stagedTarget, { mode: 0o755 });
+    await chownTree(stagedTarget, identity.uid, identity.gid);
+    const plan: SandboxPlan = {
+      fnDir: copy,
+      shimsDir: kit.shimsDir,
+      etcDir: kit.etc.offline.dir,
+      network: false,
+      tmpBytes: INSTALL_TMP_BYTES,
+      hostname: fn.spec.name,
+      env: sandboxEnv(fn.spec, 'install', { npm_config_cache: '/tmp/.npm', npm_config_update_notifier: 'false' }),
+      command,
+      readOnly: [...kit.etc.offline.binds, ...kit.node.binds],
+      writable: [{ host: stagedTarget, sandbox: join(FN_MOUNT, rel) }],
+    };
+    const r = await runOnce(kit, plan, INSTALL_LIMITS, identity);
     if (r.timedOut)
       throw new TernError('bad_spec', `${what}: did not finish within ${INSTALL_LIMITS.timeoutMs / 1000}s`);
     if (r.oomKills > 0) throw new TernError('bad_spec', `${what}: ran out of memory (${INSTALL_LIMITS.memoryMiB} MiB)`);
     if (r.code !== 0)
       throw new TernError('bad_spec', `${what} failed (exit ${r.code ?? r.signal}): ${lastLines(r.output)}`);
-    ok = true;
+    await rm(target, { recursive: true, force: true });
+    await kit.stage.copyIn(stagedTarget, target);
+    await chownTree(target, 0, 0);
+    await makeReadable(target);
+    await writeFile(join(target, MARKER), `${new Date().toISOString()}\n`, { mode: 0o644 });
+  } catch (e) {
+    await rm(target, { recursive: true, force: true });
+    throw e;
   } finally {
-    if (ok) {
-      await chownTree(target, 0, 0);
-      await makeReadable(target);
-      await writeFile(join(target, MARKER), `${new Date().toISOString()}\n`, { mode: 0o644 });
-    } else {
-      await rm(target, { recursive: true, force: true });
-    }
+    await rm(work, { recursive: true, force: true });
   }
 }
 

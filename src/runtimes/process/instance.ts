@@ -8,13 +8,15 @@ import { TernError } from '../../core/errors.js';
 import type { Invocation } from '../../core/invocation.js';
 import type { Response } from '../../core/result.js';
 import type { DeployedFunction } from '../../registry/registry.js';
-import type { HostServices, Instance, InstanceOptions, LogStream } from '../runtime.js';
-import { cgiEnv, parseCgiOutput } from './cgi.js';
+import type { HostOpsServer, HostServices, Instance, InstanceOptions, LogStream } from '../runtime.js';
+import { parseCgiOutput } from '../cgi/response.js';
+import { cgiVariables } from '../cgi/variables.js';
 import type { InstanceCgroup } from './cgroup.js';
 import { describeExit } from './exit-reason.js';
 import { HostOps } from './host-ops.js';
 import type { Launched } from './launch.js';
-import { LineSplitter } from './log-lines.js';
+import { LineSplitter } from '../../core/lines.js';
+import type { Companion } from './sandbox-network.js';
 import {
   encodeFrame,
   FrameDecoder,
@@ -25,6 +27,7 @@ import {
   type Frame,
   type Header,
 } from './protocol.js';
+import type { ResponseHeaders } from '../../core/headers.js';
 
 /** Longest wait for the shim's "ready" (interpreter start plus the handler's imports). */
 export const START_TIMEOUT_MS = 30_000;
@@ -52,6 +55,8 @@ export interface InstanceSetup {
   /** Binary functions: calls carry a CGI environment and come back as CGI output. */
   cgi: boolean;
   host: HostServices | undefined;
+  /** Serves host requests elsewhere (an edge loop's go to the control loop); default: `host` here. */
+  hostOps?: HostOpsServer;
 }
 
 type State = 'starting' | 'ready' | 'stopping' | 'dead';
@@ -62,14 +67,15 @@ const BAD_HEADER_VALUE = /[\r\n\0]/;
 const FRAMING_HEADERS = ['content-length', 'transfer-encoding', 'connection'];
 
 /** Drops framing headers in place; returns what is wrong with the rest, if anything. */
-function checkHeaders(headers: Record<string, string>): string | undefined {
+function checkHeaders(headers: ResponseHeaders): string | undefined {
   const names = Object.keys(headers);
   if (names.length > MAX_RESPONSE_HEADERS)
     return `the response has ${names.length} headers, at most ${MAX_RESPONSE_HEADERS}`;
   for (const name of names) {
     if (FRAMING_HEADERS.includes(name)) delete headers[name];
     else if (!HEADER_NAME.test(name)) return `invalid response header name ${JSON.stringify(name.slice(0, 60))}`;
-    else if (BAD_HEADER_VALUE.test(headers[name]!)) return `invalid value of response header "${name}"`;
+    else if ([headers[name]!].flat().some((v) => typeof v !== 'string' || BAD_HEADER_VALUE.test(v)))
+      return `invalid value of response header "${name}"`;
   }
   return undefined;
 }
@@ -82,7 +88,7 @@ export class ProcessInstance implements Instance {
   private readonly cgroup: InstanceCgroup;
   private readonly log: InstanceOptions['log'];
   private readonly cgi: boolean;
-  private readonly hostOps: HostOps;
+  private readonly hostOps: HostOpsServer;
   private readonly decoder = new FrameDecoder();
   private state: State = 'starting';
   private seq = 0;
@@ -100,6 +106,9 @@ export class ProcessInstance implements Instance {
   /** Resolves once the process is gone and its cgroup removed. */
   readonly finished: Promise<void>;
   private cleanupProblem: string | undefined;
+  /** Helpers of this sandbox outside it (its network): ended before the cgroup is removed. */
+  private readonly companions: Companion[] = [];
+  private gone = false;
 
   constructor(setup: InstanceSetup) {
     this.id = setup.options.id;
@@ -109,7 +118,7 @@ export class ProcessInstance implements Instance {
     this.cgroup = setup.cgroup;
     this.log = setup.options.log;
     this.cgi = setup.cgi;
-    this.hostOps = new HostOps(setup.host);
+    this.hostOps = setup.hostOps ?? new HostOps(setup.host);
     this.channel.on('data', (chunk: Buffer) => this.onData(chunk));
     this.channel.on('error', () => undefined);
     this.pipeRaw(setup.launched.stdout, 'stdout');
@@ -184,7 +193,7 @@ export class ProcessInstance implements Instance {
       query: inv.query,
       headers: inv.headers,
     };
-    if (this.cgi) header.env = cgiEnv(inv, this.fn.spec.name);
+    if (this.cgi) header.env = Object.fromEntries(cgiVariables(inv, this.fn.spec.name));
     return new Promise<Response>((resolve, reject) => {
       const onAbort = () => this.settle(wid)?.reject(new TernError('unavailable', `instance ${this.id} was stopped`));
       this.calls.set(wid, { inv, resolve, reject, signal, onAbort });
@@ -217,6 +226,12 @@ export class ProcessInstance implements Instance {
     }
     await this.finished;
     this.throwCleanupProblem();
+  }
+
+  /** Tie a helper's life to this instance's (one that comes after the end is ended at once). */
+  addCompanion(companion: Companion): void {
+    if (this.gone) void companion.close().catch(() => undefined);
+    else this.companions.push(companion);
   }
 
   onExit(listener: (reason: string) => void): void {
@@ -469,6 +484,8 @@ export class ProcessInstance implements Instance {
       ? new TernError('unavailable', `instance ${this.id} was stopped`)
       : this.crashed(reason);
     for (const wid of [...this.calls.keys()]) this.settle(wid)?.reject(error);
+    this.gone = true;
+    await Promise.all(this.companions.splice(0).map((c) => c.close().catch(() => undefined)));
     try {
       await this.cgroup.remove();
     } catch (e) {

@@ -1,17 +1,42 @@
 /**
  * Starting a sandbox so that it is inside its cgroup before anything of it runs: a root shell
- * writes its own pid into the cgroup (join), then execs bwrap in the same process. Everything
- * bwrap and the function later fork inherits the cgroup; there is no window outside it.
+ * writes its own pid into the cgroup (join), waits for the function's host uid and gid on its
+ * stdin, then execs setpriv, which drops to that uid and execs bwrap in the same process.
+ * Everything bwrap and the function later fork inherits the cgroup; there is no window outside it.
+ * The shell opens the seccomp program for bwrap (fd 6) while it is still root.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Duplex, Readable, Writable } from 'node:stream';
-import { SANDBOX_COMMAND } from './sandbox.js';
+import { LAUNCH_FD, SANDBOX_COMMAND } from './sandbox.js';
+import type { HostIdentity } from './uids.js';
 
+export const SETPRIV = '/usr/bin/setpriv';
 /** sh exits 125 when it cannot join the cgroup (bwrap itself never uses that code). */
 export const JOIN_FAILED_EXIT = 125;
-const JOIN_THEN_EXEC = `while [ "$1" != -- ]; do echo $$ > "$1" || exit ${JOIN_FAILED_EXIT}; shift; done; shift; exec "$@"`;
+/** sh exits 126 when its stdin did not start with "uid gid". */
+export const IDENTITY_FAILED_EXIT = 126;
+
+const JOIN = `while [ "$1" != -- ]; do echo $$ > "$1" || exit ${JOIN_FAILED_EXIT}; shift; done; shift`;
+const DROP = `${SETPRIV} --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --bounding-set=-all --`;
+/** $1: the seccomp program; then cgroup.procs files, --, and bwrap's argv. */
+const LAUNCHER_SCRIPT = [
+  'seccomp=$1; shift',
+  JOIN,
+  `read -r uid gid || exit ${IDENTITY_FAILED_EXIT}`,
+  `case "$uid:$gid" in *[!0-9:]*|:*|*:) exit ${IDENTITY_FAILED_EXIT};; esac`,
+  `exec ${DROP} "$@" ${LAUNCH_FD.seccomp}<"$seccomp"`,
+].join('\n');
+/** Join the cgroups, then exec "$@" as it is (helpers of a sandbox: the network). */
+const JOIN_SCRIPT = `${JOIN}; exec "$@"`;
+
+/** What every launcher of a node needs. */
+export interface LaunchConfig {
+  bwrap: string;
+  /** The compiled seccomp program (native/seccomp-filter.c). */
+  seccomp: string;
+}
 
 let bwrapPath: string | undefined;
 
@@ -40,42 +65,79 @@ export interface Launched {
   channel: Duplex;
   stdout: Readable;
   stderr: Readable;
-  /** bwrap's stdin: its options, then end of file. */
+  /** The launcher's stdin: "uid gid", then bwrap's options, then end of file. */
   options: Writable;
+  /** bwrap's --info-fd (network sandboxes). */
+  info: Readable;
+  /** bwrap's --block-fd (network sandboxes). */
+  go: Writable;
+}
+
+/** A spawned child's extra pipe (node types stdio as a 5-tuple). */
+export function stdioAt(child: ChildProcess, fd: number): Duplex {
+  return (child.stdio as unknown as Duplex[])[fd]!;
 }
 
 /**
- * Spawn a bwrap that joins the cgroup of `procsFiles` and then waits for its options on stdin.
- * Nothing of the sandbox exists until `startSandbox` sends them.
+ * Spawn a launcher that joins the cgroup of `procsFiles` and then waits on stdin.
+ * Nothing of the sandbox exists until `startSandbox` sends what it waits for.
  */
-export function spawnLauncher(bwrap: string, procsFiles: string[]): Launched {
+export function spawnLauncher(config: LaunchConfig, procsFiles: string[]): Launched {
+  const argv = [config.bwrap, '--args', '0', '--', ...SANDBOX_COMMAND];
   const child = spawn(
     '/bin/sh',
-    ['-c', JOIN_THEN_EXEC, 'tern-sandbox', ...procsFiles, '--', bwrap, '--args', '0', '--', ...SANDBOX_COMMAND],
+    ['-c', LAUNCHER_SCRIPT, 'tern-sandbox', config.seccomp, ...procsFiles, '--', ...argv],
     {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
       env: { PATH: '/usr/bin:/bin' },
     },
   );
   // A launcher that dies before its options are written must not raise EPIPE on the node.
   child.stdin!.on('error', () => undefined);
+  const info = stdioAt(child, LAUNCH_FD.info);
+  const go = stdioAt(child, LAUNCH_FD.go);
+  info.on('error', () => undefined);
+  go.on('error', () => undefined);
   return {
     child,
-    channel: child.stdio[3] as Duplex,
+    channel: stdioAt(child, LAUNCH_FD.channel),
     stdout: child.stdout!,
     stderr: child.stderr!,
     options: child.stdin!,
+    info,
+    go,
   };
 }
 
-/** Send bwrap its options (see sandbox.ts): the sandbox is built and the function started. */
-export function startSandbox(launched: Launched, options: string[]): void {
-  launched.options.end(Buffer.from(`${options.join('\0')}\0`));
+/**
+ * Send the launcher the function's host identity and bwrap its options: the sandbox is built and
+ * the function started (a network sandbox waits for `go`, see sandbox-network.ts).
+ */
+export function startSandbox(launched: Launched, identity: HostIdentity, options: string[], network = false): void {
+  if (!network) {
+    // bwrap was not told about these fds: nothing will come or go through them.
+    launched.info.destroy();
+    launched.go.destroy();
+  }
+  launched.options.end(Buffer.from(`${identity.uid} ${identity.gid}\n${options.join('\0')}\0`));
 }
 
 /** Spawn and start at once. */
-export function launchSandbox(bwrap: string, options: string[], procsFiles: string[]): Launched {
-  const launched = spawnLauncher(bwrap, procsFiles);
-  startSandbox(launched, options);
+export function launchSandbox(
+  config: LaunchConfig,
+  identity: HostIdentity,
+  options: string[],
+  procsFiles: string[],
+): Launched {
+  const launched = spawnLauncher(config, procsFiles);
+  startSandbox(launched, identity, options);
   return launched;
+}
+
+/** Spawn a helper of a sandbox (its network) inside the sandbox's cgroup. */
+export function spawnInCgroup(procsFiles: string[], argv: string[], stdio: StdioOptions): ChildProcess {
+  return spawn('/bin/sh', ['-c', JOIN_SCRIPT, 'tern-helper', ...procsFiles, '--', ...argv], {
+    stdio,
+    env: { PATH: '/usr/bin:/bin' },
+  });
 }

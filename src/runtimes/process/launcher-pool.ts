@@ -1,13 +1,14 @@
 /**
  * Sandboxes-to-be, made ahead of need. Moving a process into a brand-new cgroup waits for an RCU
  * grace period in the kernel (about 10 ms on the development VM) — a third of a python cold start.
- * So a few launchers are kept ready: a fresh cgroup, and in it a bwrap that has not read its
- * options yet. No namespace, mount or function code exists until an instance claims one; then it
- * gets its limits and name, and its options. When the pool is empty a launcher is made on the spot.
+ * So a few launchers are kept ready: a fresh cgroup, and in it a root shell waiting for the host
+ * uid to run as (launch.ts). No bwrap, namespace, mount or function code exists until an instance
+ * claims one; then it gets its limits and name, its uid and its options. bwrap starts only then,
+ * because it runs as the function's own uid. When the pool is empty a launcher is made on the spot.
  */
 import type { ChildProcess } from 'node:child_process';
 import { InstanceCgroup, type CgroupLayout, type CgroupLimits } from './cgroup.js';
-import { spawnLauncher, type Launched } from './launch.js';
+import { spawnLauncher, type LaunchConfig, type Launched } from './launch.js';
 
 export interface Claimed {
   cgroup: InstanceCgroup;
@@ -22,7 +23,7 @@ interface Ready {
   onExit: () => void;
 }
 
-/** Limits of a launcher nobody claimed yet: a blocked bwrap needs next to nothing. */
+/** Limits of a launcher nobody claimed yet: a blocked shell needs next to nothing. */
 const IDLE_LIMITS: CgroupLimits = { memoryBytes: 32 * 1024 * 1024, pidsMax: 4 };
 
 export class LauncherPool {
@@ -32,7 +33,7 @@ export class LauncherPool {
   private seq = 0;
 
   constructor(
-    private readonly bwrap: string,
+    private readonly config: LaunchConfig,
     private readonly cgroups: CgroupLayout,
     /** Launchers kept ready; 0 turns the pool off. */
     readonly size: number,
@@ -65,7 +66,7 @@ export class LauncherPool {
     this.refill();
     const cgroup = await InstanceCgroup.create(this.cgroups, name, limits);
     try {
-      return { cgroup, launched: spawnLauncher(this.bwrap, cgroup.procsFiles), pooled: false };
+      return { cgroup, launched: spawnLauncher(this.config, cgroup.procsFiles), pooled: false };
     } catch (e) {
       await cgroup.remove().catch(() => undefined);
       throw e;
@@ -84,7 +85,7 @@ export class LauncherPool {
     let cgroup: InstanceCgroup | undefined;
     try {
       cgroup = await InstanceCgroup.create(this.cgroups, this.nextName('ready'), IDLE_LIMITS);
-      const launched = spawnLauncher(this.bwrap, cgroup.procsFiles);
+      const launched = spawnLauncher(this.config, cgroup.procsFiles);
       const entry: Ready = {
         cgroup,
         launched,

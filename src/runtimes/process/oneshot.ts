@@ -7,6 +7,7 @@ import { InstanceCgroup } from './cgroup.js';
 import type { SandboxKit } from './kit.js';
 import { launchSandbox } from './launch.js';
 import { bwrapArgs, type SandboxPlan } from './sandbox.js';
+import type { HostIdentity } from './uids.js';
 
 export interface OneShotLimits {
   memoryMiB: number;
@@ -25,13 +26,19 @@ export interface OneShotResult {
 
 const TAIL_BYTES = 8 * 1024;
 
-export async function runOnce(kit: SandboxKit, plan: SandboxPlan, limits: OneShotLimits): Promise<OneShotResult> {
+export async function runOnce(
+  kit: SandboxKit,
+  plan: SandboxPlan,
+  limits: OneShotLimits,
+  identity: HostIdentity,
+): Promise<OneShotResult> {
+  if (plan.network) throw new Error('one-shot sandboxes have no network');
   const cgroup = await InstanceCgroup.create(kit.cgroups, `${process.pid}-once-${randomBytes(4).toString('hex')}`, {
     memoryBytes: limits.memoryMiB * 1024 * 1024,
     pidsMax: limits.pidsMax,
   });
   try {
-    const launched = launchSandbox(kit.bwrap, bwrapArgs(plan), cgroup.procsFiles);
+    const launched = launchSandbox(kit.launch, identity, bwrapArgs(plan), cgroup.procsFiles);
     launched.channel.destroy();
     let tail = Buffer.alloc(0);
     const keep = (chunk: Buffer) => {

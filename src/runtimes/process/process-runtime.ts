@@ -1,6 +1,7 @@
 /** The Runtime for python, node and binary functions: one bubblewrap sandbox per instance. */
 import { accessSync, constants } from 'node:fs';
 import { TernError } from '../../core/errors.js';
+import { parseNetworkAllow } from '../../registry/network-allow.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { Instance, InstanceOptions, Runtime, RuntimeContext, RuntimeProbe } from '../runtime.js';
 import { checkEnv, sandboxEnv } from './env.js';
@@ -10,12 +11,15 @@ import type { Language } from './languages.js';
 import { startSandbox } from './launch.js';
 import { runOnce } from './oneshot.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
+import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
 
 /** Processes and threads per instance: enough for node's helper threads, too few for a fork bomb. */
 export const PIDS_MAX = 64;
 const MIB = 1024 * 1024;
 const PROBE_LIMITS = { memoryMiB: 256, pidsMax: 32, timeoutMs: 10_000 };
+/** The probe's uid comes from a name no function can have. */
+const PROBE_NAME = ':probe';
 
 function isExecutable(path: string): boolean {
   try {
@@ -26,17 +30,18 @@ function isExecutable(path: string): boolean {
   }
 }
 
-/** The sandbox plan of one instance of `fn`. */
+/** The sandbox plan of one instance of `fn`, whose folder's stage copy is `fnDir`. */
 export function instancePlan(
   kit: SandboxKit,
   fn: DeployedFunction,
+  fnDir: string,
   language: Language,
   instanceId: string,
 ): SandboxPlan {
   const spec = fn.spec;
   const etc = spec.network ? kit.etc.online : kit.etc.offline;
   return {
-    fnDir: fn.dir,
+    fnDir,
     shimsDir: kit.shimsDir,
     etcDir: etc.dir,
     network: spec.network,
@@ -67,8 +72,12 @@ export class ProcessRuntime implements Runtime {
     return this.language.name;
   }
 
-  private kit(): Promise<SandboxKit> {
-    return this.lease.kit();
+  /** The kit once this runtime has had it (release() must not build one). */
+  private built: SandboxKit | undefined;
+
+  private async kit(): Promise<SandboxKit> {
+    this.built = await this.lease.kit();
+    return this.built;
   }
 
   async probe(): Promise<RuntimeProbe> {
@@ -92,7 +101,7 @@ export class ProcessRuntime implements Runtime {
       readOnly: [...kit.etc.offline.binds, ...kit.node.binds],
     };
     try {
-      const r = await runOnce(kit, plan, PROBE_LIMITS);
+      const r = await runOnce(kit, plan, PROBE_LIMITS, kit.uids.identityOf(PROBE_NAME));
       if (r.code !== 0)
         return {
           available: false,
@@ -100,7 +109,10 @@ export class ProcessRuntime implements Runtime {
         };
       return {
         available: true,
-        detail: `bubblewrap sandbox, cgroup v${kit.cgroups.version}, ${r.output.trim().split('\n')[0]}`,
+        detail:
+          `bubblewrap sandbox (seccomp, uid per function), cgroup v${kit.cgroups.version}, ` +
+          `${typeof kit.network === 'string' ? `no network: ${kit.network}` : 'slirp4netns network'}, ` +
+          `${r.output.trim().split('\n')[0]}`,
       };
     } catch (e) {
       return { available: false, detail: `a trial sandbox failed: ${(e as Error).message}` };
@@ -109,6 +121,7 @@ export class ProcessRuntime implements Runtime {
 
   async prepare(fn: DeployedFunction): Promise<void> {
     checkEnv(fn.spec.env);
+    if (fn.spec.network) await this.checkNetwork();
     // The sandbox user is not the owner: it must be able to read (and, for binaries, run) the code.
     await makeReadable(fn.dir);
     await this.language.prepare(fn, () =>
@@ -121,12 +134,28 @@ export class ProcessRuntime implements Runtime {
     );
   }
 
-  release(): void {
-    // Nothing is cached per version: the code folder is bound as it is.
+  /** A function that asks for a network is refused at deploy by a node that cannot give one. */
+  private async checkNetwork(): Promise<void> {
+    const kit = await this.kit().catch(() => undefined);
+    if (kit && typeof kit.network === 'string')
+      throw new TernError(
+        'bad_spec',
+        `function.toml: network: this node cannot give sandboxes a network (${kit.network})`,
+      );
+  }
+
+  release(fn: DeployedFunction): void {
+    // The version is gone: its stage copy goes too (a kit never built has none).
+    if (this.built) void this.built.stage.forget(fn.dir).catch(() => undefined);
   }
 
   async start(fn: DeployedFunction, options: InstanceOptions): Promise<Instance> {
     const kit = await this.kit();
+    const network = fn.spec.network ? kit.network : undefined;
+    if (typeof network === 'string')
+      throw new TernError('unavailable', `"${fn.spec.name}" needs a network and this node has none: ${network}`);
+    const fnDir = await kit.stage.functionCopy(fn.dir);
+    const identity = kit.uids.identityOf(fn.spec.name);
     const claimed = await kit.launchers.claim(options.id, { memoryBytes: fn.spec.memory * MIB, pidsMax: PIDS_MAX });
     const instance = new ProcessInstance({
       fn,
@@ -135,12 +164,24 @@ export class ProcessRuntime implements Runtime {
       launched: claimed.launched,
       cgi: this.language.cgi,
       host: this.ctx.host,
+      ...(this.ctx.hostOps ? { hostOps: this.ctx.hostOps(options.id) } : {}),
     });
     const ready = instance.waitReady();
+    // Awaited below, unless the start fails first: then the kill rejects it with nobody waiting.
+    ready.catch(() => undefined);
     this.instances.add(instance);
     void instance.finished.then(() => this.instances.delete(instance));
     try {
-      startSandbox(claimed.launched, bwrapArgs(instancePlan(kit, fn, this.language, options.id)));
+      const plan = instancePlan(kit, fn, fnDir, this.language, options.id);
+      startSandbox(claimed.launched, identity, bwrapArgs(plan), plan.network);
+      if (network)
+        await attachNetwork(claimed.launched, {
+          tools: network,
+          identity,
+          procsFiles: claimed.cgroup.procsFiles,
+          allow: fn.spec.networkAllow ? parseNetworkAllow(fn.spec.networkAllow) : undefined,
+          register: (c) => instance.addCompanion(c),
+        });
       await ready;
     } catch (e) {
       await instance.kill().catch(() => undefined);

@@ -1,16 +1,21 @@
 /**
- * The sandbox's /etc: a small folder built once per node, never the host's /etc. It holds what
- * interpreters and libc look for (users, hosts, the loader cache) and, only for functions with
- * network access, DNS and CA certificates. Folders of links (alternatives, certificates) are
+ * The sandbox's /etc: a small folder built once per node on the stage, never the host's /etc. It
+ * holds what interpreters and libc look for (users, hosts, the loader cache) and, only for
+ * functions with network access, DNS (the user-mode network's resolver) and CA certificates. Folders of links (alternatives, certificates) are
  * bound read-only from the host rather than copied: link-heavy copies are slow on some disks.
  */
-import { copyFile, lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Bind } from './sandbox.js';
-import { SANDBOX_GID, SANDBOX_UID } from './sandbox.js';
+import { SANDBOX_NAMESERVER } from './sandbox-network.js';
+import { SANDBOX_GID, SANDBOX_UID } from './uids.js';
 
-const PASSWD = `root:x:0:0:root:/root:/usr/sbin/nologin\nnobody:x:${SANDBOX_UID}:${SANDBOX_GID}:nobody:/tmp:/usr/sbin/nologin\n`;
-const GROUP = `root:x:0:\nnogroup:x:${SANDBOX_GID}:\n`;
+// Inside its user namespace a function is "function"; files of unmapped host users show as nobody.
+const PASSWD =
+  'root:x:0:0:root:/root:/usr/sbin/nologin\n' +
+  `function:x:${SANDBOX_UID}:${SANDBOX_GID}:function:/tmp:/usr/sbin/nologin\n` +
+  'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n';
+const GROUP = `root:x:0:\nfunction:x:${SANDBOX_GID}:\nnogroup:x:65534:\n`;
 const HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n';
 const NSSWITCH =
   'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\n';
@@ -59,11 +64,9 @@ async function buildView(dir: string, withNetwork: boolean): Promise<EtcView> {
   const binds = (await Promise.all(bound.map((name) => mountPoint(name, dir)))).filter(
     (b): b is Bind => b !== undefined,
   );
-  if (withNetwork) {
-    // resolv.conf is often a link into /run: copy what it says, not the link.
-    const resolv = await readFile('/etc/resolv.conf').catch(() => undefined);
-    if (resolv) await writeFile(join(dir, 'resolv.conf'), resolv, { mode: 0o644 });
-  }
+  // The user-mode network forwards DNS to the host's resolver: the host's own file would name
+  // addresses (often on its loopback) that the sandbox cannot reach.
+  if (withNetwork) await writeFile(join(dir, 'resolv.conf'), `nameserver ${SANDBOX_NAMESERVER}\n`, { mode: 0o644 });
   return { dir, binds };
 }
 

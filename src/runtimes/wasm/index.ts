@@ -74,6 +74,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
 
   return {
     name: 'wasm',
+    freshPerCall: true,
 
     async probe(): Promise<RuntimeProbe> {
       if (typeof wasm !== 'object') return { available: false, detail: 'this Node has no WebAssembly' };

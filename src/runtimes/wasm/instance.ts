@@ -9,9 +9,9 @@ import type { Invocation } from '../../core/invocation.js';
 import type { Response } from '../../core/result.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { HostServices, Instance, InstanceOptions } from '../runtime.js';
-import { cgiEnvironment } from './cgi-env.js';
+import { cgiVariables, envBlock } from '../cgi/variables.js';
 import { HostSession } from './host-session.js';
-import { parseCgiOutput } from './cgi-response.js';
+import { parseCgiOutput } from '../cgi/response.js';
 import { logOutput } from './log-lines.js';
 import { OUTCOME } from './protocol.js';
 import { CallControl, type Program, type RawOutcome, type WorkerPool } from './worker-pool.js';
@@ -43,11 +43,7 @@ export class WasmInstance implements Instance {
   async call(inv: Invocation, signal: AbortSignal): Promise<Response> {
     if (this.state !== 'live') throw new TernError('function_crashed', `wasm instance ${this.id} is ${this.state}`);
     if (signal.aborted) throw abortError(signal.reason);
-    const env = cgiEnvironment(inv, {
-      functionName: this.fn.spec.name,
-      specEnv: this.fn.spec.env,
-      hideAuthorization: this.fn.spec.private,
-    });
+    const env = envBlock(cgiVariables(inv, this.fn.spec.name, this.fn.spec.env));
     const control = new CallControl();
     this.running.add(control);
     let outcome: RawOutcome;
@@ -95,7 +91,7 @@ export class WasmInstance implements Instance {
     if (o.stderrDropped > 0)
       this.options.log(`[${o.stderrDropped} more bytes of stderr dropped]`, 'stderr', this.id, inv.id);
     if (o.kind === OUTCOME.EXIT && o.exitCode === 0) {
-      const parsed = parseCgiOutput(o.stdout);
+      const parsed = parseCgiOutput(o.stdout, 'the wasm function');
       for (const d of parsed.dropped) this.options.log(`response header dropped: ${d}`, 'stderr', this.id, inv.id);
       return { status: parsed.status, headers: parsed.headers, body: parsed.body };
     }

@@ -10,6 +10,7 @@ import type { FunctionSpec } from '../../registry/spec.js';
 import { capModuleMemory, type CappedModule } from './memory-cap.js';
 import type { ProgramMessage } from './protocol.js';
 import { describeSignature, functionImports, type FunctionImport } from './import-types.js';
+import { checkModuleCosts } from './module-checks.js';
 import { TERN_IMPORTS, TERN_MODULE } from './tern-imports.js';
 import { WASI_MODULE } from './wasi.js';
 
@@ -147,6 +148,8 @@ export async function compileFunction(spec: FunctionSpec, dir: string): Promise<
       `handler "${spec.handler}": the memory-capped module does not compile: ${(e as Error).message}`,
     );
   }
+  // WASI signatures and tables (module-checks.ts): before the interface check, so an imported table is counted too.
+  checkModuleCosts(spec, bytes, capped.memoryImport?.limits.initial ?? 0);
   checkInterface(spec, module, capped);
   const usesHost = checkTernImports(spec, bytes);
   const args = [spec.handler];

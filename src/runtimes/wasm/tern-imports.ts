@@ -5,7 +5,7 @@
  * seen the key; everything else is a round trip to the main thread through the host buffer
  * (host-wire.ts), during which this worker waits in Atomics.wait.
  */
-import { readSegment, READ_STALE, SEG, wrapSegment, type Segment } from '../../state/segment.js';
+import { readSegment, READ_STALE, SEG, wrapSegment, type Segment } from '../../core/segment.js';
 import { CTRL } from './protocol.js';
 import { SpinGovernor } from './spin.js';
 import {

@@ -3,6 +3,7 @@ import type { Option } from 'coap-packet';
 import type { Result } from '../../core/result.js';
 import { coapCodeOf, contentFormatOf, contentTypeOf, retryAfterSeconds } from './codes.js';
 import { allOptions, decodeUint, encodeUint, firstOption, option, OPT, type WireOption } from './wire.js';
+import { headerText } from '../../core/headers.js';
 
 export function uriPath(options: WireOption[]): string[] {
   return allOptions(options, OPT.uriPath).map((v) => v.toString('utf8'));
@@ -53,7 +54,7 @@ export interface ResponseHead {
 /** Response code and the options that describe the body (not block-wise ones). */
 export function responseHead(result: Result, method: string, withReport: boolean): ResponseHead {
   const options: Option[] = [];
-  const format = contentFormatOf(result.headers['content-type']);
+  const format = contentFormatOf(headerText(result.headers, 'content-type'));
   if (format !== undefined) options.push(option(OPT.contentFormat, encodeUint(format)));
   const maxAge = maxAgeOf(result);
   if (maxAge !== undefined) options.push(option(OPT.maxAge, encodeUint(maxAge)));
@@ -67,8 +68,9 @@ export function responseHead(result: Result, method: string, withReport: boolean
  * Cache-Control max-age says, else 0, so no proxy replays one call's answer for the next.
  */
 function maxAgeOf(result: Result): number | undefined {
-  if (result.status === 429 || result.status === 503) return retryAfterSeconds(result.headers['retry-after']);
+  if (result.status === 429 || result.status === 503)
+    return retryAfterSeconds(headerText(result.headers, 'retry-after'));
   if (result.status >= 300) return undefined;
-  const match = /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(result.headers['cache-control'] ?? '');
+  const match = /(?:^|,)\s*max-age\s*=\s*(\d+)/i.exec(headerText(result.headers, 'cache-control') ?? '');
   return match?.[1] !== undefined ? Math.min(Number(match[1]), 0xffffffff) : 0;
 }

@@ -16,6 +16,7 @@ import type { Result } from '../../core/result.js';
 import type { Trigger, TriggerContext } from '../trigger.js';
 import { tinyFaasService, type TinyFaasData, type TinyFaasResponse } from './proto.js';
 import { errorDetails, grpcStatusOf } from './status.js';
+import { headerText } from '../../core/headers.js';
 
 export interface GrpcTriggerOptions {
   /** TCP port; tinyFaaS uses 9000. 0 picks a free one. */
@@ -44,7 +45,7 @@ function resultMetadata(result: Result): Metadata {
   const metadata = new Metadata();
   metadata.set('x-tern-report', JSON.stringify(result.report));
   metadata.set('x-tern-status', String(result.status));
-  const retryAfter = result.headers['retry-after'];
+  const retryAfter = headerText(result.headers, 'retry-after');
   if (retryAfter !== undefined) metadata.set('retry-after', retryAfter);
   return metadata;
 }

@@ -10,12 +10,10 @@
  * the path, a name over the router's parameter limit, a content type fastify would question, a
  * server that is closing (fastify's 503) — it declines, and the caller hands the request to fastify.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TernError } from '../../core/errors.js';
-import type { Result } from '../../core/result.js';
-import { errorAnswer } from '../../http/errors.js';
 import type { NodeCredentials } from '../../http/credentials.js';
-import { HOP_BY_HOP } from '../../http/headers.js';
+import { isValidMediaType, send, writeError, writeResult } from '../../http/reply.js';
 import type { RequestFilter } from '../../http/listener.js';
 import {
   ASYNC_PREFIX,
@@ -37,60 +35,6 @@ export interface FastPathOptions {
 }
 
 const SERVED: ReadonlySet<string> = new Set(METHODS);
-/** Token characters of RFC 9110, as fastify's ContentType checks type and subtype. */
-const TOKEN = /^[\w!#$%&'*+.^`|~-]+$/;
-const OCTET_STREAM = 'application/octet-stream';
-
-/** fastify's test of a Content-Type value: `type/subtype` of token characters before any ";". */
-export function isValidMediaType(value: string | number | readonly string[] | undefined): boolean {
-  if (typeof value !== 'string') return false;
-  const semi = value.indexOf(';');
-  const media = semi === -1 ? value : value.slice(0, semi);
-  const slash = media.indexOf('/');
-  return slash !== -1 && TOKEN.test(media.slice(0, slash).trimStart()) && TOKEN.test(media.slice(slash + 1).trimEnd());
-}
-
-/** Status, headers and body as fastify's reply.send(buffer) writes them. */
-function send(res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: Buffer): void {
-  try {
-    // fastify's reply.code() refuses these before anything is written; its error handler answers 500.
-    if (!(status >= 100 && status <= 599)) throw new RangeError(`invalid status code ${status}`);
-    if (status < 200 || status === 204) {
-      delete headers['content-type'];
-      delete headers['content-length'];
-      res.writeHead(status, headers).end();
-      return;
-    }
-    if (!isValidMediaType(headers['content-type'])) headers['content-type'] = OCTET_STREAM;
-    headers['content-length'] = String(body.length);
-    res.writeHead(status, headers).end(body);
-  } catch (e) {
-    // A status or header node refuses (a function's bad header value): the answer is a 500, as with fastify.
-    if (res.headersSent) res.destroy();
-    else writeError(res, e);
-  }
-}
-
-function writeError(res: ServerResponse, err: unknown, closeConnection = false): void {
-  const answer = errorAnswer(err);
-  const headers: OutgoingHttpHeaders = closeConnection
-    ? { connection: 'close', ...answer.headers }
-    : { ...answer.headers };
-  headers['content-type'] = 'application/json';
-  send(res, answer.status, headers, answer.body);
-}
-
-function writeResult(res: ServerResponse, result: Result, callId: string): void {
-  const headers: OutgoingHttpHeaders = {};
-  for (const key in result.headers) {
-    const name = key.toLowerCase();
-    if (!HOP_BY_HOP.has(name)) headers[name] = result.headers[key];
-  }
-  headers['x-tern-report'] = JSON.stringify(result.report);
-  // The call id ties the reply to the function's log lines (`tern logs`).
-  headers['x-tern-call-id'] = callId;
-  send(res, result.status, headers, result.body);
-}
 
 /**
  * Reads the whole body, at most `limit` bytes, as fastify's raw body parser does: a declared

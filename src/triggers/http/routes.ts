@@ -5,8 +5,7 @@
  * and body parsing decide those exactly as before.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Result } from '../../core/result.js';
-import { HOP_BY_HOP } from '../../http/headers.js';
+import { sendResult } from '../../http/reply.js';
 import {
   ASYNC_PREFIX,
   type HttpInvoker,
@@ -26,17 +25,6 @@ function parts(request: FastifyRequest): HttpRequestParts {
     body: Buffer.isBuffer(request.body) ? request.body : undefined,
     authenticated: request.authenticated,
   };
-}
-
-export function sendResult(reply: FastifyReply, result: Result, callId?: string): FastifyReply {
-  reply.code(result.status);
-  for (const key in result.headers) {
-    if (!HOP_BY_HOP.has(key)) reply.header(key, result.headers[key]);
-  }
-  reply.header('x-tern-report', JSON.stringify(result.report));
-  // The call id ties the reply to the function's log lines (`tern logs`).
-  if (callId) reply.header('x-tern-call-id', callId);
-  return reply.send(result.body);
 }
 
 export function httpInvokeRoutes(app: FastifyInstance, invoker: HttpInvoker, bodyLimit: number): void {

@@ -1,4 +1,8 @@
-/** Splits a byte stream into bounded text lines (a line longer than the bound is cut in pieces). */
+/**
+ * Splits a byte stream into bounded text lines: "\n" ends a line and trailing "\r"s go (serial
+ * consoles end lines with "\r\n"); a line longer than the bound is cut in pieces. The one splitter
+ * for every function's output (process pipes, a VM's console, a wasm call's buffers).
+ */
 export const MAX_LINE_BYTES = 16 * 1024;
 
 export class LineSplitter {
@@ -43,7 +47,14 @@ export class LineSplitter {
     this.pending = [];
     this.pendingBytes = 0;
     let line = bytes.toString('utf8');
-    if (line.endsWith('\r')) line = line.slice(0, -1);
+    while (line.endsWith('\r')) line = line.slice(0, -1);
     this.emit(line);
   }
+}
+
+/** Every line of a finished output, the last one even without its "\n". */
+export function splitLines(output: Buffer, emit: (line: string) => void): void {
+  const splitter = new LineSplitter(emit);
+  splitter.push(output);
+  splitter.end();
 }

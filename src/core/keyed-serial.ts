@@ -1,12 +1,12 @@
 /** Runs jobs one at a time per key (one change per function at a time), and refuses new ones once closed. */
-import { TernError } from '../core/errors.js';
+import { TernError } from './errors.js';
 
 export class KeyedSerial {
   private readonly tails = new Map<string, Promise<void>>();
   private closed = false;
 
   run<T>(key: string, job: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new TernError('unavailable', 'the function registry is closed'));
+    if (this.closed) return Promise.reject(new TernError('unavailable', 'closed: no new work is accepted'));
     const run = (this.tails.get(key) ?? Promise.resolve()).then(job);
     const tail = run.then(
       () => undefined,

@@ -46,7 +46,7 @@ export interface StagedFunction {
   check?: (dir: string) => Promise<void>;
 }
 
-export type StagingDeps = Pick<CompatDeps, 'registry' | 'limits' | 'settled'>;
+export type StagingDeps = Pick<CompatDeps, 'registry' | 'limits' | 'settled' | 'scratchDir'>;
 
 export async function fileExists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() === true;
@@ -81,7 +81,7 @@ async function codeFolder(root: string, subfolder: string | undefined): Promise<
 
 /** Unpack, lay the generated files over the code, deploy. Nothing stays behind on failure. */
 export async function deployStaged(deps: StagingDeps, fn: StagedFunction): Promise<DeployOutcome> {
-  const scratch = await mkdtemp(join(tmpdir(), 'tern-compat-'));
+  const scratch = await mkdtemp(join(deps.scratchDir ?? tmpdir(), 'tern-compat-'));
   try {
     const unpacked = join(scratch, 'fn');
     const limits = {

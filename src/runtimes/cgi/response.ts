@@ -1,5 +1,6 @@
 /**
- * A guest's stdout as an HTTP response, WAGI/CGI style. The rule:
+ * A CGI program's stdout as an HTTP response (a wasm guest's, WAGI style, or a binary function's).
+ * One rule for both:
  *
  *  - stdout opens with a header block when its first line looks like `Name: value` (name of
  *    A-Z a-z 0-9 and "-"), an empty line follows within the first 64 KiB (lines end in "\n" or
@@ -7,10 +8,11 @@
  *    Then the body is everything after the empty line.
  *  - Otherwise the whole of stdout is the body: status 200, `text/plain; charset=utf-8`.
  *  - In a header block: `Status: 404 Not Found` sets the status (100–599, else the call fails);
- *    `Location:` without `Status:` means 302; `Content-Type` defaults to text/plain; repeated
- *    headers are joined with ", ". Framing headers (Content-Length, Transfer-Encoding, Connection…)
+ *    `Location:` without `Status:` means 302; `Content-Type` defaults to text/plain; a repeated
+ *    header keeps every value (two Set-Cookie lines reach the client as two). Framing headers (Content-Length, Transfer-Encoding, Connection…)
  *    and Tern's own `X-Tern-*` are dropped: the node sets those. Header names come back lower-cased.
  */
+import { appendHeader, type ResponseHeaders } from '../../core/headers.js';
 import type { Response } from '../../core/result.js';
 import { TernError } from '../../core/errors.js';
 
@@ -62,10 +64,11 @@ function splitHeaderBlock(out: Buffer): { lines: string[]; bodyStart: number } |
   return undefined;
 }
 
-export function parseCgiOutput(out: Buffer): ParsedResponse {
+/** `who` names the program in errors ("the wasm function", "the binary"). */
+export function parseCgiOutput(out: Buffer, who = 'the function'): ParsedResponse {
   const block = splitHeaderBlock(out);
   if (!block) return plain(out);
-  const headers: Record<string, string> = {};
+  const headers: ResponseHeaders = {};
   const dropped: string[] = [];
   let status: number | undefined;
   for (const line of block.lines) {
@@ -76,10 +79,7 @@ export function parseCgiOutput(out: Buffer): ParsedResponse {
       const s = /^(\d{3})(?:\s.*)?$/.exec(value);
       const code = s ? Number(s[1]) : NaN;
       if (!(code >= 100 && code <= 599))
-        throw new TernError(
-          'function_error',
-          `the wasm function sent a bad CGI Status header: "${value.slice(0, 100)}"`,
-        );
+        throw new TernError('function_error', `${who} sent a bad CGI Status header: "${value.slice(0, 100)}"`);
       status = code;
       continue;
     }
@@ -91,7 +91,7 @@ export function parseCgiOutput(out: Buffer): ParsedResponse {
       dropped.push(`${name}: control characters in the value`);
       continue;
     }
-    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+    appendHeader(headers, name, value);
   }
   if (status === undefined) status = headers.location !== undefined ? 302 : 200;
   if (headers['content-type'] === undefined) headers['content-type'] = DEFAULT_CONTENT_TYPE;
