@@ -68,7 +68,7 @@ const fn: DeployedFunction = {
     files: false,
     private: false,
     idempotent: false,
-    triggers: { coap: [] },
+    triggers: { coap: [], mqtt: [], schedule: [] },
   },
   dir: '/nonexistent',
   version: 'bench',

@@ -11,9 +11,11 @@ DEBIAN_PACKAGES=(
   python3                                       # python runtime
   etcd-server redis-server                      # cluster registry, global state tier
   libcoap3-bin                                  # coap-client for the CoAP tests
+  mosquitto mosquitto-clients                   # MQTT broker and clients for the MQTT trigger tests
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio   # micro-VM runtime and its example
   chromium chromium-driver                      # dashboard end-to-end test
   zip                                           # zip archives in tests
+  crun runc socat slirp4netns iproute2          # container runtime: OCI runtimes, port forwarder, outbound network
 )
 
 missing=()

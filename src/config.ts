@@ -3,13 +3,14 @@
  * File keys are kebab-case (`[queue] capacity`, `memory-budget`); this module returns one typed object.
  */
 import { readFileSync } from 'node:fs';
-import { freemem, hostname, totalmem } from 'node:os';
+import { availableParallelism, freemem, hostname, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
+import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
 import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
 
 // Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
@@ -57,6 +58,14 @@ export const configSchema = z
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
     'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
+    /** The HTTP edge (src/loops/, docs/config.md). */
+    http: z
+      .object({
+        /** Event loops serving HTTP and hosting instances beside the control loop; 0 serves on the control loop alone. */
+        loops: z.coerce.number().int().min(0).max(256).optional(),
+      })
+      .strict()
+      .default({}),
     queue: z
       .object({
         capacity: z.coerce.number().int().min(0).default(100),
@@ -140,6 +149,8 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
+    /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
+    mqtt: mqttConfigSchema.optional(),
     // Workflows (src/workflows/config.ts): bounds on definitions and runs.
     workflows: workflowsConfigSchema,
   })
@@ -198,6 +209,7 @@ export interface NodeConfig {
   logLevel: RawConfig['log-level'];
   memoryBudgetMiB: number;
   drainTimeoutMs: number;
+  http: { loops: number };
   queue: { capacity: number; waitMs: number };
   calls: { retentionMs: number; max: number };
   limits: { bodyBytes: number; archiveBytes: number; unpackedBytes: number; files: number };
@@ -218,6 +230,7 @@ export interface NodeConfig {
   state: { maxValueBytes: number; maxKeys: number; maxTotalBytes: number; lockWaitMs: number; lockTtlMs: number };
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
+  mqtt?: MqttConfig;
   workflows: WorkflowLimits;
 }
 
@@ -244,6 +257,12 @@ export interface ConfigOverrides {
   etcdKey?: string;
   etcdUser?: string;
   etcdPassword?: string;
+  /** [http] loops */
+  loops?: string | number;
+  /** [mqtt] url, username, password */
+  mqtt?: string;
+  mqttUsername?: string;
+  mqttPassword?: string;
 }
 
 export class ConfigError extends Error {}
@@ -284,11 +303,15 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['area', 'TERN_AREA'],
     ['secret', 'TERN_CLUSTER_SECRET'],
     ['redis', 'TERN_REDIS'],
+    ['loops', 'TERN_HTTP_LOOPS'],
     ['etcdCa', 'TERN_ETCD_CA'],
     ['etcdCert', 'TERN_ETCD_CERT'],
     ['etcdKey', 'TERN_ETCD_KEY'],
     ['etcdUser', 'TERN_ETCD_USER'],
     ['etcdPassword', 'TERN_ETCD_PASSWORD'],
+    ['mqtt', 'TERN_MQTT'],
+    ['mqttUsername', 'TERN_MQTT_USERNAME'],
+    ['mqttPassword', 'TERN_MQTT_PASSWORD'],
   ];
   for (const [key, name] of map) {
     const v = env[name];
@@ -313,6 +336,8 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   set('node', o.node);
   set('log-level', o.logLevel);
   set('memory-budget', o.memoryBudget);
+  if (o.loops !== undefined)
+    out.http = { ...((file.http as Record<string, unknown> | undefined) ?? {}), loops: o.loops };
   set('redis', o.redis);
   if (o.etcd !== undefined)
     cluster.etcd = o.etcd
@@ -328,6 +353,12 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   if (o.etcdUser !== undefined) cluster['etcd-user'] = o.etcdUser;
   if (o.etcdPassword !== undefined) cluster['etcd-password'] = o.etcdPassword;
   if (Object.keys(cluster).length) out.cluster = cluster;
+  // [mqtt]: url, username, password from env/flags (a password only from env or file: flags show in `ps`).
+  const mqtt: Record<string, unknown> = { ...((file.mqtt as Record<string, unknown> | undefined) ?? {}) };
+  if (o.mqtt !== undefined) mqtt.url = o.mqtt;
+  if (o.mqttUsername !== undefined) mqtt.username = o.mqttUsername;
+  if (o.mqttPassword !== undefined) mqtt.password = o.mqttPassword;
+  if (Object.keys(mqtt).length) out.mqtt = mqtt;
   return out;
 }
 
@@ -365,6 +396,7 @@ export function loadConfig(
     logLevel: c['log-level'],
     memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
     drainTimeoutMs: c['drain-timeout'],
+    http: { loops: c.http.loops ?? Math.min(availableParallelism(), 64) },
     queue: { capacity: c.queue.capacity, waitMs: c.queue.wait },
     calls: { retentionMs: c.calls.retention, max: c.calls.max },
     limits: {
@@ -400,6 +432,13 @@ export function loadConfig(
   if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
   if (c.token !== undefined) cfg.token = c.token;
   if (c.redis !== undefined) cfg.redis = c.redis;
+  if (c.mqtt !== undefined) {
+    try {
+      cfg.mqtt = mqttConfigOf(c.mqtt, cwd);
+    } catch (e) {
+      throw new ConfigError(`config: ${(e as Error).message}`);
+    }
+  }
   return cfg;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Per-component figures from the other bench files (pool overhead, wasm, process, micro-VM, offload).
+ * Per-component figures from the other bench files (pool overhead, wasm, process, micro-VM, container, offload).
  * Each is imported dynamically and run under a time bound; one that is missing, throws or overruns is
  * reported as skipped with the reason — never fatal to the run.
  */
@@ -32,6 +32,13 @@ export const COMPONENT_BENCHES: ComponentBench[] = [
     args: (p) => (p.quick ? [3, 50] : []),
   },
   { name: 'micro-VM runtime', module: '../microvm.js', exportName: 'benchMicrovm', args: () => [] },
+  // Cold start per OCI runtime (crun, runc, runsc): bench/container.ts.
+  {
+    name: 'container runtime',
+    module: '../container.js',
+    exportName: 'benchContainers',
+    args: (p) => [p.quick ? { coldStarts: 2, warmCalls: 10 } : {}],
+  },
   // benchOffload(samples): its minimum is 10; default 300.
   { name: 'offload hop', module: '../offload.js', exportName: 'benchOffload', args: (p) => (p.quick ? [10] : []) },
 ];

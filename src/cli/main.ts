@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { ApiError } from './client.js';
 import * as cmd from './commands.js';
+import { importImage, listImages, removeImage } from './image.js';
 import { newFunction } from './new.js';
 import { serve } from './serve.js';
 import { workflowCommand } from './workflow.js';
@@ -33,8 +34,11 @@ program
   .option('--node <name>', 'node name')
   .option('--log-level <level>', 'trace|debug|info|warn|error')
   .option('--memory-budget <mib>', 'memory budget for instances, MiB')
+  .option('--loops <n>', 'event loops serving HTTP (default: one per core; 0: the control loop alone)')
   .option('--role <role>', 'cluster role: edge|cloud')
   .option('--area <area>', 'cluster area')
+  .option('--mqtt <url>', 'MQTT broker of the MQTT triggers (mqtt://host:1883)')
+  .option('--mqtt-username <name>', 'MQTT user name (the password: TERN_MQTT_PASSWORD)')
   .action((o) => serve(o));
 
 withClient(
@@ -73,6 +77,18 @@ withClient(
     .option('--since <time>', 'ISO time'),
 ).action((name, o) => cmd.logs(name, o));
 withClient(program.command('status').description("the node's status")).action((o) => cmd.status(o));
+const image = program.command('image').description('container images kept on the node (runtime = "container")');
+withClient(
+  image
+    .command('import <file> [name]')
+    .description('import an oci-archive or docker-archive (name: as the archive says)'),
+).action((file, name, o) => importImage(file, name, o));
+withClient(image.command('ls').description('list imported images').option('--json', 'JSON output')).action((o) =>
+  listImages(o),
+);
+withClient(image.command('rm <name>').description('remove an imported image')).action((name, o) =>
+  removeImage(name, o),
+);
 program.addCommand(workflowCommand(withClient));
 program
   .command('new <runtime> <dir>')

@@ -13,7 +13,7 @@ export async function serve(flags: ConfigOverrides): Promise<void> {
     throw e;
   }
   // Loaded only here so that client commands start without the whole node.
-  const { startNode } = await import('../node.js');
+  const { startNode } = await import('../node/index.js');
   const node = await startNode(config);
   process.stderr.write(
     `tern: serving on ${node.url}  (dashboard ${node.url}/ui/)\n` +

@@ -35,14 +35,39 @@ export const noTelemetry: Telemetry = {
   functionEvent() {},
 };
 
-/** Fan one telemetry event out to several sinks. */
-export function combineTelemetry(...sinks: Telemetry[]): Telemetry {
-  return {
-    callCompleted: (i, r) => sinks.forEach((s) => s.callCompleted(i, r)),
-    callRejected: (f, r) => sinks.forEach((s) => s.callRejected(f, r)),
-    instanceStarted: (f, i, ms) => sinks.forEach((s) => s.instanceStarted(f, i, ms)),
-    instanceStopped: (f, i, r, d) => sinks.forEach((s) => s.instanceStopped(f, i, r, d)),
-    offloaded: (f, t, ok) => sinks.forEach((s) => s.offloaded(f, t, ok)),
-    functionEvent: (f, e, v) => sinks.forEach((s) => s.functionEvent(f, e, v)),
-  };
+/**
+ * Fans each event out to the sinks added so far. The scheduler is built with the bus; sinks that
+ * read the scheduler (metrics' gauges) are built after it and added then.
+ */
+export class TelemetryBus implements Telemetry {
+  private readonly sinks: Telemetry[] = [];
+
+  add(...sinks: Telemetry[]): this {
+    this.sinks.push(...sinks);
+    return this;
+  }
+
+  callCompleted(inv: Invocation, result: Result): void {
+    for (const s of this.sinks) s.callCompleted(inv, result);
+  }
+
+  callRejected(fn: string, reason: RejectReason): void {
+    for (const s of this.sinks) s.callRejected(fn, reason);
+  }
+
+  instanceStarted(fn: string, instance: string, initMs: number): void {
+    for (const s of this.sinks) s.instanceStarted(fn, instance, initMs);
+  }
+
+  instanceStopped(fn: string, instance: string, reason: InstanceStopReason, detail?: string): void {
+    for (const s of this.sinks) s.instanceStopped(fn, instance, reason, detail);
+  }
+
+  offloaded(fn: string, target: string, ok: boolean): void {
+    for (const s of this.sinks) s.offloaded(fn, target, ok);
+  }
+
+  functionEvent(fn: string, event: 'deployed' | 'updated' | 'removed', version?: string): void {
+    for (const s of this.sinks) s.functionEvent(fn, event, version);
+  }
 }

@@ -18,17 +18,26 @@ export interface GatewayDeps {
   version: string;
   token: string;
   limits: { bodyBytes: number; archiveBytes: number };
+  /**
+   * The server sits behind the edge loops' proxy (src/http/proxy.ts): an early answer (a 413) keeps
+   * the connection, so the edge gets it whole; the edge closes the client's connection itself.
+   */
+  behindLoops?: boolean;
+  /** Path parameters (a function name) longer than this get the router's 414 (default 500). */
+  maxParamLength?: number;
   registry: Registry;
   scheduler: Scheduler;
   runtimes: () => RuntimeInfo[];
   triggers: () => Record<string, string | undefined>;
+  /** Event triggers' live state and counts (MQTT connection, schedules), by trigger name. */
+  triggerStatus?: () => Record<string, unknown>;
   logs: LogReader;
   metrics: MetricsRenderer;
   nodes: () => Promise<NodeMember[]>;
   /** Resolves once the pool has caught up with the last registry change of a function. */
   settled: (name: string) => Promise<void>;
-  /** The last calls of a function, newest first (sync and async alike). */
-  recentCalls: (fn: string, limit: number) => CallRecord[];
+  /** The last calls of a function, newest first (sync and async alike), from every event loop. */
+  recentCalls: (fn: string, limit: number) => Promise<CallRecord[]> | CallRecord[];
   /** Folder served at /ui/ (absent: no dashboard). */
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */

@@ -19,15 +19,16 @@ import { HttpInvoker } from '../triggers/http/invoke.js';
 import { httpInvokeRoutes } from '../triggers/http/routes.js';
 
 /** Path parameters (a function name) longer than this get the router's 414. */
-const MAX_PARAM_LENGTH = 500;
+const DEFAULT_MAX_PARAM_LENGTH = 500;
 
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
+  const maxParamLength = deps.maxParamLength ?? DEFAULT_MAX_PARAM_LENGTH;
   const credentials = new NodeCredentials(deps.token);
   const invoker = new HttpInvoker({ scheduler: deps.scheduler });
   let closing = false;
   const fastPath = createFastPath(invoker, {
     bodyLimit: deps.limits.bodyBytes,
-    maxNameLength: MAX_PARAM_LENGTH,
+    maxNameLength: maxParamLength,
     closing: () => closing,
     credentials,
   });
@@ -37,7 +38,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     bodyLimit: deps.limits.bodyBytes,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    routerOptions: { ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength: MAX_PARAM_LENGTH },
+    routerOptions: { ignoreDuplicateSlashes: false, caseSensitive: true, maxParamLength },
     serverFactory: edgeServerFactory(fastPath),
   });
   // fastify starts answering 503 here; from then on the lean path leaves every request to it.
@@ -51,6 +52,12 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
 
   installErrorHandlers(app);
   installAccessControl(app, { credentials });
+  if (deps.behindLoops) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (reply.getHeader('connection') === 'close') reply.removeHeader('connection');
+      return payload;
+    });
+  }
 
   nodeRoutes(app, deps);
   functionRoutes(app, deps);

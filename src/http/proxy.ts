@@ -32,18 +32,29 @@ export function proxyTo(socketPath: string): (req: IncomingMessage, res: ServerR
       headers[name] = value;
     }
     headers[PEER_HEADER] = req.socket.remoteAddress ?? '';
+    let answered = false;
     const upstream = httpRequest({ socketPath, agent, method: req.method, path: req.url, headers }, (reply) => {
+      answered = true;
       const out: OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(reply.headers)) {
         if (value !== undefined && name !== 'connection' && name !== 'keep-alive') out[name] = value;
+      }
+      // Answered before the client finished sending (a refusal, a 413): what it still sends goes nowhere.
+      const early = !req.complete;
+      if (early) {
+        req.unpipe(upstream);
+        out['connection'] = 'close';
+        reply.on('end', () => upstream.destroy());
       }
       res.writeHead(reply.statusCode ?? 502, out);
       reply.pipe(res);
       reply.on('error', () => res.destroy());
     });
     upstream.on('error', (e) => {
+      if (answered) return;
       if (res.headersSent) res.destroy();
-      else writeError(res, new TernError('unavailable', `the node is not ready or is shutting down (${e.message})`));
+      else
+        writeError(res, new TernError('unavailable', `the node is not ready or is shutting down (${e.message})`), true);
     });
     res.on('close', () => {
       if (!res.writableFinished) upstream.destroy();

@@ -21,8 +21,8 @@ import type { NodeScheduler } from '../scheduler/scheduler.js';
 import { Channel } from './channel.js';
 import type { EdgeInit } from './edge/main.js';
 import type { ControlApi, EdgeApi, HostOpAnswer, HostOpRequest } from './protocol.js';
-import { LoopRuntime, RemoteInstance, type EdgeLink, type Placement } from './remote.js';
-import { fromEpoch, invocationFromWire, resultToWire, toEpoch } from './wire.js';
+import { LoopRuntime, type RemoteInstance, type EdgeLink, type Placement } from './remote.js';
+import { fromEpoch, invocationFromWire, resultToWire } from './wire.js';
 
 const EDGE_URL = new URL('./edge/main.js', import.meta.url);
 
@@ -134,11 +134,15 @@ export class LoopFleet implements LeaseHost, Placement {
     return all.flatMap((r) => (r.status === 'fulfilled' ? (r.value as CallRecord[]) : []));
   }
 
-  /** Stop accepting and wait for the loops' own calls (bounded); their leases come back. */
-  async drain(deadline: number): Promise<void> {
+  /** Stop accepting connections (the pools then drain the calls and ask their leases back). */
+  async quiesce(): Promise<void> {
     this.closing = true;
-    const deadlineEpoch = toEpoch(deadline);
-    await Promise.allSettled([...this.loops.values()].map((l) => l.channel.call('drain', { deadlineEpoch })));
+    await Promise.allSettled([...this.loops.values()].map((l) => l.channel.call('quiesce', {} as never)));
+  }
+
+  /** Drop the connections left open (every call has its answer by now). */
+  async closeConnections(): Promise<void> {
+    await Promise.allSettled([...this.loops.values()].map((l) => l.channel.call('closeConnections', {} as never)));
   }
 
   /** Close every connection and runtime on the loops, then end their threads. */

@@ -55,9 +55,11 @@ export interface EdgeApi {
   revoke(a: { instance: string }): void;
   /** Accept connections on the shared socket (fd), or bind it (fd = -1). */
   listen(a: { fd: number; host: string; port: number }): Promise<void>;
-  /** Stop accepting; answer 503 to new requests; resolves when no call runs here. */
-  drain(a: { deadlineEpoch: number }): Promise<void>;
-  /** Close every connection and runtime; the worker then exits. */
+  /** Stop accepting connections; new requests on open ones go to the control loop (which answers 503). */
+  quiesce(): Promise<void>;
+  /** Close every connection (the calls have drained). */
+  closeConnections(): Promise<void>;
+  /** Stop every instance and runtime left; the worker may then end. */
   close(): Promise<void>;
   /** Call counters and durations since the last collection (merged into /metrics). */
   collectStats(): Promise<unknown>;

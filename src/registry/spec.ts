@@ -6,6 +6,8 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
+import { mqttTriggersSchema, type MqttTriggerSpec } from '../triggers/mqtt/spec.js';
+import { scheduleTriggersSchema, type ScheduleSpec } from '../triggers/schedule/spec.js';
 import { formatNetworkRule, parseNetworkAllow } from './network-allow.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;
@@ -42,12 +44,14 @@ const vmTable = z
   })
   .loose();
 
-/** UniFaaS's [container]: image, memory (MiB) and an optional container runtime (e.g. "runsc"). */
+/** UniFaaS's [container]: image, memory (MiB) and an optional OCI runtime ("crun", "runc", "runsc"); Tern adds port. */
+const port = z.number().int().min(1).max(65535);
 const containerTable = z
   .object({
-    image: z.string().min(1),
+    image: z.string().min(1).optional(),
     memory: z.number().int().min(1).max(65536).optional(),
-    runtime: z.string().min(1).optional(),
+    runtime: z.string().min(1).max(64).optional(),
+    port: port.optional(),
   })
   .loose();
 
@@ -77,8 +81,19 @@ export const functionTomlSchema = z
     /** Safe to run twice: a failed forward may be retried on another node. */
     idempotent: z.boolean().default(false),
     description: z.string().max(1000).optional(),
-    triggers: z.object({ coap: stringList.optional() }).strict().default({}),
+    // [[triggers.mqtt]] and [[triggers.schedule]]: their schemas live with their triggers (src/triggers/*/spec.ts).
+    triggers: z
+      .object({
+        coap: stringList.optional(),
+        mqtt: mqttTriggersSchema.optional(),
+        schedule: scheduleTriggersSchema.optional(),
+      })
+      .strict()
+      .default({}),
     vm: vmTable.optional(),
+    // runtime = "container" (issue 23): an image in the function folder or imported by name, served on `port`.
+    image: z.string().min(1).max(1024).optional(),
+    port: port.optional(),
     container: containerTable.optional(),
   })
   .strict()
@@ -124,9 +139,10 @@ export interface FunctionSpec {
   offload?: OffloadPolicy;
   idempotent: boolean;
   description?: string;
-  triggers: { coap: string[] };
+  triggers: { coap: string[]; mqtt: MqttTriggerSpec[]; schedule: ScheduleSpec[] };
   vm?: VmSpec;
-  container?: { image: string; runtime?: string };
+  /** runtime = "container": `image` is a path in the function folder or an imported "name:tag". */
+  container?: { image: string; runtime?: string; port?: number };
 }
 
 const DEFAULT_HANDLER: Record<RuntimeName, string> = {
@@ -185,14 +201,17 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     );
   }
   const runtime: RuntimeName | undefined = s.runtime ?? (s.vm ? 'microvm' : s.container ? 'container' : undefined);
+  const image = s.image ?? s.container?.image;
   if (runtime === undefined)
     throw new TernError('bad_spec', `function.toml: runtime: missing (one of ${RUNTIMES.join(', ')})`);
   if (runtime === 'microvm' && !s.vm)
     throw new TernError('bad_spec', 'function.toml: vm: a [vm] table is required for runtime "microvm"');
-  if (runtime === 'container' && !s.container)
+  if (runtime === 'container' && image === undefined)
+    throw new TernError('bad_spec', 'function.toml: image: required for runtime "container" (or [container] image)');
+  if (runtime !== 'container' && (s.image !== undefined || s.port !== undefined))
     throw new TernError(
       'bad_spec',
-      'function.toml: container: a [container] table is required for runtime "container"',
+      `function.toml: ${s.image !== undefined ? 'image' : 'port'}: only for runtime "container"`,
     );
   const spec: FunctionSpec = {
     name,
@@ -211,7 +230,7 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
     files: s.files,
     private: s.private,
     idempotent: s.idempotent,
-    triggers: { coap: s.triggers.coap ?? [] },
+    triggers: { coap: s.triggers.coap ?? [], mqtt: s.triggers.mqtt ?? [], schedule: s.triggers.schedule ?? [] },
   };
   if (Array.isArray(s.network)) spec.networkAllow = normaliseNetworkAllow(s.network);
   if (s.offload !== undefined) spec.offload = s.offload;
@@ -227,10 +246,13 @@ export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
       ...(s.vm.memory !== undefined ? { memory: s.vm.memory } : {}),
     };
   }
-  if (s.container)
+  if (image !== undefined && (runtime === 'container' || s.container)) {
+    const containerPort = s.port ?? s.container?.port;
     spec.container = {
-      image: s.container.image,
-      ...(s.container.runtime !== undefined ? { runtime: s.container.runtime } : {}),
+      image,
+      ...(s.container?.runtime !== undefined ? { runtime: s.container.runtime } : {}),
+      ...(containerPort !== undefined ? { port: containerPort } : {}),
     };
+  }
   return spec;
 }

@@ -3,6 +3,7 @@
  */
 import type { NodeConfig } from '../config.js';
 import type { RuntimeName } from '../registry/spec.js';
+import { createContainerRuntime } from './container/index.js';
 import { createMicrovmRuntime } from './microvm/index.js';
 import { createBinaryRuntime, createNodeRuntime, createPythonRuntime } from './process/index.js';
 import type { Runtime, RuntimeContext, RuntimeProbe } from './runtime.js';
@@ -15,6 +16,7 @@ export function createRuntimes(ctx: RuntimeContext, config: NodeConfig): Runtime
     createNodeRuntime(ctx),
     createBinaryRuntime(ctx),
     createMicrovmRuntime(ctx, { accel: config.microvm.accel, tap: config.microvm.tap }),
+    createContainerRuntime(ctx),
   ];
 }
 

@@ -79,6 +79,8 @@ export interface RuntimeContext {
   logger: Logger;
   /** Host services for state and chaining, when the node has them (issue 9). */
   host?: HostServices;
+  /** The share of the machine's cores this event loop's worker threads may use (default 1: all). */
+  coreShare?: number;
   /**
    * Where a sandboxed instance's host requests go, when not to `host` on this loop (an edge loop
    * sends them to the control loop: src/loops/edge/host.ts).

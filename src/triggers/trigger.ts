@@ -22,8 +22,12 @@ export interface Trigger {
   readonly name: string;
   /** Bind and serve. Resolves once listening. */
   start(ctx: TriggerContext): Promise<void>;
-  /** Stop accepting; resolves when the listener is closed. */
+  /** Stop accepting new work; resolves when the listener is closed (or, for HTTP, no longer accepts). */
   stop(): Promise<void>;
+  /** After the node drained its calls: drop what is left (kept-alive connections). */
+  close?(): Promise<void>;
   /** Where it listens, for logs and /v1/info (e.g. "udp://127.0.0.1:5683"). */
   address(): string | undefined;
+  /** Live state and counts for /v1/info's `triggerStatus` (event triggers: MQTT, schedules). */
+  status?(): unknown;
 }

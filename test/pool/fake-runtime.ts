@@ -241,7 +241,7 @@ export function specOf(name: string, overrides: Partial<FunctionSpec> = {}): Fun
     files: false,
     private: false,
     idempotent: false,
-    triggers: { coap: [] },
+    triggers: { coap: [], mqtt: [], schedule: [] },
     ...overrides,
   };
 }

@@ -38,8 +38,12 @@ test('defaults and the name from the folder', () => {
 test('an unknown key is refused, named', () => {
   assert.throws(() => parseFunctionToml('runtime = "python"\nmemroy = 1\n', 'fn'), badSpec(/memroy: unknown key/));
   assert.throws(
-    () => parseFunctionToml('runtime = "python"\n[triggers]\nmqtt = "x"\n', 'fn'),
-    badSpec(/triggers\.mqtt: unknown key/),
+    () => parseFunctionToml('runtime = "python"\n[triggers]\namqp = "x"\n', 'fn'),
+    badSpec(/triggers\.amqp: unknown key/),
+  );
+  assert.throws(
+    () => parseFunctionToml('runtime = "python"\n[[triggers.mqtt]]\ntopic = "a"\nretain = true\n', 'fn'),
+    badSpec(/triggers\.mqtt\.0\.retain: unknown key/),
   );
 });
 

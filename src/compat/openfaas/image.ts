@@ -5,19 +5,24 @@
  *   2. `<images>/<image>` (default `<data>/images`), with and without a `:tag` / `@digest`;
  *   3. `<images>/<last path segment>`, so "ghcr.io/me/figlet:0.1" finds `<images>/figlet`;
  *   4. `<cwd>/<image>`, the node's working folder ("examples/hello").
- * Relative images may not contain "..".
+ * Relative images may not contain "..". Before all of these, a container image imported on the node
+ * (`tern image import`, `PUT /v1/images/{name}`) under that name runs as a `container` function.
  */
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { importedImageName } from '../../runtimes/container/image-store.js';
 import { httpError } from './http-errors.js';
 
-export type ImageSource = { kind: 'folder'; path: string } | { kind: 'wasm'; path: string };
+export type ImageSource =
+  { kind: 'folder'; path: string } | { kind: 'wasm'; path: string } | { kind: 'container'; ref: string };
 
 export interface ImageRoots {
   /** Folder of named images; absent when the node has no data folder. */
   imagesDir?: string;
   /** The node's working folder. */
   cwd: string;
+  /** The container image store (`<data>/containers`), whose imported names come first. */
+  containerStore?: string;
 }
 
 /** "ghcr.io/me/fn:1.0@sha256:…" -> "ghcr.io/me/fn" (a colon only counts as a tag after the last "/"). */
@@ -45,6 +50,8 @@ function candidates(image: string, roots: ImageRoots): string[] {
 export async function resolveImage(image: string, roots: ImageRoots): Promise<ImageSource> {
   const trimmed = image.trim();
   if (trimmed === '') throw httpError(400, 'image: missing (name a function folder or .wasm module on the node)');
+  const imported = roots.containerStore ? await importedImageName(roots.containerStore, trimmed) : undefined;
+  if (imported !== undefined) return { kind: 'container', ref: imported };
   const looked = candidates(trimmed, roots);
   for (const path of looked) {
     const info = await stat(path).catch(() => undefined);

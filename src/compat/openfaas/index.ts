@@ -39,7 +39,11 @@ export function createOpenfaasProfile(options: OpenfaasOptions = {}): CompatProf
         deps,
         lock: new KeyedSerial(),
         meta: new MetaCache(),
-        images: { ...(imagesDir !== undefined ? { imagesDir } : {}), cwd: options.cwd ?? process.cwd() },
+        images: {
+          ...(imagesDir !== undefined ? { imagesDir } : {}),
+          ...(deps.dataDir !== undefined ? { containerStore: join(deps.dataDir, 'containers') } : {}),
+          cwd: options.cwd ?? process.cwd(),
+        },
         stagingLimits: {
           archiveBytes: deps.limits.archiveBytes,
           unpackedBytes: deps.limits.unpackedBytes ?? DEFAULT_UNPACKED_BYTES,

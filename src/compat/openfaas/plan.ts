@@ -88,6 +88,11 @@ async function inferToml(dir: string, ctrType: 'native' | 'wasm' | undefined, im
 }
 
 async function baseToml(source: ImageSource, ctrType: 'native' | 'wasm' | undefined, image: string): Promise<Toml> {
+  if (source.kind === 'container') {
+    if (ctrType === 'wasm')
+      throw httpError(400, `image ${image} is a container image: it cannot run as ${CTR_TYPE_LABEL}=wasm`);
+    return { runtime: 'container', image: source.ref };
+  }
   if (source.kind === 'wasm') {
     if (ctrType === 'native')
       throw httpError(400, `image ${image} is a WebAssembly module: it needs ${CTR_TYPE_LABEL}=wasm`);
@@ -196,6 +201,9 @@ export async function planRescale(
 export async function writePlan(plan: FunctionPlan, work: string, limits: ArchiveLimits): Promise<void> {
   if (plan.source.kind === 'folder') {
     await copyFolder(plan.source.path, work, limits);
+  } else if (plan.source.kind === 'container') {
+    // The image stays in the node's store: the folder holds only function.toml and the metadata.
+    await mkdir(work, { recursive: true });
   } else {
     const size = (await stat(plan.source.path)).size;
     if (size > limits.unpackedBytes)

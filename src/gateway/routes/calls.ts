@@ -11,7 +11,7 @@ export function callRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     const limit = request.query.limit === undefined ? 20 : Number(request.query.limit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100)
       throw new TernError('bad_request', `limit: must be an integer 1..100, got "${request.query.limit}"`);
-    return { calls: deps.recentCalls(fn, limit) };
+    return { calls: await deps.recentCalls(fn, limit) };
   });
 
   // Public: the id (128 random bits) is the capability; a private function's record needs the token too.

@@ -11,6 +11,7 @@ export function nodeRoutes(app: FastifyInstance, deps: GatewayDeps): void {
     runtimes: deps.runtimes(),
     capacity: deps.scheduler.capacity(),
     triggers: deps.triggers(),
+    ...(deps.triggerStatus ? { triggerStatus: deps.triggerStatus() } : {}),
   }));
 
   app.get('/v1/nodes', async () => ({ nodes: await deps.nodes() }));

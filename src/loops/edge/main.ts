@@ -47,9 +47,17 @@ const channel = new Channel<EdgeApi, ControlApi>(init.port);
 const logs = new LogBatcher((lines) => channel.notify('logs', { lines }));
 const host = remoteHostOps((request) => channel.call('hostOp', request));
 const runtimes = new Map<RuntimeName, Runtime>(
-  createRuntimes({ dataDir: config.dataDir, scratchDir: init.scratchDir, logger, hostOps: host.opsFor }, config).map(
-    (r) => [r.name, r],
-  ),
+  createRuntimes(
+    {
+      dataDir: config.dataDir,
+      scratchDir: init.scratchDir,
+      logger,
+      hostOps: host.opsFor,
+      // The loops share the machine's cores between them.
+      coreShare: 1 / config.http.loops,
+    },
+    config,
+  ).map((r) => [r.name, r]),
 );
 const instances = new EdgeInstances(runtimes, init.scratchDir, logs.sink, (instance, reason) =>
   channel.notify('exited', { instance, reason }),
@@ -80,7 +88,13 @@ channel.serve({
   release: ({ fn }) => instances.release(fn),
   revoke: ({ instance }) => calls.revoke(instance),
   listen: (a) => listen(a),
-  drain: (a) => drain(a.deadlineEpoch),
+  quiesce: async () => {
+    draining = true;
+    server?.close();
+  },
+  closeConnections: async () => {
+    server?.closeAllConnections();
+  },
   close: () => close(),
   collectStats: async () => observer.stats.snapshot(),
   recentCalls: async ({ fn, limit }) => observer.recent.list(fn, limit),
@@ -117,13 +131,6 @@ async function listen(a: { fd: number; host: string; port: number }): Promise<vo
     const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
     channel.notify('bound', { port: typeof address === 'object' && address ? address.port : a.port, fd });
   }
-}
-
-async function drain(deadlineEpoch: number): Promise<void> {
-  draining = true;
-  server?.close();
-  await calls.idle(deadlineEpoch - (performance.timeOrigin + performance.now()));
-  calls.returnAll();
 }
 
 async function close(): Promise<void> {

@@ -11,6 +11,8 @@ export interface GuestTarget {
   host: string;
   port: number;
   agent: Agent;
+  /** A unix socket to connect to instead of host:port (the container runtime's forwarder). */
+  socketPath?: string;
 }
 
 const HOP_BY_HOP = new Set([
@@ -61,8 +63,9 @@ export function proxyCall(
     let req: ReturnType<typeof request>;
     try {
       req = request({
-        host: target.host,
-        port: target.port,
+        ...(target.socketPath !== undefined
+          ? { socketPath: target.socketPath }
+          : { host: target.host, port: target.port }),
         method: inv.method,
         path,
         headers: requestHeaders(inv),

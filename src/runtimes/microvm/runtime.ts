@@ -40,6 +40,11 @@ export interface MicrovmOptions {
 const DEFAULT_READY_MS = { tcg: 45_000, kvm: 15_000 } as const;
 
 export class MicrovmRuntime implements Runtime {
+  /** VMs, their callback listener and their records stay with the control loop. */
+  hostedOn(): 'control' {
+    return 'control';
+  }
+
   readonly name = 'microvm' as const;
   private readonly callbacks = new CallbackServer();
   private readonly records: RunRecords;

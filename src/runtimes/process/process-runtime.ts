@@ -72,6 +72,14 @@ export class ProcessRuntime implements Runtime {
     return this.language.name;
   }
 
+  /**
+   * The sandbox kit (its stage mount, cgroup sweeps, uid allocation, ready launchers) is one per
+   * node: the instances stay on the control loop.
+   */
+  hostedOn(): 'control' {
+    return 'control';
+  }
+
   /** The kit once this runtime has had it (release() must not build one). */
   private built: SandboxKit | undefined;
 

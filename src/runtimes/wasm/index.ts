@@ -39,8 +39,9 @@ function cacheKey(fn: DeployedFunction): string {
 
 export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptions = {}): Runtime {
   const logger = ctx.logger.child({ runtime: 'wasm' });
+  const workers = Math.max(1, options.workers ?? Math.round(availableParallelism() * (ctx.coreShare ?? 1)));
   const pool = new WorkerPool({
-    size: Math.max(1, options.workers ?? availableParallelism()),
+    size: workers,
     spinUs: options.spinUs ?? 20,
     workerSpinUs: options.workerSpinUs ?? 20,
     maxQueue: options.maxQueue ?? 10_000,
@@ -48,6 +49,8 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
     logger,
   });
   const programs = new Map<string, Promise<Program>>();
+  /** Compiled programs by cache key, once known: whether they import `tern` (state, chaining). */
+  const usesHost = new Map<string, boolean>();
   let nextId = 1;
 
   function programFor(fn: DeployedFunction): Promise<Program> {
@@ -61,6 +64,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
             { function: fn.spec.name, version: fn.version },
             `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`,
           );
+        usesHost.set(key, compiled.usesHost);
         return { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
       });
       programs.set(key, p);
@@ -76,6 +80,9 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
     name: 'wasm',
     freshPerCall: true,
 
+    // Modules that import `tern` call the state service and the scheduler, which live on the control loop.
+    hostedOn: (fn) => (usesHost.get(cacheKey(fn)) === false ? 'loops' : 'control'),
+
     async probe(): Promise<RuntimeProbe> {
       if (typeof wasm !== 'object') return { available: false, detail: 'this Node has no WebAssembly' };
       const workerFile = fileURLToPath(WORKER_URL);
@@ -83,7 +90,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
         return { available: false, detail: `worker script missing: ${workerFile} (run the build)` };
       return {
         available: true,
-        detail: `WASI preview1, in-memory; up to ${options.workers ?? availableParallelism()} worker threads`,
+        detail: `WASI preview1, in-memory; up to ${workers} worker threads`,
       };
     },
 
@@ -97,6 +104,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
       const p = programs.get(key);
       if (!p) return;
       programs.delete(key);
+      usesHost.delete(key);
       void p.then((program) => pool.forget(program.id)).catch(() => undefined);
     },
 
