@@ -111,21 +111,7 @@ export async function buildCore(
     life.add({ name: 'loops', close: () => loops.close() });
   }
   const settled = await activateFunctions(config, { registry, runtimes, scheduler: scheduled.scheduler, logs, logger });
-  // Workflows: definitions in <data>/workflows; async runs resume when the node listens and stop
-  // where they are (journaled, resumed at the next start) before the scheduler drains.
-  const workflows = await WorkflowService.open({
-    nodeName: config.node,
-    dataDir: config.dataDir,
-    limits: config.workflows,
-    registry,
-    scheduler: scheduled.scheduler,
-    logger,
-  });
-  life.add({
-    name: 'workflows',
-    listen: async () => void (await workflows.resume()),
-    quiesce: () => workflows.close(),
-  });
+  const workflows = await buildWorkflows(config, registry, scheduled.scheduler, logger, life);
   return {
     workflows,
     token,
@@ -223,4 +209,27 @@ async function buildScheduler(config: NodeConfig, i: SchedulerInputs) {
     return all.sort((a, b) => (a.finishedAt! < b.finishedAt! ? 1 : -1)).slice(0, limit);
   };
   return { scheduler, metrics, statuses, recentCalls };
+}
+
+/**
+ * Workflows: definitions in <data>/workflows; async runs resume when the node listens and stop
+ * where they are (journaled, resumed at the next start) before the scheduler drains.
+ */
+async function buildWorkflows(
+  config: NodeConfig,
+  registry: Registry,
+  scheduler: NodeScheduler,
+  logger: Logger,
+  life: Lifecycle,
+): Promise<WorkflowService> {
+  const workflows = await WorkflowService.open({
+    nodeName: config.node,
+    dataDir: config.dataDir,
+    limits: config.workflows,
+    registry,
+    scheduler,
+    logger,
+  });
+  life.add({ name: 'workflows', listen: async () => void (await workflows.resume()), quiesce: () => workflows.close() });
+  return workflows;
 }
