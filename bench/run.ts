@@ -5,7 +5,7 @@
  *
  *   --quick        tiny loads (the test suite's smoke run); writes to a temp folder unless --out
  *   --out DIR      where to write the results
- *   --only IDS     comma-separated: warm-http,cold-start,sieve,protocols,memory,components
+ *   --only IDS     comma-separated: warm-http,cold-start,sieve,protocols,workflow,memory,components
  *   --render FILE  only re-render FILE.json's Markdown beside it (after a change to the tables)
  */
 import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
@@ -32,8 +32,17 @@ import { memoryScenario } from './scenarios/memory.js';
 import { protocolsScenario } from './scenarios/protocols.js';
 import { SIEVE_TARGETS, sieveScenario } from './scenarios/sieve.js';
 import { HELLO_TARGETS, warmHttp } from './scenarios/warm-http.js';
+import { workflowScenario } from './scenarios/workflow.js';
 
-export const SCENARIO_IDS = ['warm-http', 'cold-start', 'sieve', 'protocols', 'memory', 'components'] as const;
+export const SCENARIO_IDS = [
+  'warm-http',
+  'cold-start',
+  'sieve',
+  'protocols',
+  'workflow',
+  'memory',
+  'components',
+] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export interface RunOptions {
@@ -53,6 +62,7 @@ const NODE_SCENARIOS: Array<[ScenarioId, (ctx: ScenarioContext) => Promise<Scena
   ['cold-start', coldStart],
   ['sieve', sieveScenario],
   ['protocols', protocolsScenario],
+  ['workflow', workflowScenario],
 ];
 
 function failed(id: string, e: unknown): Scenario {
@@ -76,7 +86,7 @@ async function startPeer(label: string, start: () => Promise<ChildServer>): Prom
   }
 }
 
-/** Scenarios 1–4 on one shared node with the examples deployed and both peers running. */
+/** Scenarios 1–5 on one shared node with the examples deployed and both peers running. */
 async function nodeScenarios(plan: Plan, wanted: (id: ScenarioId) => boolean): Promise<Scenario[]> {
   const ids = NODE_SCENARIOS.filter(([id]) => wanted(id));
   if (ids.length === 0) return [];

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
 import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
+import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
 
 // Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
 // allowed only where it means something ("do not wait").
@@ -150,6 +151,8 @@ export const configSchema = z
       .default({ accel: 'auto', tap: false }),
     /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
     mqtt: mqttConfigSchema.optional(),
+    // Workflows (src/workflows/config.ts): bounds on definitions and runs.
+    workflows: workflowsConfigSchema,
   })
   .strict();
 
@@ -228,6 +231,7 @@ export interface NodeConfig {
   compat: Record<'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas', CompatProfileConfig>;
   microvm: { accel: 'auto' | 'kvm' | 'tcg'; tap: boolean };
   mqtt?: MqttConfig;
+  workflows: WorkflowLimits;
 }
 
 /** Flags and env both map onto these file keys. */
@@ -423,6 +427,7 @@ export function loadConfig(
     },
     compat: c.compat,
     microvm: c.microvm,
+    workflows: workflowLimits(c.workflows),
   };
   if (c.registry !== undefined) cfg.registryDir = resolve(cwd, c.registry);
   if (c.token !== undefined) cfg.token = c.token;

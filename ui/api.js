@@ -94,6 +94,34 @@ export const api = {
 
   metrics: (opts) => request('GET', '/metrics', opts).then((r) => r.text()),
 
+  workflows: (opts) => json('GET', '/v1/workflows', opts).then((r) => r.workflows),
+  workflow: (name, opts) => json('GET', `/v1/workflows/${encodeURIComponent(name)}`, opts),
+  removeWorkflow: (name, opts) => json('DELETE', `/v1/workflows/${encodeURIComponent(name)}`, opts),
+  workflowRuns: (name, opts) => json('GET', `/v1/workflows/${encodeURIComponent(name)}/runs`, opts).then((r) => r.runs),
+  workflowRun: (name, id, opts) =>
+    json('GET', `/v1/workflows/${encodeURIComponent(name)}/runs/${encodeURIComponent(id)}`, opts),
+
+  /** Deploy an ASL document (text). Resolves {created, workflow}. */
+  async deployWorkflow(name, text, opts = {}) {
+    const res = await request('PUT', `/v1/workflows/${encodeURIComponent(name)}`, {
+      ...opts,
+      body: text,
+      headers: { 'content-type': 'application/json' },
+    });
+    return { created: res.status === 201, workflow: await res.json() };
+  },
+
+  /** Run a workflow with the session's token (private functions run). Resolves {status, body, run}. */
+  async runWorkflow(name, input, { signal } = {}) {
+    const res = await fetch(`/wf/${encodeURIComponent(name)}`, {
+      method: 'POST',
+      headers: { ...authHeaders(), 'content-type': 'application/json' },
+      body: input,
+      signal,
+    });
+    return { status: res.status, body: await res.text(), run: res.headers.get('x-tern-run') ?? undefined };
+  },
+
   /**
    * Call a function as any client would. Never throws on the function's status: resolves
    * {status, statusText, headers, body, report, ms}; network failures throw.

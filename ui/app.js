@@ -8,6 +8,8 @@ import functionPage from './pages/function.js';
 import functionsPage from './pages/functions.js';
 import loginPage from './pages/login.js';
 import nodesPage from './pages/nodes.js';
+import workflowPage from './pages/workflow.js';
+import workflowsPage from './pages/workflows.js';
 
 const topbar = document.querySelector('.topbar');
 const nodeName = document.querySelector('[data-testid=node-name]');
@@ -23,6 +25,8 @@ const router = createRouter({
     { pattern: '/functions', page: functionsPage },
     { pattern: '/functions/:name', page: functionPage },
     { pattern: '/nodes', page: nodesPage },
+    { pattern: '/workflows', page: workflowsPage },
+    { pattern: '/workflows/:name', page: workflowPage },
   ],
   guard(path) {
     if (path === '/login') return session.token ? afterLogin : undefined;

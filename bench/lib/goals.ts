@@ -32,6 +32,7 @@ export function evaluateGoals(scenarios: Scenario[]): Goal[] {
   const cold = latency(scenarios, 'cold-start');
   const coldMedian = (runtime: string) => cold?.rows.find((r) => r.role === 'tern' && r.runtime === runtime)?.medianMs;
   const wasmDensity = memory(scenarios)?.rows.find((r) => r.runtime === 'wasm')?.instancesPerGiB;
+  const workflow = latency(scenarios, 'workflow')?.rows.find((r) => r.role === 'tern')?.extra?.engineMsPerStateMedian;
   return [
     goal(
       'warm-wasm-http',
@@ -45,5 +46,13 @@ export function evaluateGoals(scenarios: Scenario[]): Goal[] {
     goal('cold-python', 'Cold start, python (median)', '< 50 ms', 'ms', coldMedian('python'), (v) => v < 50),
     goal('cold-node', 'Cold start, node (median)', '< 50 ms', 'ms', coldMedian('node'), (v) => v < 50),
     goal('wasm-density', 'Idle warm wasm instances per GiB', '> 1,000', 'instances', wasmDensity, (v) => v > 1000),
+    goal(
+      'workflow-overhead',
+      'Workflow engine time per state, 3-Task sequence of a warm wasm function (median, node account)',
+      '≤ 0.2 ms',
+      'ms',
+      typeof workflow === 'number' ? workflow : null,
+      (v) => v <= 0.2,
+    ),
   ];
 }

@@ -76,7 +76,21 @@ function latencyTable(s: Latency): string {
     String(r.errors),
     ...ratioCells(r),
   ]);
-  return table(header, rows);
+  return table(header, rows) + extrasLines(s);
+}
+
+/** The workflow scenario's own figures (the node's account), under its table. */
+function extrasLines(s: Latency): string {
+  if (s.id !== 'workflow') return '';
+  const lines = s.rows
+    .filter((r) => Object.keys(r.extra).length > 0)
+    .map(
+      (r) =>
+        `- ${r.target}: ${Object.entries(r.extra)
+          .map(([k, v]) => `${k} ${typeof v === 'number' ? num(v, 3) : String(v)}`)
+          .join(', ')}`,
+    );
+  return lines.length ? `\n\n${lines.join('\n')}` : '';
 }
 
 function memoryTable(s: Memory): string {

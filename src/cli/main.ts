@@ -6,6 +6,7 @@ import * as cmd from './commands.js';
 import { importImage, listImages, removeImage } from './image.js';
 import { newFunction } from './new.js';
 import { serve } from './serve.js';
+import { workflowCommand } from './workflow.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('tern')
@@ -88,6 +89,7 @@ withClient(image.command('ls').description('list imported images').option('--jso
 withClient(image.command('rm <name>').description('remove an imported image')).action((name, o) =>
   removeImage(name, o),
 );
+program.addCommand(workflowCommand(withClient));
 program
   .command('new <runtime> <dir>')
   .description('write a starter function')

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { LogReader } from '../core/logs.js';
 import type { Registry } from '../registry/registry.js';
 import type { Scheduler } from '../scheduler/types.js';
+import type { WorkflowService } from '../workflows/service.js';
 
 export type CompatName = 'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'unifaas';
 
@@ -32,6 +33,8 @@ export interface CompatDeps {
   runtimes: () => { name: string; available: boolean }[];
   /** The node's trigger addresses as /v1/info lists them (e.g. coap, grpc), for replies that name them (tinyFaaS upload). */
   triggers?: () => Record<string, string | undefined>;
+  /** The node's workflows (Serverledge's /workflow routes). */
+  workflows?: WorkflowService;
 }
 
 export interface CompatProfile {

@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   internal: 500,
   function_crashed: 502,
   function_error: 502,
+  workflow_failed: 502,
   memory_exceeded: 502,
   no_capacity: 503,
   queue_timeout: 503,

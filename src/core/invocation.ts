@@ -4,7 +4,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 
-export type TriggerKind = 'http' | 'coap' | 'grpc' | 'mqtt' | 'schedule' | 'async' | 'chain' | 'offload' | 'compat';
+export type TriggerKind =
+  'http' | 'coap' | 'grpc' | 'mqtt' | 'schedule' | 'async' | 'chain' | 'offload' | 'compat' | 'workflow';
 
 export interface Invocation {
   /** Unique call id (also the async call id). */

@@ -37,4 +37,9 @@ export interface CallRecord {
   error?: { code: string; message: string };
   /** The function was private when the call was made: only token holders may read the record. */
   private?: true;
+  /** A job that is not one function call (a workflow run; `function` is then the workflow's name). */
+  kind?: JobKind;
 }
+
+/** Kinds of async jobs besides function calls. Their unfinished records survive a restart: their owner resumes them. */
+export type JobKind = 'workflow';

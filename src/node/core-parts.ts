@@ -24,6 +24,7 @@ import { createScheduler, type NodeScheduler } from '../scheduler/scheduler.js';
 import { createHostSide, type HostSide } from '../state/index.js';
 import { resolveToken } from '../token.js';
 import { refuseMqttTriggers } from '../triggers/mqtt/index.js';
+import { WorkflowService } from '../workflows/service.js';
 import { activateFunctions } from './activation.js';
 import type { Lifecycle } from './lifecycle.js';
 import { RuntimeSet } from './runtime-set.js';
@@ -50,6 +51,8 @@ export interface Core {
   recentCalls(fn: string, limit: number): Promise<CallRecord[]>;
   /** Resolves once the pool has caught up with the last registry change of `name`. */
   settled(name: string): Promise<void>;
+  /** ASL workflows (src/workflows/). */
+  workflows: WorkflowService;
 }
 
 export async function buildCore(
@@ -108,7 +111,9 @@ export async function buildCore(
     life.add({ name: 'loops', close: () => loops.close() });
   }
   const settled = await activateFunctions(config, { registry, runtimes, scheduler: scheduled.scheduler, logs, logger });
+  const workflows = await buildWorkflows(config, registry, scheduled.scheduler, logger, life);
   return {
+    workflows,
     token,
     tokenFile: tokenPath ? { tokenPath } : {},
     scratchDir,
@@ -204,4 +209,27 @@ async function buildScheduler(config: NodeConfig, i: SchedulerInputs) {
     return all.sort((a, b) => (a.finishedAt! < b.finishedAt! ? 1 : -1)).slice(0, limit);
   };
   return { scheduler, metrics, statuses, recentCalls };
+}
+
+/**
+ * Workflows: definitions in <data>/workflows; async runs resume when the node listens and stop
+ * where they are (journaled, resumed at the next start) before the scheduler drains.
+ */
+async function buildWorkflows(
+  config: NodeConfig,
+  registry: Registry,
+  scheduler: NodeScheduler,
+  logger: Logger,
+  life: Lifecycle,
+): Promise<WorkflowService> {
+  const workflows = await WorkflowService.open({
+    nodeName: config.node,
+    dataDir: config.dataDir,
+    limits: config.workflows,
+    registry,
+    scheduler,
+    logger,
+  });
+  life.add({ name: 'workflows', listen: async () => void (await workflows.resume()), quiesce: () => workflows.close() });
+  return workflows;
 }

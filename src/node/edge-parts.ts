@@ -24,6 +24,7 @@ import { createScheduleTrigger } from '../triggers/schedule/index.js';
 import { createHttpTrigger, type HttpTrigger } from '../triggers/http/index.js';
 import type { Trigger, TriggerContext } from '../triggers/trigger.js';
 import { PROJECT_ROOT, VERSION } from '../version.js';
+import { workflowRoutes } from '../workflows/routes.js';
 import { MAX_PARAM_LENGTH, type Core } from './core-parts.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -126,6 +127,7 @@ function addCompat(
           settled: core.settled,
           logger,
           runtimes: () => core.runtimes.info(),
+          workflows: core.workflows,
           // tinyFaaS's upload reply names the CoAP and gRPC endpoints.
           triggers,
         },
@@ -137,10 +139,11 @@ function addCompat(
   });
 }
 
-/** Routes of other parts on the native API: container images by name (issue 23), the cluster's node-to-node routes. */
+/** Routes of other parts on the native API: workflows, container images by name (issue 23), the cluster's node-to-node routes. */
 function nativePlugins(core: Core) {
   const containers = core.localRuntimes.find((r) => r instanceof ContainerRuntime);
   return [
+    workflowRoutes({ workflows: core.workflows }),
     ...(containers instanceof ContainerRuntime
       ? [imageRoutes({ images: containers.images, maxBytes: DEFAULT_IMAGE_LIMITS.archiveBytes })]
       : []),

@@ -11,7 +11,7 @@ import type { Invocation } from '../core/invocation.js';
 import type { Report } from '../core/report.js';
 import type { Result } from '../core/result.js';
 import { Journal } from './journal.js';
-import type { CallRecord, CallState } from './types.js';
+import type { CallRecord, CallState, JobKind } from './types.js';
 
 export interface CallTableOptions {
   /** <data>/calls */
@@ -24,6 +24,7 @@ export interface CallTableOptions {
 }
 
 const STATES: ReadonlySet<string> = new Set<CallState>(['queued', 'running', 'done', 'failed']);
+const KINDS: ReadonlySet<string> = new Set<JobKind>(['workflow']);
 /** Compact once the file holds this many lines more than twice the live records. */
 const COMPACT_MIN_LINES = 1000;
 const COMPACT_BYTES = 64 * 1024 * 1024;
@@ -37,6 +38,8 @@ export class CallTable {
   private readonly finished = new Map<string, number>();
   private readonly sweepTimer: NodeJS.Timeout;
   private closed = false;
+  /** Jobs a previous run left unfinished, until their owner resumes them (resumeJobs) or gives them up. */
+  private readonly unfinishedJobs: CallRecord[];
 
   private constructor(
     private readonly o: CallTableOptions,
@@ -44,6 +47,7 @@ export class CallTable {
     records: CallRecord[],
   ) {
     for (const r of records) this.records.set(r.id, r);
+    this.unfinishedJobs = records.filter((r) => r.kind !== undefined && r.finishedAt === undefined);
     const done = records.filter((r) => r.finishedAt !== undefined).sort((a, b) => finishedMs(a) - finishedMs(b));
     for (const r of done) this.finished.set(r.id, finishedMs(r));
     this.sweepTimer = setInterval(() => this.sweep(), Math.max(1000, Math.min(o.retentionMs, SWEEP_MAX_MS)));
@@ -62,7 +66,8 @@ export class CallTable {
     const kept: CallRecord[] = [];
     let interrupted = 0;
     for (const r of byId.values()) {
-      if (r.state === 'queued' || r.state === 'running') {
+      // A job's owner resumes it from its own journal (resumeJobs); only plain calls are lost with the process.
+      if ((r.state === 'queued' || r.state === 'running') && r.kind === undefined) {
         r.state = 'failed';
         r.finishedAt = nowIso;
         r.error = { ...RESTART_ERROR };
@@ -90,16 +95,57 @@ export class CallTable {
   }
 
   /** Records a new call durably; throws TernError 503 when the table is full of unfinished calls. */
-  async accept(inv: Invocation, isPrivate: boolean): Promise<CallRecord> {
+  accept(inv: Invocation, isPrivate: boolean): Promise<CallRecord> {
+    return this.acceptRecord(inv.id, inv.function, isPrivate, undefined);
+  }
+
+  /** Records a new job (`name`: what the record's `function` says) durably, as `accept` does a call. */
+  acceptJob(id: string, name: string, kind: JobKind, isPrivate: boolean): Promise<CallRecord> {
+    return this.acceptRecord(id, name, isPrivate, kind);
+  }
+
+  /** Jobs of `kind` a previous run of the node left unfinished; each is handed out once. */
+  takeUnfinished(kind: JobKind): CallRecord[] {
+    const taken = this.unfinishedJobs.filter((r) => r.kind === kind);
+    this.unfinishedJobs.splice(0, this.unfinishedJobs.length, ...this.unfinishedJobs.filter((r) => r.kind !== kind));
+    return taken;
+  }
+
+  /** An unfinished job nobody resumed: failed, as a plain call is when the node restarts. */
+  interrupted(id: string): void {
+    const r = this.records.get(id);
+    if (!r || r.finishedAt !== undefined) return;
+    r.state = 'failed';
+    r.finishedAt = new Date().toISOString();
+    r.error = { ...RESTART_ERROR };
+    this.finished.set(id, Date.now());
+    this.write(r);
+  }
+
+  /** `finish`, resolved once the record is on disk (a job's owner then drops its own journal). */
+  async finishDurably(id: string, result: Result): Promise<void> {
+    const r = this.complete(id, result);
+    if (r === undefined || this.closed) return;
+    await this.journal.append(r, true);
+    this.maybeCompact();
+  }
+
+  private async acceptRecord(
+    id: string,
+    fn: string,
+    isPrivate: boolean,
+    kind: JobKind | undefined,
+  ): Promise<CallRecord> {
     if (this.closed) throw new TernError('unavailable', 'the node is shutting down');
-    if (this.records.has(inv.id)) throw new TernError('conflict', `call id "${inv.id}" is already taken`);
+    if (this.records.has(id)) throw new TernError('conflict', `call id "${id}" is already taken`);
     this.makeRoom();
     const record: CallRecord = {
-      id: inv.id,
-      function: inv.function,
+      id,
+      function: fn,
       state: 'queued',
       createdAt: new Date().toISOString(),
       ...(isPrivate ? { private: true as const } : {}),
+      ...(kind !== undefined ? { kind } : {}),
     };
     this.records.set(record.id, record);
     try {
@@ -119,8 +165,15 @@ export class CallTable {
   }
 
   finish(id: string, result: Result): void {
+    const r = this.complete(id, result);
+    if (r === undefined) return;
+    this.write(r);
+    this.maybeCompact();
+  }
+
+  private complete(id: string, result: Result): CallRecord | undefined {
     const r = this.records.get(id);
-    if (!r || r.finishedAt !== undefined) return;
+    if (!r || r.finishedAt !== undefined) return undefined;
     const now = Date.now();
     r.finishedAt = new Date(now).toISOString();
     r.report = result.report;
@@ -141,8 +194,7 @@ export class CallTable {
       }
     }
     this.finished.set(id, now);
-    this.write(r);
-    this.maybeCompact();
+    return r;
   }
 
   /** The record, or undefined when unknown or expired. */
@@ -245,7 +297,7 @@ function isStringMap(v: unknown): v is Record<string, string> {
 /** A journal line as a record, or undefined when it is not one (a foreign or damaged line). */
 function asCallRecord(v: unknown): CallRecord | undefined {
   if (!isObject(v)) return undefined;
-  const { id, function: fn, state, createdAt, finishedAt, result, report, error } = v;
+  const { id, function: fn, state, createdAt, finishedAt, result, report, error, kind } = v;
   if (
     typeof id !== 'string' ||
     typeof fn !== 'string' ||
@@ -256,6 +308,8 @@ function asCallRecord(v: unknown): CallRecord | undefined {
     return undefined;
   const r: CallRecord = { id, function: fn, state: state as CallState, createdAt };
   if (typeof finishedAt === 'string') r.finishedAt = finishedAt;
+  if (typeof kind === 'string' && KINDS.has(kind)) r.kind = kind as JobKind;
+  if (v.private === true) r.private = true;
   if (
     isObject(result) &&
     typeof result.status === 'number' &&

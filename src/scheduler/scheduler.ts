@@ -19,7 +19,7 @@ import type { DeployedFunction, Registry } from '../registry/registry.js';
 import type { RuntimeName } from '../registry/spec.js';
 import type { LogSink, Runtime } from '../runtimes/runtime.js';
 import { CallTable } from './calls.js';
-import type { CallRecord, FunctionStatus, Scheduler } from './types.js';
+import type { CallRecord, FunctionStatus, JobKind, Scheduler } from './types.js';
 
 export interface SchedulerOptions {
   nodeName: string;
@@ -48,11 +48,34 @@ export interface SchedulerOptions {
   offloader?: (inv: Invocation, reason: TernError) => Promise<Result | undefined>;
 }
 
+/** An async job that is not one function call (a workflow run), kept in the same call table. */
+export interface AsyncJob {
+  id: string;
+  /** What the record's `function` names (the workflow). */
+  name: string;
+  kind: JobKind;
+  private: boolean;
+  /**
+   * Runs the job to its result; calls `running()` when it starts. Undefined: it stopped without an
+   * end (the node shuts down) and its owner resumes it at the next start.
+   */
+  run(running: () => void): Promise<Result | undefined>;
+  /** Called once the result is on disk. */
+  recorded?(): void;
+}
+
 export interface NodeScheduler extends Scheduler {
   /** A call forwarded by edge loop `origin`: run here, or the instance lent to `origin` (pool/leases.ts). */
   dispatch(inv: Invocation, origin: LoopId): Promise<Result | Lent>;
   /** Edge loop gives a lent instance back (`fn` its function). */
   returnLease(fn: string, instance: string, lastUsed: number, failure: TernError | undefined): void;
+  /** Accepts a job: recorded durably before this returns, then run. */
+  submitJob(job: AsyncJob): Promise<CallRecord>;
+  /**
+   * Jobs of `kind` the previous run of the node left unfinished: `adopt` gives each its job again
+   * (it runs on), or undefined (its record fails as interrupted by the restart).
+   */
+  resumeJobs(kind: JobKind, adopt: (record: CallRecord) => AsyncJob | undefined): number;
   /** A function is deployed (node start, first deploy) or has a new version (graceful update). */
   deployed(fn: DeployedFunction): Promise<void>;
   /** A function was deleted: new calls get 404, queued ones 503, running ones finish; resolves when all stopped. */
@@ -142,6 +165,47 @@ class LocalScheduler implements NodeScheduler {
     this.asyncRuns.add(run);
     void run.then(() => this.asyncRuns.delete(run));
     return accepted;
+  }
+
+  async submitJob(job: AsyncJob): Promise<CallRecord> {
+    if (this.closing) throw new TernError('unavailable', 'the node is shutting down');
+    const record = await this.calls.acceptJob(job.id, job.name, job.kind, job.private);
+    const accepted = { ...record };
+    this.track(this.runJob(job));
+    return accepted;
+  }
+
+  resumeJobs(kind: JobKind, adopt: (record: CallRecord) => AsyncJob | undefined): number {
+    let resumed = 0;
+    for (const record of this.calls.takeUnfinished(kind)) {
+      const job = this.closing ? undefined : adopt(record);
+      if (job === undefined) {
+        this.calls.interrupted(record.id);
+        continue;
+      }
+      this.track(this.runJob(job));
+      resumed++;
+    }
+    return resumed;
+  }
+
+  private track(run: Promise<void>): void {
+    this.asyncRuns.add(run);
+    void run.then(() => this.asyncRuns.delete(run));
+  }
+
+  private async runJob(job: AsyncJob): Promise<void> {
+    try {
+      const result = await job.run(() => this.calls.running(job.id));
+      if (result === undefined) return;
+      await this.calls.finishDurably(job.id, result);
+      job.recorded?.();
+    } catch (e) {
+      this.o.logger.error(
+        { event: 'calls', call: job.id, err: (e as Error).message },
+        'cannot record an async job result',
+      );
+    }
   }
 
   call(id: string, authenticated: boolean): CallRecord | undefined {

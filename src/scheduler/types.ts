@@ -1,5 +1,5 @@
 /** The scheduler's face to triggers, the gateway and the CLI. */
-export type { CallRecord, CallState, FunctionStatus, InstanceCounts } from '../core/status.js';
+export type { CallRecord, CallState, FunctionStatus, InstanceCounts, JobKind } from '../core/status.js';
 import type { Invocation } from '../core/invocation.js';
 import type { CallRecord, FunctionStatus } from '../core/status.js';
 import type { Result } from '../core/result.js';

@@ -135,6 +135,7 @@ describe('bench --quick', () => {
         'tern node (sieve-node)',
       ],
       protocols: ['tern http (hello)', 'tern coap (hello)', 'tern grpc (hello)'],
+      workflow: ['direct: 3 sequential calls', 'tern workflow: 3 Task states'],
       memory: [
         'tern wasm (hello)',
         'tern python (hello-python)',
@@ -167,7 +168,7 @@ describe('bench --quick', () => {
   test('every goal is evaluated', () => {
     assert.deepEqual(
       result.goals.map((g) => g.id),
-      ['warm-wasm-http', 'cold-wasm', 'cold-python', 'cold-node', 'wasm-density'],
+      ['warm-wasm-http', 'cold-wasm', 'cold-python', 'cold-node', 'wasm-density', 'workflow-overhead'],
     );
     for (const g of result.goals) {
       assert.notEqual(g.measured, null, `${g.id} not measured`);
@@ -269,6 +270,7 @@ describe('bench helpers', () => {
     assert.equal(goals['cold-node']!.met, false);
     assert.equal(goals['wasm-density']!.met, null);
     assert.equal(goals['wasm-density']!.measured, null);
+    assert.equal(goals['workflow-overhead']!.met, null);
   });
 
   test('the table keeps whole numbers whole and marks skipped components', () => {

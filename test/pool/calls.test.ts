@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import { TernError } from '../../src/core/errors.js';
+import { emptyReport } from '../../src/core/report.js';
 import { deferred, deployedOf, FakeRuntime, ok } from './fake-runtime.js';
 import { call, harness, type Harness } from './harness.js';
 
@@ -186,4 +187,54 @@ test('a result body over the stored limit fails the record with too_large', asyn
   assert.equal(r.state, 'failed');
   assert.equal(r.error!.code, 'too_large');
   assert.equal(r.result, undefined);
+});
+
+test('jobs (workflow runs): recorded like calls, kept unfinished over a restart for their owner, private ones stay private', async () => {
+  const dir = await tempDir();
+  const first = await harness({ dir });
+  const gate = deferred();
+  const result = (text: string) => ({ ...ok(text), report: emptyReport('test', 'wf') });
+  const hanging = await first.scheduler.submitJob({
+    id: 'job-hanging',
+    name: 'wf',
+    kind: 'workflow',
+    private: true,
+    run: async (running) => {
+      running();
+      await gate.promise;
+      return undefined;
+    },
+  });
+  assert.deepEqual([hanging.kind, hanging.function, hanging.private], ['workflow', 'wf', true]);
+  const orphan = await first.scheduler.submitJob({
+    id: 'job-orphan',
+    name: 'wf',
+    kind: 'workflow',
+    private: false,
+    run: () => gate.promise.then(() => undefined),
+  });
+  assert.equal(first.scheduler.call(orphan.id, false)!.state, 'queued');
+
+  // A second node on the same data folder, as after a crash of the first.
+  const second = await harness({ dir });
+  assert.throws(
+    () => second.scheduler.call('job-hanging', false),
+    (e: unknown) => e instanceof TernError && e.code === 'unauthorized',
+  );
+  assert.equal(second.scheduler.call('job-hanging', true)!.state, 'running', 'not failed: its owner resumes it');
+  const resumed = second.scheduler.resumeJobs('workflow', (record) =>
+    record.id === 'job-hanging'
+      ? { id: record.id, name: record.function, kind: 'workflow', private: true, run: async () => result('resumed') }
+      : undefined,
+  );
+  assert.equal(resumed, 1);
+  assert.equal(second.scheduler.call('job-orphan', true)!.state, 'failed', 'a job nobody resumes fails as interrupted');
+  for (let i = 0; i < 100 && second.scheduler.call('job-hanging', true)!.state !== 'done'; i++) await settled();
+  const done = second.scheduler.call('job-hanging', true)!;
+  assert.equal(done.state, 'done');
+  assert.equal(Buffer.from(done.result!.body, 'base64').toString(), 'resumed');
+
+  await second.cleanup();
+  gate.resolve();
+  await first.cleanup();
 });

@@ -114,6 +114,16 @@ const MANAGEMENT: Management[] = [
     contentType: 'application/gzip',
   },
   { listener: 'native', method: 'DELETE', target: '/v1/functions/hello' },
+  { listener: 'native', method: 'GET', target: '/v1/workflows' },
+  {
+    listener: 'native',
+    method: 'PUT',
+    target: '/v1/workflows/x',
+    body: async () => '{"StartAt":"A","States":{"A":{"Type":"Succeed"}}}',
+    contentType: 'application/json',
+  },
+  { listener: 'native', method: 'GET', target: '/v1/workflows/x/runs' },
+  { listener: 'native', method: 'DELETE', target: '/v1/workflows/x' },
   { listener: 'openfaas', method: 'GET', target: '/system/functions' },
   { listener: 'openfaas', method: 'GET', target: '/system/info' },
   { listener: 'openfaas', method: 'DELETE', target: '/system/functions', body: async () => '{"functionName":"hello"}' },
@@ -125,6 +135,18 @@ const MANAGEMENT: Management[] = [
   { listener: 'serverledge', method: 'POST', target: '/prewarm', body: async () => '{"Function":"hello"}' },
   { listener: 'serverledge', method: 'GET', target: '/function' },
   { listener: 'serverledge', method: 'GET', target: '/status' },
+  {
+    listener: 'serverledge',
+    method: 'POST',
+    target: '/workflow/create',
+    body: async () =>
+      JSON.stringify({
+        Name: 'x',
+        ASLSrc: Buffer.from('{"StartAt":"A","States":{"A":{"Type":"Succeed"}}}').toString('base64'),
+      }),
+  },
+  { listener: 'serverledge', method: 'POST', target: '/workflow/delete', body: async () => '{"Name":"x"}' },
+  { listener: 'serverledge', method: 'GET', target: '/workflow/list' },
   { listener: 'tinyfaas', method: 'POST', target: '/delete', body: async () => 'hello' },
   { listener: 'tinyfaas', method: 'POST', target: '/wipe' },
   { listener: 'tinyfaas', method: 'GET', target: '/list' },
@@ -181,6 +203,7 @@ describe('management routes, every spelling, no token', () => {
     const list = (await (await cn.node.api('GET', '/v1/functions')).json()) as { functions: { name: string }[] };
     assert.deepEqual(list.functions.map((f) => f.name).sort(), ['hello', 'secret']);
     assert.equal((await cn.node.api('GET', '/v1/state/k')).status, 404);
+    assert.equal((await cn.node.api('GET', '/v1/workflows/x')).status, 404, 'no workflow was deployed');
   });
 
   test('with the token the same routes answer (the sweep above was refused for the right reason)', async () => {

@@ -1,12 +1,12 @@
 /**
  * Serverledge's function management (grussorusso/serverledge internal/api/api.go): POST /create,
- * POST /delete, GET /function, POST /prewarm, GET /status. Every function on the node is listed and
+ * POST /update, POST /delete, GET /function, POST /prewarm, GET /status. Every function on the node is listed and
  * invocable; /create adds one from Serverledge's Function JSON.
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isTernError, TernError } from '../../core/errors.js';
@@ -39,11 +39,12 @@ const ORIGIN = { Vec: [0, 0, 0], Error: 1.5, Adjustment: 0, Height: 1e-5 };
 export function functionRoutes(app: FastifyInstance, deps: CompatDeps): void {
   const creating = new Set<string>();
 
-  app.post('/create', async (request, reply) => {
+  // /update is /create that may replace an existing function (api.go CreateOrUpdateFunction).
+  const createOrUpdate = (isUpdate: boolean) => async (request: FastifyRequest, reply: FastifyReply) => {
     const body = parseGoJson(request.body, functionBody, 'function');
     const name = body.name ?? '';
     if (name === '') throw new TernError('bad_request', 'Name: missing');
-    if (deps.registry.get(name) || creating.has(name)) return sendText(reply, 409, '');
+    if ((!isUpdate && deps.registry.get(name)) || creating.has(name)) return sendText(reply, 409, '');
     const runtime = body.runtime ?? '';
     if (!isServerledgeRuntime(runtime)) {
       const why = runtime === 'custom' ? ' Tern runs no container images: use python310, nodejs17 or nodejs17ng' : '';
@@ -63,7 +64,9 @@ export function functionRoutes(app: FastifyInstance, deps: CompatDeps): void {
       creating.delete(name);
     }
     return sendJson(reply, 200, { Created: name });
-  });
+  };
+  app.post('/create', createOrUpdate(false));
+  app.post('/update', createOrUpdate(true));
 
   app.post('/delete', async (request, reply) => {
     const body = parseGoJson(request.body, functionBody, 'function');

@@ -6,6 +6,7 @@ import type { CompatProfile } from '../compat.js';
 import { functionRoutes } from './function-routes.js';
 import { invokeRoutes } from './invoke-routes.js';
 import { installServerledgeErrors, notFoundRoute } from './replies.js';
+import { workflowRoutes } from './workflow-routes.js';
 
 export const SERVERLEDGE_DEFAULT_PORT = 1323;
 
@@ -18,6 +19,7 @@ export const serverledgeProfile: CompatProfile = {
       installServerledgeErrors(scope, deps.logger);
       invokeRoutes(scope, deps);
       functionRoutes(scope, deps);
+      workflowRoutes(scope, deps);
       notFoundRoute(scope);
     });
   },

@@ -12,6 +12,7 @@ import type { CompatDeps } from '../compat.js';
 import { parseGoJson } from './go-json.js';
 import { failureOf, failureStatus, sendJson, sendText } from './replies.js';
 import { serverledgeResponse } from './report.js';
+import { pollResponse } from './workflow-routes.js';
 
 /** client.InvocationRequest. QoSClass, QoSMaxRespT and CanDoOffloading are read and not acted on: Tern's scheduler decides. */
 const invocationRequest = z.object({
@@ -87,6 +88,8 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
   app.get<{ Params: { reqId: string } }>('/poll/:reqId', { config: { access: 'public' } }, async (request, reply) => {
     const record = deps.scheduler.call(request.params.reqId, request.authenticated);
     if (!record || record.state === 'queued' || record.state === 'running') return sendText(reply, 404, '');
+    // A workflow run's result is Serverledge's workflow InvocationResponse (async ids of both share /poll).
+    if (record.kind === 'workflow') return sendJson(reply, 200, pollResponse(record));
     const body = record.result ? Buffer.from(record.result.body, 'base64').toString('utf8') : '';
     const success = record.state === 'done' && (record.result?.status ?? 500) < 400;
     return sendJson(reply, 200, serverledgeResponse(success, success ? body : '', record.report));

@@ -16,7 +16,18 @@ export function sendJson(reply: FastifyReply, status: number, value: unknown): F
     .send(`${JSON.stringify(value)}\n`);
 }
 
-const ROUTES = new Set(['/create', '/delete', '/function', '/prewarm', '/status']);
+const ROUTES = new Set([
+  '/create',
+  '/update',
+  '/delete',
+  '/function',
+  '/prewarm',
+  '/status',
+  '/workflow/create',
+  '/workflow/import',
+  '/workflow/delete',
+  '/workflow/list',
+]);
 
 /** Errors as text with Tern's status (in the profile's own scope). */
 export function installServerledgeErrors(app: FastifyInstance, logger: Logger): void {
@@ -36,7 +47,7 @@ export function installServerledgeErrors(app: FastifyInstance, logger: Logger): 
 export function notFoundRoute(app: FastifyInstance): void {
   app.all('/*', { config: { access: 'public' } }, async (request, reply) => {
     const path = request.url.split('?')[0]!;
-    const known = ROUTES.has(path) || /^\/(invoke|poll)\/[^/]+$/.test(path);
+    const known = ROUTES.has(path) || /^\/(invoke|poll|workflow\/invoke|workflow\/resume)\/[^/]+$/.test(path);
     return known
       ? sendJson(reply, 405, { message: 'Method Not Allowed' })
       : sendJson(reply, 404, { message: 'Not Found' });
