@@ -63,9 +63,15 @@ export const configSchema = z
       .object({
         /** Event loops serving HTTP and hosting instances beside the control loop; 0 serves on the control loop alone. */
         loops: z.coerce.number().int().min(0).max(256).optional(),
+        /** Open connections in all (default: the file limit less the reserve). */
+        'max-connections': z.coerce.number().int().min(16).max(10_000_000).optional(),
+        /** Open connections from one client address. */
+        'max-connections-per-client': z.coerce.number().int().min(1).max(10_000_000).default(512),
+        /** File descriptors kept for the node itself (files, pipes, sandboxes), never for connections. */
+        'reserve-fds': z.coerce.number().int().min(16).max(1_000_000).default(256),
       })
       .strict()
-      .default({}),
+      .default({ 'max-connections-per-client': 512, 'reserve-fds': 256 }),
     queue: z
       .object({
         capacity: z.coerce.number().int().min(0).default(100),
@@ -209,7 +215,7 @@ export interface NodeConfig {
   logLevel: RawConfig['log-level'];
   memoryBudgetMiB: number;
   drainTimeoutMs: number;
-  http: { loops: number };
+  http: { loops: number; maxConnections?: number; perClient: number; reserveFds: number };
   queue: { capacity: number; waitMs: number };
   calls: { retentionMs: number; max: number };
   limits: { bodyBytes: number; archiveBytes: number; unpackedBytes: number; files: number };
@@ -396,7 +402,12 @@ export function loadConfig(
     logLevel: c['log-level'],
     memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
     drainTimeoutMs: c['drain-timeout'],
-    http: { loops: c.http.loops ?? Math.min(availableParallelism(), 64) },
+    http: {
+      loops: c.http.loops ?? Math.min(availableParallelism(), 64),
+      perClient: c.http['max-connections-per-client'],
+      reserveFds: c.http['reserve-fds'],
+      ...(c.http['max-connections'] !== undefined ? { maxConnections: c.http['max-connections'] } : {}),
+    },
     queue: { capacity: c.queue.capacity, waitMs: c.queue.wait },
     calls: { retentionMs: c.calls.retention, max: c.calls.max },
     limits: {

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
 import { TernError } from '../core/errors.js';
 import type { HostServices } from '../core/host.js';
+import type { ConnectionLimits } from '../http/connections.js';
 import type { LogSink } from '../core/logs.js';
 import type { CallRecord } from '../core/status.js';
 import type { MetricJson } from '../observability/call-stats.js';
@@ -33,6 +34,7 @@ export interface FleetOptions {
   scratchDir: string;
   logger: Logger;
   maxNameLength: number;
+  connections: { table: SharedArrayBuffer; limits: ConnectionLimits };
 }
 
 /** What the edge loops are served with: the control loop's scheduler and host side. */
@@ -169,6 +171,7 @@ export class LoopFleet implements LeaseHost, Placement {
       counters: this.counters.buffer,
       port: port2,
       maxNameLength: this.o.maxNameLength,
+      connections: this.o.connections,
     };
     const worker = new Worker(EDGE_URL, { workerData: init, transferList: [port2] });
     const channel = new Channel<ControlApi, EdgeApi>(port1);

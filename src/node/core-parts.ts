@@ -10,6 +10,7 @@ import { createCluster, type ClusterNode } from '../cluster/index.js';
 import type { NodeConfig } from '../config.js';
 import { TelemetryBus } from '../core/telemetry.js';
 import type { CallRecord, FunctionStatus } from '../core/status.js';
+import { connectionTable, limitsFor, raiseOpenFileLimit, type ConnectionLimits } from '../http/connections.js';
 import { LoopFleet } from '../loops/fleet.js';
 import { FunctionLogs } from '../observability/function-logs.js';
 import { lifecycleTelemetry } from '../observability/lifecycle.js';
@@ -44,6 +45,8 @@ export interface Core {
   /** The runtimes themselves (on the control loop), for the parts that need one's own API. */
   localRuntimes: Runtime[];
   registry: Registry;
+  /** The HTTP port's connection bounds and their shared counters (http/connections.ts). */
+  connections: ConnectionBounds;
   cluster: ClusterNode | undefined;
   scheduler: NodeScheduler;
   metrics: Metrics;
@@ -80,9 +83,18 @@ export async function buildCore(
     ...(config.redis !== undefined ? { redis: config.redis } : {}),
   });
   life.add({ name: 'state', close: () => host.close() });
+  const connections = connectionBounds(config, logger);
   const loops =
     config.http.loops > 0
-      ? new LoopFleet({ loops: config.http.loops, config, token, scratchDir, logger, maxNameLength: MAX_PARAM_LENGTH })
+      ? new LoopFleet({
+          loops: config.http.loops,
+          config,
+          token,
+          scratchDir,
+          logger,
+          maxNameLength: MAX_PARAM_LENGTH,
+          connections,
+        })
       : undefined;
   const local = createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: host.services }, config);
   const runtimes = life.add(new RuntimeSet(loops ? local.map((r) => loops.runtime(r)) : local, logger));
@@ -122,11 +134,29 @@ export async function buildCore(
     loops,
     runtimes,
     localRuntimes: local,
+    connections,
     registry,
     cluster,
     settled,
     ...scheduled,
   };
+}
+
+export interface ConnectionBounds {
+  table: SharedArrayBuffer;
+  limits: ConnectionLimits;
+}
+
+/** The open-file limit raised where allowed, and the connection bounds under it. */
+function connectionBounds(config: NodeConfig, logger: Logger): ConnectionBounds {
+  const fdLimit = raiseOpenFileLimit();
+  const limits = limitsFor(fdLimit, {
+    perClient: config.http.perClient,
+    reserve: config.http.reserveFds,
+    ...(config.http.maxConnections !== undefined ? { maxConnections: config.http.maxConnections } : {}),
+  });
+  logger.debug({ event: 'connections', fdLimit, ...limits }, `HTTP connections: at most ${limits.total}`);
+  return { table: connectionTable(), limits };
 }
 
 async function buildRegistry(

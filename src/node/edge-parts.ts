@@ -69,7 +69,13 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     uiDir: join(PROJECT_ROOT, 'ui'),
     state: core.host.state,
   });
-  const http = createHttpTrigger({ host: config.host, port: config.port, api, loops: core.loops });
+  const http = createHttpTrigger({
+    host: config.host,
+    port: config.port,
+    api,
+    loops: core.loops,
+    connections: core.connections,
+  });
   const ctx: TriggerContext = {
     invoke: (inv) => core.scheduler.invoke(inv),
     registry: core.registry,

@@ -35,6 +35,8 @@ export interface StartOptions {
   data?: string;
   token?: string;
   timeoutMs?: number;
+  /** A command the node runs under (e.g. ['prlimit', '--nofile=1024:1024']). */
+  prefix?: string[];
 }
 
 export async function startTern(opts: StartOptions = {}): Promise<TernProcess> {
@@ -55,7 +57,8 @@ export async function startTern(opts: StartOptions = {}): Promise<TernProcess> {
     data,
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, {
+  const [command, ...before] = [...(opts.prefix ?? []), process.execPath];
+  const proc = spawn(command!, [...before, ...args], {
     env: { ...process.env, TERN_TOKEN: token, TERN_LOG_LEVEL: process.env.TERN_TEST_LOG_LEVEL ?? 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -16,6 +16,7 @@ import type { Channel } from '../channel.js';
 import type { ControlApi, EdgeApi, FirstCall, LeaseGrant, LeaseReturn } from '../protocol.js';
 import { invocationToWire, resultFromWire, toEpoch } from '../wire.js';
 import type { EdgeInstances } from './instances.js';
+import { Deadlines } from './deadlines.js';
 import { EdgeLease, LeaseTable } from './leases.js';
 
 /** Errors after which the instance is not trusted again (as the pool's FATAL). */
@@ -46,8 +47,12 @@ export interface EdgeCallsOptions {
   usedHost: (callId: string) => boolean;
 }
 
+/** Calls here are stopped by killing their instance, never through their signal. */
+const NEVER_ABORTED = new AbortController().signal;
+
 export class EdgeCalls {
   readonly leases = new LeaseTable();
+  private readonly deadlines = new Deadlines();
   private readonly sweeper: NodeJS.Timeout;
   private running = 0;
   private idleWaiters: (() => void)[] = [];
@@ -188,22 +193,21 @@ export class EdgeCalls {
   /** The instance's call, bounded by the function's timeout (the pool's rule: past it the instance is killed). */
   private callWithin(lease: EdgeLease, inv: Invocation): Promise<Response> {
     const timeoutMs = lease.grant.timeoutMs;
-    const abort = new AbortController();
     return new Promise<Response>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        abort.abort();
+      const done = this.deadlines.add(timeoutMs, () => {
+        // Killing the instance ends the call it runs; the lease goes back broken.
         void lease.instance.kill().catch(() => undefined);
         reject(
           new TernError('timeout', `function "${inv.function}" did not finish within ${formatDuration(timeoutMs)}`),
         );
-      }, timeoutMs);
-      lease.instance.call(inv, abort.signal).then(
+      });
+      lease.instance.call(inv, NEVER_ABORTED).then(
         (r) => {
-          clearTimeout(timer);
+          done();
           resolve(r);
         },
         (e: unknown) => {
-          clearTimeout(timer);
+          done();
           reject(e);
         },
       );

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import type { NodeConfig } from '../../config.js';
+import { guardConnections, type ConnectionLimits } from '../../http/connections.js';
 import { NodeCredentials } from '../../http/credentials.js';
 import { normaliseTarget } from '../../http/listener.js';
 import { proxyTo } from '../../http/proxy.js';
@@ -38,6 +39,8 @@ export interface EdgeInit {
   port: MessagePort;
   /** Longest function name the router takes (longer ones get its 414). */
   maxNameLength: number;
+  /** Bounds on the port's connections, counted with the other loops (http/connections.ts). */
+  connections: { table: SharedArrayBuffer; limits: ConnectionLimits };
 }
 
 const init = workerData as EdgeInit;
@@ -119,6 +122,7 @@ async function listen(a: { fd: number; host: string; port: number }): Promise<vo
   const s = createServer(handler());
   // fastify's defaults, as the control loop's own server uses them.
   s.keepAliveTimeout = 72_000;
+  guardConnections(s, init.connections.table, init.connections.limits);
   server = s;
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);

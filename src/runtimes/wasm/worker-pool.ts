@@ -357,6 +357,8 @@ class PooledWorker {
 interface Waiter {
   resolve(w: PooledWorker): void;
   reject(e: unknown): void;
+  /** The program it runs (each holds at most `perProgram` workers at once). */
+  program: number;
 }
 
 /** What a cancelled wait rejects with (the reason itself is in the CallControl). */
@@ -385,6 +387,8 @@ export class WorkerPool {
   private readonly workers = new Set<PooledWorker>();
   private idle: PooledWorker[] = [];
   private readonly waiters: Waiter[] = [];
+  /** Workers each program holds now: one function's long calls never take every worker. */
+  private readonly held = new Map<number, number>();
   private closed = false;
   private starting = 0;
   /** Guests waiting in a slow `tern` import: their workers hold no CPU, so others may be added. */
@@ -474,18 +478,43 @@ export class WorkerPool {
     for (const waiter of this.waiters.splice(0)) waiter.reject(e);
   }
 
+  /**
+   * Workers one program may hold at once: half the pool (rounded up). A function whose calls spin
+   * leaves the other half to the others (short calls do not need workers at all: inline.ts).
+   */
+  private get perProgram(): number {
+    return Math.max(1, Math.ceil(this.options.size / 2));
+  }
+
+  private hold(program: number, delta: number): void {
+    const n = (this.held.get(program) ?? 0) + delta;
+    if (n <= 0) this.held.delete(program);
+    else this.held.set(program, n);
+  }
+
+  /** A free worker goes to the oldest waiter whose program is under its share, else to the idle list. */
   private release(w: PooledWorker): void {
     if (w.dead !== undefined || this.closed) return;
-    const waiter = this.waiters.shift();
-    if (waiter) waiter.resolve(w);
-    else this.idle.push(w);
+    const i = this.waiters.findIndex((x) => (this.held.get(x.program) ?? 0) < this.perProgram);
+    if (i === -1) {
+      this.idle.push(w);
+      return;
+    }
+    const [waiter] = this.waiters.splice(i, 1);
+    this.hold(waiter!.program, 1);
+    waiter!.resolve(w);
   }
 
   /** An idle worker at once, or a promise of the next free one (`waiting` is called first then). */
-  private acquire(control: CallControl, waiting: () => void): PooledWorker | Promise<PooledWorker> {
+  private acquire(program: number, control: CallControl, waiting: () => void): PooledWorker | Promise<PooledWorker> {
     if (this.closed) throw new TernError('unavailable', 'the wasm runtime is shut down');
-    const w = this.idle.pop();
-    if (w) return w;
+    if ((this.held.get(program) ?? 0) < this.perProgram) {
+      const w = this.idle.pop();
+      if (w) {
+        this.hold(program, 1);
+        return w;
+      }
+    }
     if (this.waiters.length >= this.options.maxQueue)
       throw new TernError(
         'no_capacity',
@@ -496,7 +525,7 @@ export class WorkerPool {
     // A booting worker (a prewarmed one too) is what this call waits for: keep the process alive for it.
     for (const booting of this.workers) if (!booting.online) booting.worker.ref();
     return new Promise<PooledWorker>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject };
+      const waiter: Waiter = { resolve, reject, program };
       this.waiters.push(waiter);
       control.onCancel(() => {
         const i = this.waiters.indexOf(waiter);
@@ -534,7 +563,7 @@ export class WorkerPool {
       if (before) return before;
       let w: PooledWorker;
       try {
-        w = await this.acquire(control, listen);
+        w = await this.acquire(program.id, control, listen);
       } catch (e) {
         const outcome = e === CANCELLED ? stopped() : undefined;
         if (outcome) return outcome;
@@ -548,6 +577,7 @@ export class WorkerPool {
         return await w.call(program, input, listen);
       } finally {
         control.onCancel(undefined);
+        this.hold(program.id, -1);
         this.release(w);
       }
     } finally {

@@ -5,6 +5,7 @@
  * server listens on the port itself.
  */
 import type { FastifyInstance } from 'fastify';
+import { guardConnections, type ConnectionLimits } from '../../http/connections.js';
 import type { LoopFleet } from '../../loops/fleet.js';
 import type { Trigger } from '../trigger.js';
 
@@ -14,6 +15,8 @@ export interface HttpTriggerOptions {
   /** The control loop's server (src/gateway/server.ts). */
   api: FastifyInstance;
   loops: LoopFleet | undefined;
+  /** Bounds on the port's connections (with loops, each loop enforces them itself). */
+  connections: { table: SharedArrayBuffer; limits: ConnectionLimits };
 }
 
 export interface HttpTrigger extends Trigger {
@@ -35,6 +38,7 @@ export function createHttpTrigger(o: HttpTriggerOptions): HttpTrigger {
         await o.api.listen({ path: o.loops.apiSocket });
         port = await o.loops.listen(o.host, o.port);
       } else {
+        guardConnections(o.api.server, o.connections.table, o.connections.limits);
         await o.api.listen({ host: o.host, port: o.port });
         const address = o.api.server.address();
         port = typeof address === 'object' && address ? address.port : o.port;
