@@ -10,7 +10,7 @@ import { OUTCOME, type OutcomeKind, type ProgramMessage } from './protocol.js';
 import type { TernHost } from './tern-imports.js';
 import { TERN_MODULE } from './tern-imports.js';
 import { ReadOnlyTree } from './wasi-files.js';
-import { OutputLimitExceeded, ProcExit, Wasi, WASI_MODULE } from './wasi.js';
+import { OutputLimitExceeded, ProcExit, Wasi, WASI_MODULE, WouldBlock } from './wasi.js';
 import { wasm, type WasmImports, type WasmInstance, type WasmMemory } from './wasm-api.js';
 
 interface Program {
@@ -40,8 +40,9 @@ export interface GuestOutcome {
   exitCode: number;
   message: string;
   memoryBytes: number;
-  /** The call ran out of fuel (a preemptible module run with a budget). */
+  /** The call was stopped to run again elsewhere: out of fuel, or it would have slept (`blocked`). */
   preempted?: boolean;
+  blocked?: boolean;
 }
 
 export interface GuestCall {
@@ -90,7 +91,8 @@ export class GuestRunner {
     /** Keep one instance per resettable program and reset it after each call, instead of instantiating per call. */
     private readonly keepInstances = false,
   ) {
-    this.wasi = new Wasi(limits);
+    // A runner that keeps instances runs on an event loop: no guest may sleep there.
+    this.wasi = new Wasi(limits, !keepInstances);
   }
 
   has(id: number): boolean {
@@ -268,6 +270,15 @@ export class GuestRunner {
     bytes: number,
   ): GuestOutcome {
     if (e instanceof ProcExit) return { kind: OUTCOME.EXIT, exitCode: e.code, message: '', memoryBytes: bytes };
+    if (e instanceof WouldBlock)
+      return {
+        kind: OUTCOME.TRAP,
+        exitCode: 0,
+        message: 'would sleep',
+        memoryBytes: bytes,
+        preempted: true,
+        blocked: true,
+      };
     if (e instanceof OutputLimitExceeded)
       return { kind: OUTCOME.OUTPUT_LIMIT, exitCode: 0, message: `stdout passed ${e.limit} bytes`, memoryBytes: bytes };
     const refused = instance?.exports[GROW_REFUSED_EXPORT];

@@ -72,6 +72,7 @@ export class InlineRunner {
     try {
       if (o.preempted) {
         program.notBefore = performance.now() + BACKOFF_MS;
+        if (o.blocked) return undefined;
         // Keep the budget near the slice on this machine: halve it when it ran far over, double it when far under.
         if (runMs > INLINE_SLICE_MS * 4) this.unitsPerMs = Math.max(1_000, this.unitsPerMs / 2);
         else if (runMs < INLINE_SLICE_MS / 4) this.unitsPerMs = Math.min(1e9, this.unitsPerMs * 2);

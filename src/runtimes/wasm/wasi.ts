@@ -19,6 +19,12 @@ export class ProcExit {
   constructor(readonly code: number) {}
 }
 
+/**
+ * Thrown where the guest would sleep on a thread that must not block (an event loop running it
+ * inline): the call stops, and runs again where sleeping is fine (a worker).
+ */
+export class WouldBlock {}
+
 /** Thrown when stdout passes its limit: the call stops there. */
 export class OutputLimitExceeded {
   constructor(readonly limit: number) {}
@@ -105,7 +111,11 @@ export class Wasi {
   private stdinPos = 0;
   private readonly functions: Record<string, HostFunction>;
 
-  constructor(limits: { stdout: number; stderr: number }) {
+  constructor(
+    limits: { stdout: number; stderr: number },
+    /** False on an event loop: a guest that would sleep is stopped with WouldBlock instead. */
+    private readonly maySleep = true,
+  ) {
     this.stdout = new OutputBuffer(limits.stdout);
     this.stderr = new OutputBuffer(limits.stderr);
     this.functions = this.buildFunctions();
@@ -460,7 +470,10 @@ export class Wasi {
     if (events.length === 0) {
       const nearest = clocks.reduce((m, c) => (c.waitNs < m ? c.waitNs : m), clocks[0]!.waitNs);
       const ms = Number(nearest) / 1e6;
-      if (ms > 0) Atomics.wait(sleeper, 0, 0, ms);
+      if (ms > 0) {
+        if (!this.maySleep) throw new WouldBlock();
+        Atomics.wait(sleeper, 0, 0, ms);
+      }
       events = clocks
         .filter((c) => c.waitNs <= nearest)
         .map((c) => ({ userdata: c.userdata, type: EVENTTYPE.CLOCK, error: ERRNO.SUCCESS, nbytes: 0n }));

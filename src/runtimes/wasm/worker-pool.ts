@@ -137,6 +137,8 @@ class PooledWorker {
   dead: string | undefined;
   /** Set when the pool terminated it on purpose (abort, kill, close). */
   private abortReason: unknown;
+  /** The program whose share this worker counts against while it runs a call (see WorkerPool.held). */
+  charge: { program: number; blocked: boolean } | undefined;
 
   constructor(
     limits: PoolOptions['limits'],
@@ -441,8 +443,14 @@ export class WorkerPool {
 
   /** `forCall`: a call waits for it, so it must keep the process alive until it is online. */
   private spawn(forCall: boolean): void {
-    const w = new PooledWorker(this.options.limits, this.options.spinUs, this.options.workerSpinUs, (delta) =>
-      this.blockedChanged(delta),
+    const w: PooledWorker = new PooledWorker(
+      this.options.limits,
+      this.options.spinUs,
+      this.options.workerSpinUs,
+      (delta) => {
+        this.chargeBlocked(w, delta > 0);
+        this.blockedChanged(delta);
+      },
     );
     if (forCall) w.worker.ref();
     this.workers.add(w);
@@ -492,6 +500,28 @@ export class WorkerPool {
     else this.held.set(program, n);
   }
 
+  private charge(w: PooledWorker, program: number): PooledWorker {
+    w.charge = { program, blocked: false };
+    this.hold(program, 1);
+    return w;
+  }
+
+  private discharge(w: PooledWorker): void {
+    if (w.charge && !w.charge.blocked) this.hold(w.charge.program, -1);
+    w.charge = undefined;
+  }
+
+  /**
+   * A guest blocked in a `tern` import (a chained call, a lock) uses no CPU, so it stops counting
+   * against its program's share: a function that calls itself must get a worker for its child.
+   */
+  private chargeBlocked(w: PooledWorker, blocked: boolean): void {
+    if (!w.charge || w.charge.blocked === blocked) return;
+    w.charge.blocked = blocked;
+    this.hold(w.charge.program, blocked ? -1 : 1);
+    if (blocked && this.idle.length > 0) this.release(this.idle.pop()!);
+  }
+
   /** A free worker goes to the oldest waiter whose program is under its share, else to the idle list. */
   private release(w: PooledWorker): void {
     if (w.dead !== undefined || this.closed) return;
@@ -501,8 +531,7 @@ export class WorkerPool {
       return;
     }
     const [waiter] = this.waiters.splice(i, 1);
-    this.hold(waiter!.program, 1);
-    waiter!.resolve(w);
+    waiter!.resolve(this.charge(w, waiter!.program));
   }
 
   /** An idle worker at once, or a promise of the next free one (`waiting` is called first then). */
@@ -510,10 +539,7 @@ export class WorkerPool {
     if (this.closed) throw new TernError('unavailable', 'the wasm runtime is shut down');
     if ((this.held.get(program) ?? 0) < this.perProgram) {
       const w = this.idle.pop();
-      if (w) {
-        this.hold(program, 1);
-        return w;
-      }
+      if (w) return this.charge(w, program);
     }
     if (this.waiters.length >= this.options.maxQueue)
       throw new TernError(
@@ -577,7 +603,7 @@ export class WorkerPool {
         return await w.call(program, input, listen);
       } finally {
         control.onCancel(undefined);
-        this.hold(program.id, -1);
+        this.discharge(w);
         this.release(w);
       }
     } finally {
