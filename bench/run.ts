@@ -5,7 +5,8 @@
  *
  *   --quick        tiny loads (the test suite's smoke run); writes to a temp folder unless --out
  *   --out DIR      where to write the results
- *   --only IDS     comma-separated: warm-http,cold-start,sieve,protocols,workflow,memory,components
+ *   --only IDS     comma-separated: warm-http,cold-start,sieve,protocols,workflow,memory,components,core-scaling
+ *   --scaling S    core-scaling load as WARMUP,MEASURE seconds (default 3,8; shorter on a lent machine)
  *   --render FILE  only re-render FILE.json's Markdown beside it (after a change to the tables)
  */
 import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
@@ -26,6 +27,7 @@ import { goalsTable, renderMarkdown } from './lib/table.js';
 import { startTernNode } from './lib/tern-node.js';
 import { startBareHttp, startWorkerd } from './reference/servers.js';
 import { coldStart, deployColdCopies } from './scenarios/cold-start.js';
+import { coreScaling } from './scenarios/core-scaling.js';
 import { componentBenches } from './scenarios/components.js';
 import type { Peers, ScenarioContext } from './scenarios/context.js';
 import { memoryScenario } from './scenarios/memory.js';
@@ -42,6 +44,7 @@ export const SCENARIO_IDS = [
   'workflow',
   'memory',
   'components',
+  'core-scaling',
 ] as const;
 type ScenarioId = (typeof SCENARIO_IDS)[number];
 
@@ -49,6 +52,8 @@ export interface RunOptions {
   quick: boolean;
   out?: string;
   only?: ScenarioId[];
+  /** Core-scaling warm-up and measured seconds per target. */
+  scaling?: { warmupS: number; durationS: number };
 }
 
 export interface RunOutcome {
@@ -136,7 +141,8 @@ async function writeAtomically(path: string, text: string): Promise<void> {
 }
 
 export async function runBench(o: RunOptions): Promise<RunOutcome> {
-  const plan = o.quick ? QUICK_PLAN : FULL_PLAN;
+  const basePlan = o.quick ? QUICK_PLAN : FULL_PLAN;
+  const plan: Plan = o.scaling ? { ...basePlan, scaling: { ...basePlan.scaling, ...o.scaling } } : basePlan;
   const wanted = (id: ScenarioId) => o.only === undefined || o.only.includes(id);
   const started = new Date();
   const t0 = performance.now();
@@ -150,6 +156,13 @@ export async function runBench(o: RunOptions): Promise<RunOutcome> {
         scenarios.push(await memoryScenario(plan));
       } catch (e) {
         scenarios.push(failed('memory', e));
+      }
+    }
+    if (wanted('core-scaling') && !interrupted()) {
+      try {
+        scenarios.push(await coreScaling(plan));
+      } catch (e) {
+        scenarios.push(failed('core-scaling', e));
       }
     }
     if (wanted('components') && !interrupted()) components = await componentBenches(plan);
@@ -188,6 +201,12 @@ function parseOnly(value: string): ScenarioId[] {
   return ids as ScenarioId[];
 }
 
+function parseScaling(value: string): { warmupS: number; durationS: number } {
+  const m = /^(\d{1,3}),(\d{1,3})$/.exec(value.trim());
+  if (!m || Number(m[2]) < 1) throw new Error('--scaling: expected WARMUP,MEASURE in whole seconds, e.g. 2,5');
+  return { warmupS: Number(m[1]), durationS: Number(m[2]) };
+}
+
 async function main(): Promise<void> {
   const program = new Command('bench')
     .description("Tern's benchmark suite")
@@ -195,8 +214,9 @@ async function main(): Promise<void> {
     .option('--out <dir>', 'folder for <date>.json and <date>.md')
     .option('--only <ids>', `comma-separated subset of ${SCENARIO_IDS.join(',')}`)
     .option('--render <file>', "re-render a results .json's Markdown beside it, run nothing")
+    .option('--scaling <warmup,measure>', 'core-scaling seconds per target (default 3,8)')
     .parse();
-  const flags = program.opts<{ quick?: boolean; out?: string; only?: string; render?: string }>();
+  const flags = program.opts<{ quick?: boolean; out?: string; only?: string; render?: string; scaling?: string }>();
   if (flags.render) {
     const result = resultFileSchema.parse(JSON.parse(await readFile(flags.render, 'utf8')));
     const md = flags.render.replace(/\.json$/, '') + '.md';
@@ -209,6 +229,7 @@ async function main(): Promise<void> {
     quick: flags.quick === true,
     ...(flags.out ? { out: flags.out } : {}),
     ...(flags.only ? { only: parseOnly(flags.only) } : {}),
+    ...(flags.scaling ? { scaling: parseScaling(flags.scaling) } : {}),
   });
   process.stdout.write(
     `${goalsTable(outcome.result.goals)}\n\nresults: ${outcome.json}\n         ${outcome.markdown}\n`,

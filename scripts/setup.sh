@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio   # micro-VM runtime and its example
   chromium chromium-driver                      # dashboard end-to-end test
   zip                                           # zip archives in tests
+  wrk                                           # bench: multi-threaded HTTP load for the core-scaling scenario
   crun runc socat slirp4netns iproute2          # container runtime: OCI runtimes, port forwarder, outbound network
 )
 

@@ -25,6 +25,36 @@ function goal(
   return { id, text, target, unit, measured: m, met: m === null ? null : met(m) };
 }
 
+/**
+ * The smallest ratio, over every core count, of a Tern row of `runtime` and `workload` (1 hello,
+ * 2 sieve) to node:http in as many processes as cores: throughput must grow with every core.
+ */
+function worstScaling(scenarios: Scenario[], runtime: string, workload: number): number | null {
+  const rows = latency(scenarios, 'core-scaling')?.rows.filter(
+    (r) => r.role === 'tern' && r.runtime === runtime && r.extra?.workload === workload,
+  );
+  const ratios = (rows ?? []).map((r) => r.vs[0]?.ratio).filter((v): v is number => typeof v === 'number');
+  return ratios.length === 0 ? null : Math.min(...ratios);
+}
+
+function scalingGoals(scenarios: Scenario[]): Goal[] {
+  const scaling = (runtime: string, workload: number, label: string, min: number): Goal =>
+    goal(
+      `scaling-${runtime}-${workload === 1 ? 'hello' : 'sieve'}`,
+      `${label} vs node:http in N processes on N cores, worst N`,
+      `≥ ${min}×`,
+      '×',
+      worstScaling(scenarios, runtime, workload),
+      (v) => v >= min,
+    );
+  return [
+    scaling('wasm', 1, 'Warm wasm hello', 0.5),
+    scaling('wasm', 2, 'Warm wasm sieve n=10000', 0.7),
+    scaling('python', 1, 'Warm python hello', 0.3),
+    scaling('node', 1, 'Warm node hello', 0.3),
+  ];
+}
+
 export function evaluateGoals(scenarios: Scenario[]): Goal[] {
   const warm = latency(scenarios, 'warm-http');
   const wasmWarm = warm?.rows.find((r) => r.role === 'tern' && r.runtime === 'wasm');
@@ -54,5 +84,6 @@ export function evaluateGoals(scenarios: Scenario[]): Goal[] {
       typeof workflow === 'number' ? workflow : null,
       (v) => v <= 0.2,
     ),
+    ...scalingGoals(scenarios),
   ];
 }

@@ -14,6 +14,8 @@ export interface Plan {
   memorySettleMs: number;
   /** Bound on each component bench from the other bench files. */
   componentTimeoutMs: number;
+  /** The core-scaling scenario's wrk load per target (seconds; wrk's smallest run is 1 s). */
+  scaling: { connections: number; warmupS: number; durationS: number };
 }
 
 export const FULL_PLAN: Plan = {
@@ -26,6 +28,7 @@ export const FULL_PLAN: Plan = {
   memoryInstances: { wasm: 1_000, process: 8 },
   memorySettleMs: 2_000,
   componentTimeoutMs: 150_000,
+  scaling: { connections: 64, warmupS: 3, durationS: 8 },
 };
 
 export const QUICK_PLAN: Plan = {
@@ -38,4 +41,5 @@ export const QUICK_PLAN: Plan = {
   memoryInstances: { wasm: 10, process: 1 },
   memorySettleMs: 100,
   componentTimeoutMs: 60_000,
+  scaling: { connections: 8, warmupS: 1, durationS: 1 },
 };

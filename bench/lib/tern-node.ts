@@ -27,6 +27,8 @@ export interface TernNode {
 
 export interface TernNodeOptions {
   args?: string[];
+  /** CPUs to pin the node to (a taskset list such as "0-3"). */
+  pin?: string;
   startTimeoutMs?: number;
 }
 
@@ -60,7 +62,9 @@ export async function startTernNode(options: TernNodeOptions = {}): Promise<Tern
     BENCH_LOG_LEVEL,
     ...(options.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, {
+  const [command, argv] =
+    options.pin === undefined ? [process.execPath, args] : ['taskset', ['-c', options.pin, process.execPath, ...args]];
+  const proc = spawn(command, argv, {
     env: { ...process.env, TERN_TOKEN: TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

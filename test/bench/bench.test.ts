@@ -142,6 +142,14 @@ describe('bench --quick', () => {
         'tern node (hello-node)',
         'tern binary (echo-binary)',
       ],
+      'core-scaling': [
+        'node:http 1 process, hello @1',
+        'node:http 1 process, sieve @1',
+        'tern wasm hello @1',
+        'tern wasm sieve @1',
+        'tern python hello @1',
+        'tern node hello @1',
+      ],
     };
     assert.deepEqual(
       result.scenarios.map((s) => s.id),
@@ -168,7 +176,18 @@ describe('bench --quick', () => {
   test('every goal is evaluated', () => {
     assert.deepEqual(
       result.goals.map((g) => g.id),
-      ['warm-wasm-http', 'cold-wasm', 'cold-python', 'cold-node', 'wasm-density', 'workflow-overhead'],
+      [
+        'warm-wasm-http',
+        'cold-wasm',
+        'cold-python',
+        'cold-node',
+        'wasm-density',
+        'workflow-overhead',
+        'scaling-wasm-hello',
+        'scaling-wasm-sieve',
+        'scaling-python-hello',
+        'scaling-node-hello',
+      ],
     );
     for (const g of result.goals) {
       assert.notEqual(g.measured, null, `${g.id} not measured`);

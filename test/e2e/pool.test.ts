@@ -40,7 +40,9 @@ async function deploy(node: TernProcess, name: string, toml: string, files: Reco
 describe('pool policies with real runtimes', () => {
   let node: TernProcess;
   before(async () => {
-    node = await startTern();
+    // One edge loop: these tests follow one instance from call to call, and wasm instances are
+    // leased per loop (e2e/loops.test.ts shows the policies across several).
+    node = await startTern({ args: ['--loops', '1'] });
   });
   after(async () => {
     assert.equal(await node.stop({ cleanup: true }), 0);
