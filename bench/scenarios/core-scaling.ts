@@ -72,10 +72,23 @@ function startCluster(processes: number, cpus: string): Promise<ChildServer> {
   });
 }
 
-async function startTern(n: number, cpus: string): Promise<TernNode> {
+/** A node on `cpus` with every function that deploys here (one that cannot is skipped with why). */
+async function startTern(
+  n: number,
+  cpus: string,
+  skipped: Skipped[],
+): Promise<{ node: TernNode; deployed: Set<string> }> {
   const node = await startTernNode({ args: ['--loops', String(n)], pin: cpus });
-  for (const f of SCALED_FUNCTIONS) await deployExample(node, f.example, f.example);
-  return node;
+  const deployed = new Set<string>();
+  for (const f of SCALED_FUNCTIONS) {
+    try {
+      await deployExample(node, f.example, f.example);
+      deployed.add(f.example);
+    } catch (e) {
+      skipped.push({ target: ternName(f.runtime, f.workload, n), reason: reason(e) });
+    }
+  }
+  return { node, deployed };
 }
 
 interface Measured {
@@ -123,15 +136,16 @@ async function measureLevel(n: number, machineCores: number, plan: Plan, skipped
       await server.stop();
     }
   }
-  let node: TernNode;
+  let started: { node: TernNode; deployed: Set<string> };
   try {
-    node = await startTern(n, serverCpus);
+    started = await startTern(n, serverCpus, skipped);
   } catch (e) {
     skipped.push({ target: `tern @${n}`, reason: reason(e) });
     return out;
   }
+  const { node, deployed } = started;
   try {
-    for (const f of SCALED_FUNCTIONS) {
+    for (const f of SCALED_FUNCTIONS.filter((x) => deployed.has(x.example))) {
       const t: Target = {
         name: ternName(f.runtime, f.workload, n),
         role: 'tern',

@@ -38,4 +38,12 @@ export async function serve(flags: ConfigOverrides): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  void node.failed.then(async (why) => {
+    process.stderr.write(`tern: ${why}; stopping (exit code ${EXIT_FAILED})\n`);
+    await node.stop().catch((e: unknown) => node.logger.error({ err: e }, 'shutdown failed'));
+    process.exit(EXIT_FAILED);
+  });
 }
+
+/** The node stopped itself because it could not go on (EX_SOFTWARE): a supervisor should restart it. */
+const EXIT_FAILED = 70;

@@ -3,7 +3,13 @@
  * first one bind the HTTP port and the others accept on the same socket, places instances on
  * them, asks lent instances back, answers their requests (forwarded calls, async submits, lease
  * returns, host requests, log lines) and gathers their call statistics for /metrics and
- * recent calls. A loop that dies is started again; the instances it hosted are reported gone.
+ * recent calls.
+ *
+ * The loops accept on one listening descriptor (Node 20 has neither reusePort nor a way to dup a
+ * descriptor), and a thread's end closes every handle it holds: a loop that ends takes the port
+ * down for all. So a loop is not restarted in place: the node is told (onFatal) and stops cleanly,
+ * for its supervisor to start it again. Loops catch their own uncaught errors, so this is the
+ * last resort (a worker killed for memory, a bug in the runtime).
  */
 import { join } from 'node:path';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -35,6 +41,8 @@ export interface FleetOptions {
   logger: Logger;
   maxNameLength: number;
   connections: { table: SharedArrayBuffer; limits: ConnectionLimits };
+  /** A loop ended while the node was not closing: the node cannot serve HTTP any more. */
+  onFatal: (why: string) => void;
 }
 
 /** What the edge loops are served with: the control loop's scheduler and host side. */
@@ -59,7 +67,6 @@ export class LoopFleet implements LeaseHost, Placement {
   private readonly remotes = new Map<string, RemoteInstance>();
   private readonly hostOps = new Map<string, HostOps>();
   private next = 0;
-  private listening: { host: string; port: number; fd: number } | undefined;
   private onBound: ((bound: { port: number; fd: number }) => void) | undefined;
   private closing = false;
   private control: ControlPlane | undefined;
@@ -89,7 +96,7 @@ export class LoopFleet implements LeaseHost, Placement {
     const bound = new Promise<{ port: number; fd: number }>((resolve) => (this.onBound = resolve));
     await first.channel.call('listen', { fd: -1, host, port });
     const { port: actual, fd } = await bound;
-    this.listening = { host, port: actual, fd };
+
     for (const loop of this.loops.values()) if (loop.id !== 1) await loop.channel.call('listen', { fd, host, port });
     return actual;
   }
@@ -103,8 +110,12 @@ export class LoopFleet implements LeaseHost, Placement {
       const loop = this.loops.get(hint);
       if (loop !== undefined) return loop;
     }
-    this.next = (this.next % this.o.loops) + 1;
-    return this.loops.get(this.next)!;
+    for (let tries = 0; tries < this.o.loops; tries++) {
+      this.next = (this.next % this.o.loops) + 1;
+      const loop = this.loops.get(this.next);
+      if (loop !== undefined) return loop;
+    }
+    throw new TernError('unavailable', 'no edge loop is running (the node is stopping)');
   }
 
   all(): EdgeLink[] {
@@ -184,21 +195,16 @@ export class LoopFleet implements LeaseHost, Placement {
     worker.on('exit', (code) => this.exited(loop, code));
   }
 
-  /** A loop ended: what lived there is gone; unless the node is closing, a new loop takes its place. */
+  /** A loop ended: what lived there is gone, and so is the listening socket (see the file's comment). */
   private exited(loop: Loop, code: number): void {
     loop.channel.close(new TernError('function_crashed', `edge loop ${loop.id} ended`));
     for (const remote of [...this.remotes.values()])
       if (remote.home === loop.id) remote.exited(`edge loop ${loop.id} ended`);
     if (this.closing || this.loops.get(loop.id) !== loop) return;
-    this.o.logger.error(
-      { event: 'loop_exit', loop: loop.id, code },
-      `edge loop ${loop.id} ended (${code}); starting it again`,
-    );
-    this.spawn(loop.id);
-    const again = this.loops.get(loop.id)!;
-    const l = this.listening;
-    if (l !== undefined)
-      void again.channel.call('listen', { fd: l.fd, host: l.host, port: l.port }).catch(() => undefined);
+    this.loops.delete(loop.id);
+    const why = `edge loop ${loop.id} ended (exit code ${code}): the HTTP port it shared with the other loops is closed`;
+    this.o.logger.fatal({ event: 'loop_exit', loop: loop.id, code }, why);
+    this.o.onFatal(why);
   }
 
   private handlers(loop: Loop): ControlApi {

@@ -11,7 +11,7 @@ import type { NodeConfig } from '../config.js';
 import { TelemetryBus } from '../core/telemetry.js';
 import type { CallRecord, FunctionStatus } from '../core/status.js';
 import { connectionTable, limitsFor, raiseOpenFileLimit, type ConnectionLimits } from '../http/connections.js';
-import { LoopFleet } from '../loops/fleet.js';
+import { LoopFleet, type FleetOptions } from '../loops/fleet.js';
 import { FunctionLogs } from '../observability/function-logs.js';
 import { lifecycleTelemetry } from '../observability/lifecycle.js';
 import { Metrics } from '../observability/metrics.js';
@@ -63,17 +63,12 @@ export async function buildCore(
   scratchDir: string,
   logger: Logger,
   life: Lifecycle,
+  /** The node cannot go on (an edge loop ended): it should stop. */
+  onFatal: (why: string) => void,
 ): Promise<Core> {
   const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
   if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
-  const logs = new FunctionLogs({
-    dir: join(config.dataDir, 'logs'),
-    maxLines: config.logs.maxLines,
-    onError: (err: unknown) =>
-      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
-  });
-  await logs.open();
-  life.add({ name: 'logs', close: () => logs.close() });
+  const logs = await openFunctionLogs(config, logger, life);
   const host = await createHostSide({
     nodeName: config.node,
     dataDir: config.dataDir,
@@ -85,17 +80,7 @@ export async function buildCore(
   life.add({ name: 'state', close: () => host.close() });
   const connections = connectionBounds(config, logger);
   const loops =
-    config.http.loops > 0
-      ? new LoopFleet({
-          loops: config.http.loops,
-          config,
-          token,
-          scratchDir,
-          logger,
-          maxNameLength: MAX_PARAM_LENGTH,
-          connections,
-        })
-      : undefined;
+    config.http.loops > 0 ? edgeLoops(config, { token, scratchDir, logger, connections, onFatal }) : undefined;
   const local = createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: host.services }, config);
   const runtimes = life.add(new RuntimeSet(loops ? local.map((r) => loops.runtime(r)) : local, logger));
   const { registry, cluster } = await buildRegistry(config, runtimes, logger, life);
@@ -140,6 +125,25 @@ export async function buildCore(
     settled,
     ...scheduled,
   };
+}
+
+async function openFunctionLogs(config: NodeConfig, logger: Logger, life: Lifecycle): Promise<FunctionLogs> {
+  const logs = new FunctionLogs({
+    dir: join(config.dataDir, 'logs'),
+    maxLines: config.logs.maxLines,
+    onError: (err: unknown) =>
+      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
+  });
+  await logs.open();
+  life.add({ name: 'logs', close: () => logs.close() });
+  return logs;
+}
+
+function edgeLoops(
+  config: NodeConfig,
+  o: Pick<FleetOptions, 'token' | 'scratchDir' | 'logger' | 'connections' | 'onFatal'>,
+): LoopFleet {
+  return new LoopFleet({ ...o, loops: config.http.loops, config, maxNameLength: MAX_PARAM_LENGTH });
 }
 
 export interface ConnectionBounds {
@@ -260,6 +264,10 @@ async function buildWorkflows(
     scheduler,
     logger,
   });
-  life.add({ name: 'workflows', listen: async () => void (await workflows.resume()), quiesce: () => workflows.close() });
+  life.add({
+    name: 'workflows',
+    listen: async () => void (await workflows.resume()),
+    quiesce: () => workflows.close(),
+  });
   return workflows;
 }

@@ -20,6 +20,8 @@ export interface TernNode {
   readonly token: string;
   readonly tokenPath?: string;
   readonly logger: Logger;
+  /** Resolves with why, if the node can no longer serve and must be stopped (and started again). */
+  readonly failed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -34,8 +36,10 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   life.add({ name: 'scratch', close: () => scratch.remove() });
   if (scratch.swept.length > 0)
     logger.info({ event: 'scratch_swept', folders: scratch.swept }, 'removed stale scratch of a node that crashed');
+  let fail: (why: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (fail = resolve));
   try {
-    const core = await buildCore(config, scratch.dir, logger, life);
+    const core = await buildCore(config, scratch.dir, logger, life, (why) => fail(why));
     const edges = await buildEdges(config, core, logger, life);
     await life.listen();
     const url = edges.http.url();
@@ -49,7 +53,7 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
       logger.info({ event: 'stopped' }, 'stopped');
     };
     const port = Number(new URL(url).port);
-    return { config: { ...config, port }, url, token: core.token, ...core.tokenFile, logger, stop };
+    return { config: { ...config, port }, url, token: core.token, ...core.tokenFile, logger, failed, stop };
   } catch (e) {
     await life.stop(0);
     await scratch.abandon();

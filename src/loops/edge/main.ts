@@ -93,7 +93,9 @@ channel.serve({
   listen: (a) => listen(a),
   quiesce: async () => {
     draining = true;
-    server?.close();
+    // The loops share one descriptor (Node cannot dup it): the first loop, which bound it, closes
+    // it for all; a second close of the same number could hit whatever file took it since.
+    if (init.loop === 1) server?.close();
   },
   closeConnections: async () => {
     server?.closeAllConnections();
@@ -143,5 +145,12 @@ async function close(): Promise<void> {
   await instances.close();
   logs.flush();
 }
+
+// A loop's end would close the listening socket every loop shares (fleet.ts): a bug in one request
+// is logged and that request fails, but the loop goes on serving the others.
+process.on('uncaughtException', (e) => logger.error({ event: 'loop_error', err: e }, 'edge loop: uncaught exception'));
+process.on('unhandledRejection', (e) =>
+  logger.error({ event: 'loop_error', err: e }, 'edge loop: unhandled promise rejection'),
+);
 
 logger.debug({ event: 'loop_started', loop: init.loop }, `edge loop ${init.loop} up`);
