@@ -378,17 +378,7 @@ export function loadConfig(
   const configPath = flags.config ?? fromEnv.config;
   const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
   const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const msg = parsed.error.issues
-      .map(
-        (i) =>
-          `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
-      )
-      .join('; ');
-    throw new ConfigError(`config: ${msg}`);
-  }
-  const c = parsed.data;
+  const c = parseConfig(merged);
   const defaultBudget = Math.floor(Math.min(totalmem() / 2, Math.max(freemem(), totalmem() / 4)) / 1048576);
   const cfg: NodeConfig = {
     node: c.node ?? `${hostname().split('.')[0]}-${c.port}`,
@@ -418,17 +408,7 @@ export function loadConfig(
     },
     logs: { maxLines: c.logs['max-lines'] },
     chainDepth: c['chain-depth'],
-    cluster: {
-      etcd: c.cluster.etcd,
-      role: c.cluster.role,
-      area: c.cluster.area,
-      offload: c.cluster.offload,
-      maxHops: c.cluster['max-hops'],
-      leaseTtlSec: c.cluster['lease-ttl'],
-      etcdAccess: etcdAccessOf(c.cluster, cwd),
-      ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
-      ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
-    },
+    cluster: clusterConfigOf(c.cluster, cwd),
     state: {
       maxValueBytes: c.state['max-value'],
       maxKeys: c.state['max-keys'],
@@ -451,6 +431,33 @@ export function loadConfig(
     }
   }
   return cfg;
+}
+
+/** Validate the merged layers; the error names every bad key. */
+function parseConfig(merged: Record<string, unknown>): RawConfig {
+  const parsed = configSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const msg = parsed.error.issues
+    .map(
+      (i) =>
+        `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+    )
+    .join('; ');
+  throw new ConfigError(`config: ${msg}`);
+}
+
+function clusterConfigOf(c: RawConfig['cluster'], cwd: string): NodeConfig['cluster'] {
+  return {
+    etcd: c.etcd,
+    role: c.role,
+    area: c.area,
+    offload: c.offload,
+    maxHops: c['max-hops'],
+    leaseTtlSec: c['lease-ttl'],
+    etcdAccess: etcdAccessOf(c, cwd),
+    ...(c.secret !== undefined ? { secret: c.secret } : {}),
+    ...(c.advertise !== undefined ? { advertise: c.advertise } : {}),
+  };
 }
 
 function etcdAccessOf(c: RawConfig['cluster'], cwd: string): EtcdAccessConfig {

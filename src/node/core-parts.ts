@@ -66,14 +66,7 @@ export async function buildCore(
 ): Promise<Core> {
   const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
   if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
-  const logs = new FunctionLogs({
-    dir: join(config.dataDir, 'logs'),
-    maxLines: config.logs.maxLines,
-    onError: (err: unknown) =>
-      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
-  });
-  await logs.open();
-  life.add({ name: 'logs', close: () => logs.close() });
+  const logs = await openFunctionLogs(config, logger, life);
   const host = await createHostSide({
     nodeName: config.node,
     dataDir: config.dataDir,
@@ -140,6 +133,18 @@ export async function buildCore(
     settled,
     ...scheduled,
   };
+}
+
+async function openFunctionLogs(config: NodeConfig, logger: Logger, life: Lifecycle): Promise<FunctionLogs> {
+  const logs = new FunctionLogs({
+    dir: join(config.dataDir, 'logs'),
+    maxLines: config.logs.maxLines,
+    onError: (err: unknown) =>
+      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
+  });
+  await logs.open();
+  life.add({ name: 'logs', close: () => logs.close() });
+  return logs;
 }
 
 export interface ConnectionBounds {
@@ -260,6 +265,10 @@ async function buildWorkflows(
     scheduler,
     logger,
   });
-  life.add({ name: 'workflows', listen: async () => void (await workflows.resume()), quiesce: () => workflows.close() });
+  life.add({
+    name: 'workflows',
+    listen: async () => void (await workflows.resume()),
+    quiesce: () => workflows.close(),
+  });
   return workflows;
 }
