@@ -10,8 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
-import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
-import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
+import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './config/mqtt.js';
+import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './config/workflows.js';
 
 // Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
 // allowed only where it means something ("do not wait").
