@@ -155,9 +155,9 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
-    /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
+    /** The MQTT broker of the MQTT triggers (src/config/mqtt.ts, docs/triggers.md); absent: none. */
     mqtt: mqttConfigSchema.optional(),
-    // Workflows (src/workflows/config.ts): bounds on definitions and runs.
+    // Workflows (src/config/workflows.ts): bounds on definitions and runs.
     workflows: workflowsConfigSchema,
   })
   .strict();
