@@ -1,4 +1,4 @@
-# Tern's front door. `make run` starts a node with the examples; `make test` runs every test.
+# Tern's front door. `make run` starts a node with the examples; `make test` lints, then runs every test.
 .PHONY: setup build examples run test bench clean
 
 setup:
@@ -14,6 +14,7 @@ run: setup
 	bash scripts/run.sh
 
 test: setup
+	npm run lint
 	npm test
 
 bench: setup

@@ -10,8 +10,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
-import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
-import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
+import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './config/mqtt.js';
+import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './config/workflows.js';
 
 // Duration bounds (docs/config.md): every timer stays far below Node's 2^31-1 ms limit, and zero is
 // allowed only where it means something ("do not wait").
@@ -155,9 +155,9 @@ export const configSchema = z
       .object({ accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'), tap: z.boolean().default(false) })
       .strict()
       .default({ accel: 'auto', tap: false }),
-    /** The MQTT broker of the MQTT triggers (src/triggers/mqtt/config.ts, docs/triggers.md); absent: none. */
+    /** The MQTT broker of the MQTT triggers (src/config/mqtt.ts, docs/triggers.md); absent: none. */
     mqtt: mqttConfigSchema.optional(),
-    // Workflows (src/workflows/config.ts): bounds on definitions and runs.
+    // Workflows (src/config/workflows.ts): bounds on definitions and runs.
     workflows: workflowsConfigSchema,
   })
   .strict();
@@ -378,17 +378,7 @@ export function loadConfig(
   const configPath = flags.config ?? fromEnv.config;
   const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
   const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
-  const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const msg = parsed.error.issues
-      .map(
-        (i) =>
-          `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
-      )
-      .join('; ');
-    throw new ConfigError(`config: ${msg}`);
-  }
-  const c = parsed.data;
+  const c = parseConfig(merged);
   const defaultBudget = Math.floor(Math.min(totalmem() / 2, Math.max(freemem(), totalmem() / 4)) / 1048576);
   const cfg: NodeConfig = {
     node: c.node ?? `${hostname().split('.')[0]}-${c.port}`,
@@ -418,17 +408,7 @@ export function loadConfig(
     },
     logs: { maxLines: c.logs['max-lines'] },
     chainDepth: c['chain-depth'],
-    cluster: {
-      etcd: c.cluster.etcd,
-      role: c.cluster.role,
-      area: c.cluster.area,
-      offload: c.cluster.offload,
-      maxHops: c.cluster['max-hops'],
-      leaseTtlSec: c.cluster['lease-ttl'],
-      etcdAccess: etcdAccessOf(c.cluster, cwd),
-      ...(c.cluster.secret !== undefined ? { secret: c.cluster.secret } : {}),
-      ...(c.cluster.advertise !== undefined ? { advertise: c.cluster.advertise } : {}),
-    },
+    cluster: clusterConfigOf(c.cluster, cwd),
     state: {
       maxValueBytes: c.state['max-value'],
       maxKeys: c.state['max-keys'],
@@ -451,6 +431,33 @@ export function loadConfig(
     }
   }
   return cfg;
+}
+
+/** Validate the merged layers; the error names every bad key. */
+function parseConfig(merged: Record<string, unknown>): RawConfig {
+  const parsed = configSchema.safeParse(merged);
+  if (parsed.success) return parsed.data;
+  const msg = parsed.error.issues
+    .map(
+      (i) =>
+        `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+    )
+    .join('; ');
+  throw new ConfigError(`config: ${msg}`);
+}
+
+function clusterConfigOf(c: RawConfig['cluster'], cwd: string): NodeConfig['cluster'] {
+  return {
+    etcd: c.etcd,
+    role: c.role,
+    area: c.area,
+    offload: c.offload,
+    maxHops: c['max-hops'],
+    leaseTtlSec: c['lease-ttl'],
+    etcdAccess: etcdAccessOf(c, cwd),
+    ...(c.secret !== undefined ? { secret: c.secret } : {}),
+    ...(c.advertise !== undefined ? { advertise: c.advertise } : {}),
+  };
 }
 
 function etcdAccessOf(c: RawConfig['cluster'], cwd: string): EtcdAccessConfig {

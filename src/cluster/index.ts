@@ -3,7 +3,7 @@
  * config. It provides the registry the node uses (functions shared through etcd), the scheduler's
  * offloader, the node-to-node routes and the membership view behind `/v1/nodes`.
  *
- * Order of use (src/node.ts): createCluster before the scheduler (it needs `registry` and
+ * Order of use (src/node/core-parts.ts, edge-parts.ts): createCluster before the scheduler (it needs `registry` and
  * `offloader`); `routes(scheduler)` as a gateway plugin; `start` once the HTTP server listens (the
  * advertised URL needs the real port); `leave` first when stopping (peers stop routing here),
  * `close` before the registry closes.

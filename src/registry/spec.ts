@@ -6,8 +6,8 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, type DurationRange } from '../core/duration.js';
 import { TernError } from '../core/errors.js';
-import { mqttTriggersSchema, type MqttTriggerSpec } from '../triggers/mqtt/spec.js';
-import { scheduleTriggersSchema, type ScheduleSpec } from '../triggers/schedule/spec.js';
+import { mqttTriggersSchema, type MqttTriggerSpec } from './mqtt-spec.js';
+import { scheduleTriggersSchema, type ScheduleSpec } from './schedule-spec.js';
 import { formatNetworkRule, parseNetworkAllow } from './network-allow.js';
 
 export const RUNTIMES = ['wasm', 'python', 'node', 'binary', 'microvm', 'container'] as const;

@@ -1,5 +1,5 @@
 /**
- * State and chaining for one node (issue 9), wired in src/node.ts:
+ * State and chaining for one node (issue 9), wired in src/node/core-parts.ts:
  *   const host = await createHostSide({...});      // before the runtimes: they take host.services
  *   ... createScheduler({ finishCall: host.finishCall, ... }) ...
  *   host.bind(scheduler);                           // chained calls go through the scheduler

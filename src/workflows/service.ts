@@ -10,7 +10,7 @@ import type { Registry } from '../registry/registry.js';
 import type { NodeScheduler, AsyncJob } from '../scheduler/scheduler.js';
 import type { CallRecord } from '../scheduler/types.js';
 import { AslError, parseAsl } from './asl.js';
-import type { WorkflowLimits } from './config.js';
+import type { WorkflowLimits } from '../config/workflows.js';
 import { Cancelled } from './errors.js';
 import { Execution, type ExecutionHooks, type RunOutcome } from './interpreter.js';
 import type { Json } from './json.js';

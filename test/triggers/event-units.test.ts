@@ -7,7 +7,8 @@ import { parseFunctionToml } from '../../src/registry/spec.js';
 import { AckQueue } from '../../src/triggers/mqtt/acks.js';
 import { Backlog } from '../../src/triggers/mqtt/backlog.js';
 import { desiredSubscriptions } from '../../src/triggers/mqtt/subscriptions.js';
-import { filterProblem, topicMatches, topicNameProblem } from '../../src/triggers/mqtt/topic.js';
+import { filterProblem, topicNameProblem } from '../../src/registry/mqtt-topic.js';
+import { topicMatches } from '../../src/triggers/mqtt/topic.js';
 import { ScheduleTiming } from '../../src/triggers/schedule/timing.js';
 
 describe('MQTT topics', () => {

@@ -13,7 +13,7 @@ import type { FunctionSpec } from '../../registry/spec.js';
 import type { InstanceOptions } from '../runtime.js';
 import type { CallbackServer } from './callback-server.js';
 import { checkCmdline, substituteCmdline, type GuestNetwork } from './cmdline.js';
-import { firecrackerArgs, firecrackerConfig } from './firecracker.js';
+import { firecrackerArgs, firecrackerConfig, type FirecrackerLaunch } from './firecracker.js';
 import { freeLoopbackPort } from './free-port.js';
 import { MicrovmInstance } from './instance.js';
 import { qemuArgs, type Accel, type VmNetwork } from './qemu-args.js';
@@ -73,6 +73,19 @@ export async function launchVm(
 
 class PortRace extends Error {}
 
+/** What a launch holds that cleanup must release, filled in as the launch goes. */
+interface HeldResources {
+  tap?: TapDevice;
+  closeTapListener?: () => Promise<void>;
+}
+
+/** How the guest is wired: its addresses (for the cmdline), QEMU's network, and where to reach it. */
+interface GuestWiring {
+  net: GuestNetwork;
+  network: VmNetwork;
+  guest: { host: string; port: number };
+}
+
 async function launchOnce(
   ctx: LaunchContext,
   spec: FunctionSpec,
@@ -84,71 +97,33 @@ async function launchOnce(
   const marker = markerFor(o.id);
   const workDir = join(o.scratchRoot, marker);
   const token = randomBytes(16).toString('hex');
-  let tap: TapDevice | undefined;
-  let closeTapListener: (() => Promise<void>) | undefined;
+  const held: HeldResources = {};
   let vm: VmProcess | undefined;
 
   const cleanup = async (): Promise<void> => {
     ctx.callbacks.forget(o.id);
-    await closeTapListener?.();
-    if (tap) await removeTap(tap.name);
+    await held.closeTapListener?.();
+    if (held.tap) await removeTap(held.tap.name);
     await rm(workDir, { recursive: true, force: true });
     await ctx.records.remove(marker);
   };
 
   try {
     await mkdir(workDir, { recursive: true });
-    let image = files.image;
-    const writable = vmSpec.copyRootfs && files.imageKind.kind === 'disk';
-    if (writable) {
-      image = join(workDir, 'rootfs');
-      await copyFile(files.image, image, fsConstants.COPYFILE_FICLONE);
-    }
+    const { image, writable } = await prepareImage(files, vmSpec.copyRootfs, workDir);
 
     let ready: () => void = () => {};
     const called = new Promise<void>((r) => (ready = r));
     const callbackPath = ctx.callbacks.expect(o.id, token, () => ready());
 
-    let net: GuestNetwork;
-    let network: VmNetwork;
-    let guest: { host: string; port: number };
-    if (ctx.tap || firecracker) {
-      tap = await createTap();
-      // The record goes down before anything else can be left behind.
-      await ctx.records.write({ pid: 0, marker, tap: tap.name });
-      const listener = await ctx.callbacks.listen(tap.hostIp);
-      closeTapListener = listener.close;
-      net = {
-        ip: tap.guestIp,
-        gateway: tap.hostIp,
-        netmask: tap.netmask,
-        callback: `http://${tap.hostIp}:${listener.port}${callbackPath}`,
-      };
-      network = { mode: 'tap', tap: tap.name };
-      guest = { host: tap.guestIp, port: ctx.guestPort };
-    } else {
-      const hostPort = await freeLoopbackPort();
-      net = {
-        ip: USER_NET.ip,
-        gateway: USER_NET.gateway,
-        netmask: USER_NET.netmask,
-        callback: `http://${USER_NET.callbackIp}${callbackPath}`,
-      };
-      network = {
-        mode: 'user',
-        hostPort,
-        guestPort: ctx.guestPort,
-        callbackHostPort: await ctx.callbacks.loopbackPort(),
-        callbackGuestIp: USER_NET.callbackIp,
-        callbackGuestPort: USER_NET.callbackPort,
-        restrict: !spec.network,
-      };
-      guest = { host: '127.0.0.1', port: hostPort };
-    }
-    const cmdline = substituteCmdline(vmSpec.cmdline, net);
+    const wiring =
+      ctx.tap || firecracker
+        ? await tapWiring(ctx, marker, callbackPath, held)
+        : await userWiring(ctx, spec, callbackPath);
+    const cmdline = substituteCmdline(vmSpec.cmdline, wiring.net);
     checkCmdline(cmdline);
 
-    const machine = {
+    const machine: MachineSpec = {
       kernel: files.kernel,
       image,
       imageKind: files.imageKind,
@@ -157,17 +132,9 @@ async function launchOnce(
       cpus: vmSpec.cpus,
       cmdline,
     };
-    let command: string;
-    let args: string[];
-    if (firecracker) {
-      const configPath = join(workDir, 'firecracker.json');
-      await writeFile(configPath, JSON.stringify(firecrackerConfig({ ...machine, tap: tap!.name })));
-      command = ctx.firecracker!;
-      args = firecrackerArgs(configPath, marker);
-    } else {
-      command = ctx.qemu;
-      args = qemuArgs({ ...machine, marker, accel: ctx.accel, network });
-    }
+    const { command, args } = firecracker
+      ? await firecrackerCommand(ctx, machine, held.tap!, workDir, marker)
+      : { command: ctx.qemu, args: qemuArgs({ ...machine, marker, accel: ctx.accel, network: wiring.network }) };
 
     const started = performance.now();
     vm = await VmProcess.spawn({
@@ -178,47 +145,14 @@ async function launchOnce(
       cwd: workDir,
       onLine: (line, stream) => o.log(line, stream, o.id),
     });
-    await ctx.records.write({ pid: vm.pid, marker, ...(tap ? { tap: tap.name } : {}) });
-
-    const running = vm;
-    let timer: NodeJS.Timeout | undefined;
-    let onClose: () => void = () => {};
-    const outcome = await Promise.race([
-      called.then(() => 'ready' as const),
-      running.exited.then((how) => ({ exited: how })),
-      new Promise<'late'>(
-        (r) => (timer = setTimeout(() => r('late'), Math.max(0, ctx.readyTimeoutMs - (performance.now() - started)))),
-      ),
-      new Promise<'closing'>((r) => {
-        onClose = () => r('closing');
-        if (ctx.closing.aborted) onClose();
-        else ctx.closing.addEventListener('abort', onClose, { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    ctx.closing.removeEventListener('abort', onClose);
-    if (outcome === 'closing' || ctx.closing.aborted)
-      throw new TernError('unavailable', 'the microvm runtime shut down while the VM was booting');
-    if (outcome === 'late') {
-      throw new TernError(
-        'function_crashed',
-        `VM did not call back within ${formatDuration(ctx.readyTimeoutMs)} (accel ${ctx.accel}; see the function's logs for its console)`,
-      );
-    }
-    if (outcome !== 'ready') {
-      const stderr = running.stderrSummary();
-      if (PORT_RACE.test(stderr)) throw new PortRace(`QEMU could not forward a host port: ${stderr}`);
-      throw new TernError(
-        'function_crashed',
-        `VM exited before calling back (${outcome.exited})${stderr ? `: ${stderr}` : ''}`,
-      );
-    }
+    await ctx.records.write({ pid: vm.pid, marker, ...(held.tap ? { tap: held.tap.name } : {}) });
+    await awaitCallback(ctx, vm, called, started);
     return new MicrovmInstance({
       id: o.id,
       marker,
       accel: firecracker ? 'firecracker' : ctx.accel,
-      vm: running,
-      guest,
+      vm,
+      guest: wiring.guest,
       guestPort: ctx.guestPort,
       maxResponseBytes: ctx.maxResponseBytes,
       cleanup,
@@ -227,5 +161,123 @@ async function launchOnce(
     await vm?.kill();
     await cleanup();
     throw e;
+  }
+}
+
+/** The disk the VM boots from: the shared image, or a private copy when the spec asks for a writable root. */
+async function prepareImage(
+  files: VmFiles,
+  copyRootfs: boolean,
+  workDir: string,
+): Promise<{ image: string; writable: boolean }> {
+  const writable = copyRootfs && files.imageKind.kind === 'disk';
+  if (!writable) return { image: files.image, writable };
+  const image = join(workDir, 'rootfs');
+  await copyFile(files.image, image, fsConstants.COPYFILE_FICLONE);
+  return { image, writable };
+}
+
+/** A tap device per VM, with the callback listener on the host's side of it. */
+async function tapWiring(
+  ctx: LaunchContext,
+  marker: string,
+  callbackPath: string,
+  held: HeldResources,
+): Promise<GuestWiring> {
+  const tap = await createTap();
+  held.tap = tap;
+  // The record goes down before anything else can be left behind.
+  await ctx.records.write({ pid: 0, marker, tap: tap.name });
+  const listener = await ctx.callbacks.listen(tap.hostIp);
+  held.closeTapListener = listener.close;
+  return {
+    net: {
+      ip: tap.guestIp,
+      gateway: tap.hostIp,
+      netmask: tap.netmask,
+      callback: `http://${tap.hostIp}:${listener.port}${callbackPath}`,
+    },
+    network: { mode: 'tap', tap: tap.name },
+    guest: { host: tap.guestIp, port: ctx.guestPort },
+  };
+}
+
+/** QEMU's user-mode network: the guest's port forwarded from a free loopback port. */
+async function userWiring(ctx: LaunchContext, spec: FunctionSpec, callbackPath: string): Promise<GuestWiring> {
+  const hostPort = await freeLoopbackPort();
+  return {
+    net: {
+      ip: USER_NET.ip,
+      gateway: USER_NET.gateway,
+      netmask: USER_NET.netmask,
+      callback: `http://${USER_NET.callbackIp}${callbackPath}`,
+    },
+    network: {
+      mode: 'user',
+      hostPort,
+      guestPort: ctx.guestPort,
+      callbackHostPort: await ctx.callbacks.loopbackPort(),
+      callbackGuestIp: USER_NET.callbackIp,
+      callbackGuestPort: USER_NET.callbackPort,
+      restrict: !spec.network,
+    },
+    guest: { host: '127.0.0.1', port: hostPort },
+  };
+}
+
+/** The machine both hypervisors boot: everything but the network. */
+type MachineSpec = Omit<FirecrackerLaunch, 'tap'>;
+
+/** Firecracker reads the machine from a JSON file in the instance's folder. */
+async function firecrackerCommand(
+  ctx: LaunchContext,
+  machine: MachineSpec,
+  tap: TapDevice,
+  workDir: string,
+  marker: string,
+): Promise<{ command: string; args: string[] }> {
+  const configPath = join(workDir, 'firecracker.json');
+  await writeFile(configPath, JSON.stringify(firecrackerConfig({ ...machine, tap: tap.name })));
+  return { command: ctx.firecracker!, args: firecrackerArgs(configPath, marker) };
+}
+
+/** Wait for the guest's callback, failing clearly if the VM exits, is late, or the runtime closes. */
+async function awaitCallback(
+  ctx: LaunchContext,
+  running: VmProcess,
+  called: Promise<void>,
+  started: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let onClose: () => void = () => {};
+  const outcome = await Promise.race([
+    called.then(() => 'ready' as const),
+    running.exited.then((how) => ({ exited: how })),
+    new Promise<'late'>(
+      (r) => (timer = setTimeout(() => r('late'), Math.max(0, ctx.readyTimeoutMs - (performance.now() - started)))),
+    ),
+    new Promise<'closing'>((r) => {
+      onClose = () => r('closing');
+      if (ctx.closing.aborted) onClose();
+      else ctx.closing.addEventListener('abort', onClose, { once: true });
+    }),
+  ]);
+  clearTimeout(timer);
+  ctx.closing.removeEventListener('abort', onClose);
+  if (outcome === 'closing' || ctx.closing.aborted)
+    throw new TernError('unavailable', 'the microvm runtime shut down while the VM was booting');
+  if (outcome === 'late') {
+    throw new TernError(
+      'function_crashed',
+      `VM did not call back within ${formatDuration(ctx.readyTimeoutMs)} (accel ${ctx.accel}; see the function's logs for its console)`,
+    );
+  }
+  if (outcome !== 'ready') {
+    const stderr = running.stderrSummary();
+    if (PORT_RACE.test(stderr)) throw new PortRace(`QEMU could not forward a host port: ${stderr}`);
+    throw new TernError(
+      'function_crashed',
+      `VM exited before calling back (${outcome.exited})${stderr ? `: ${stderr}` : ''}`,
+    );
   }
 }

@@ -9,9 +9,10 @@ import type { DeployedFunction } from '../../registry/registry.js';
 import type { Instance, InstanceOptions, Runtime, RuntimeContext, RuntimeProbe } from '../runtime.js';
 import { InlineRunner } from './inline.js';
 import { WasmInstance } from './instance.js';
-import { compileFunction } from './prepare.js';
+import { compileFunction, type CompiledModule } from './prepare.js';
 import { wasm } from './wasm-api.js';
-import { WORKER_URL, WorkerPool, type Program } from './worker-pool.js';
+import { WORKER_URL, type Program } from './pooled-worker.js';
+import { WorkerPool } from './worker-pool.js';
 
 export interface WasmRuntimeOptions {
   /** Worker threads shared by all wasm functions (default: the machine's cores). */
@@ -38,6 +39,20 @@ export interface WasmRuntimeOptions {
  * purpose: prepare sees the unpacked temp folder, start the committed one (the hash is the same). */
 function cacheKey(fn: DeployedFunction): string {
   return [fn.spec.name, fn.version || fn.dir, fn.spec.handler, fn.spec.memory].join('\0');
+}
+
+/** What the worker pool and the inline runner need of a compiled module. */
+function programOf(compiled: CompiledModule, id: number): Program {
+  const program: Program = { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
+  const v = compiled.inline;
+  if (v) {
+    const reset = v.resettable ? { reset: { globals: v.mutableGlobals } } : {};
+    program.inline = {
+      message: { ...compiled.message, ...reset, type: 'program', id, module: v.module },
+      notBefore: 0,
+    };
+  }
+  return program;
 }
 
 export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptions = {}): Runtime {
@@ -70,16 +85,7 @@ export function createWasmRuntime(ctx: RuntimeContext, options: WasmRuntimeOptio
             `wasm: ${compiled.note}; the memory cap still holds, running out is detected by heuristic`,
           );
         usesHost.set(key, compiled.usesHost);
-        const program: Program = { id, message: compiled.message, recentRunUs: 0, usesHost: compiled.usesHost };
-        const v = compiled.inline;
-        if (v) {
-          const reset = v.resettable ? { reset: { globals: v.mutableGlobals } } : {};
-          program.inline = {
-            message: { ...compiled.message, ...reset, type: 'program', id, module: v.module },
-            notBefore: 0,
-          };
-        }
-        return program;
+        return programOf(compiled, id);
       });
       programs.set(key, p);
       // A refused module is not cached: a fixed upload under the same key must be looked at again.

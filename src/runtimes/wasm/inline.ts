@@ -9,7 +9,7 @@
  */
 import { GuestRunner } from './guest.js';
 import { OUTCOME, type ProgramMessage } from './protocol.js';
-import type { CallInput, RawOutcome } from './worker-pool.js';
+import type { CallInput, RawOutcome } from './pooled-worker.js';
 
 /** Roughly how long an inline call may hold the loop. */
 export const INLINE_SLICE_MS = 2;

@@ -15,7 +15,8 @@ import { parseCgiOutput } from '../cgi/response.js';
 import { logOutput } from './log-lines.js';
 import { OUTCOME } from './protocol.js';
 import type { InlineRunner } from './inline.js';
-import { CallControl, type CallInput, type Program, type RawOutcome, type WorkerPool } from './worker-pool.js';
+import type { CallInput, Program, RawOutcome } from './pooled-worker.js';
+import { CallControl, type WorkerPool } from './worker-pool.js';
 
 type State = 'live' | 'stopped' | 'killed';
 

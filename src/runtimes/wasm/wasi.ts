@@ -100,6 +100,36 @@ function nulOffsets(blob: Uint8Array): number[] {
   return offsets;
 }
 
+/** The calls that would change the filesystem. */
+const READ_ONLY_WRITES = [
+  'path_create_directory',
+  'path_remove_directory',
+  'path_unlink_file',
+  'path_rename',
+  'path_symlink',
+  'path_link',
+  'path_filestat_set_times',
+  'fd_filestat_set_size',
+  'fd_filestat_set_times',
+  'fd_allocate',
+];
+
+/** A guest pointer out of bounds makes DataView throw RangeError: that is EFAULT, not a crash. */
+function guardFaults(fns: Record<string, HostFunction>): Record<string, HostFunction> {
+  const guarded: Record<string, HostFunction> = {};
+  for (const [name, fn] of Object.entries(fns)) {
+    guarded[name] = (...args: never[]) => {
+      try {
+        return fn(...args);
+      } catch (e) {
+        if (e instanceof RangeError && !/call stack/i.test(e.message)) return ERRNO.FAULT;
+        throw e;
+      }
+    };
+  }
+  return guarded;
+}
+
 export class Wasi {
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
@@ -166,7 +196,17 @@ export class Wasi {
   }
 
   private buildFunctions(): Record<string, HostFunction> {
-    const fns: Record<string, (...a: never[]) => number> = {
+    return guardFaults({
+      ...this.processFunctions(),
+      ...this.fdFunctions(),
+      ...this.pathFunctions(),
+      ...this.readOnlyFunctions(),
+    });
+  }
+
+  /** Arguments, environment, clocks, randomness, exit, and waiting. */
+  private processFunctions(): Record<string, HostFunction> {
+    return {
       args_sizes_get: (countPtr: number, sizePtr: number) =>
         this.sizes(this.call.argCount, this.call.args, countPtr, sizePtr),
       args_get: (ptrs: number, buf: number) => this.strings(this.call.args, ptrs, buf),
@@ -196,6 +236,14 @@ export class Wasi {
         throw new ProcExit(code >>> 0);
       },
       sched_yield: () => ERRNO.SUCCESS,
+      poll_oneoff: (inPtr: number, outPtr: number, nsubs: number, nevents: number) =>
+        this.pollOneoff(inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, nevents >>> 0),
+    };
+  }
+
+  /** Descriptors: stdio, and the files of the read-only tree once opened. */
+  private fdFunctions(): Record<string, HostFunction> {
+    return {
       fd_write: (fd: number, iovs: number, iovsLen: number, nwritten: number) =>
         this.fdWrite(fd, iovs >>> 0, iovsLen >>> 0, nwritten >>> 0),
       fd_read: (fd: number, iovs: number, iovsLen: number, nread: number) =>
@@ -249,6 +297,12 @@ export class Wasi {
       fd_readdir: (fd: number, buf: number, bufLen: number, cookie: bigint, bufused: number) =>
         this.readdir(fd, buf >>> 0, bufLen >>> 0, Number(cookie), bufused >>> 0),
       fd_advise: (fd: number) => (fd <= 2 || this.call.files?.get(fd) ? ERRNO.SUCCESS : ERRNO.BADF),
+    };
+  }
+
+  /** Paths under the preopened folder. */
+  private pathFunctions(): Record<string, HostFunction> {
+    return {
       path_open: (
         dirFd: number,
         _dirflags: number,
@@ -281,37 +335,14 @@ export class Wasi {
         writeFilestat(this.dv, ptr >>> 0, st);
         return ERRNO.SUCCESS;
       },
-      poll_oneoff: (inPtr: number, outPtr: number, nsubs: number, nevents: number) =>
-        this.pollOneoff(inPtr >>> 0, outPtr >>> 0, nsubs >>> 0, nevents >>> 0),
     };
-    // The filesystem is read-only: say so rather than ENOSYS when there is one.
-    for (const name of [
-      'path_create_directory',
-      'path_remove_directory',
-      'path_unlink_file',
-      'path_rename',
-      'path_symlink',
-      'path_link',
-      'path_filestat_set_times',
-      'fd_filestat_set_size',
-      'fd_filestat_set_times',
-      'fd_allocate',
-    ]) {
-      fns[name] = () => (this.call.files ? ERRNO.ROFS : ERRNO.NOSYS);
-    }
-    // A guest pointer out of bounds makes DataView throw RangeError: that is EFAULT, not a crash.
-    const guarded: Record<string, HostFunction> = {};
-    for (const [name, fn] of Object.entries(fns)) {
-      guarded[name] = (...args: never[]) => {
-        try {
-          return fn(...args);
-        } catch (e) {
-          if (e instanceof RangeError && !/call stack/i.test(e.message)) return ERRNO.FAULT;
-          throw e;
-        }
-      };
-    }
-    return guarded;
+  }
+
+  /** The filesystem is read-only: say so rather than ENOSYS when there is one. */
+  private readOnlyFunctions(): Record<string, HostFunction> {
+    const fns: Record<string, HostFunction> = {};
+    for (const name of READ_ONLY_WRITES) fns[name] = () => (this.call.files ? ERRNO.ROFS : ERRNO.NOSYS);
+    return fns;
   }
 
   private now(id: number): bigint | undefined {

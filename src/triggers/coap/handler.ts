@@ -116,56 +116,14 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
   const query = rawQuery(options);
   const transferKey = `${peer.address}|${peer.port}|${method}|${segments.join('/')}?${query}`;
 
-  // Block1: collect the request body first; only the last block reaches the function.
-  let body = packet.payload;
-  let block1: Block | undefined;
-  const block1Option = firstOption(options, OPT.block1);
-  if (block1Option !== undefined) {
-    block1 = decodeBlock(block1Option);
-    if (block1.szx > MAX_SZX)
-      return failure('4.00', 'bad_request', 'Block1 size exponent 7 (BERT) is not supported over UDP');
-    const tooLarge = failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [
-      option(OPT.size1, encodeUint(ctx.maxBodyBytes)),
-    ]);
-    const size1 = firstOption(options, OPT.size1);
-    if (size1 !== undefined && decodeUint(size1) > ctx.maxBodyBytes) return tooLarge;
-    const tag = firstOption(options, OPT.requestTag)?.toString('hex') ?? '';
-    const outcome = deps.block1.accept(`${transferKey}#${tag}`, block1, packet.payload);
-    switch (outcome.kind) {
-      case 'continue':
-        return { code: '2.31', options: [option(OPT.block1, encodeBlock(block1))], payload: Buffer.alloc(0) };
-      case 'incomplete':
-        return failure('4.08', 'bad_request', `Block1 block ${block1.num} does not continue a transfer in progress`);
-      case 'malformed':
-        return failure('4.00', 'bad_request', `Block1 block ${block1.num} is not ${blockSize(block1.szx)} bytes`);
-      case 'too_large':
-        return tooLarge;
-      case 'complete':
-        body = outcome.body;
-    }
-  } else if (body.length > ctx.maxBodyBytes) {
-    return failure('4.13', 'too_large', `request body over ${ctx.maxBodyBytes} bytes`, [
-      option(OPT.size1, encodeUint(ctx.maxBodyBytes)),
-    ]);
-  }
+  const collected = collectBody(deps, request, options, transferKey);
+  if ('reply' in collected) return collected.reply;
+  const { body, block1 } = collected;
 
-  // Block2: a later block of a response we already hold is served without invoking again.
-  const block2Option = firstOption(options, OPT.block2);
-  const wanted: Block = block2Option !== undefined ? decodeBlock(block2Option) : { num: 0, more: false, szx: MAX_SZX };
-  if (wanted.szx > MAX_SZX)
-    return failure('4.00', 'bad_request', 'Block2 size exponent 7 (BERT) is not supported over UDP');
-  if (wanted.num > 0) {
-    const stored = deps.block2.get(transferKey);
-    if (stored !== undefined) {
-      const slice = sliceBlock(stored, wanted);
-      if (slice === undefined) return failure('4.02', 'bad_request', `Block2 block ${wanted.num} is past the end`);
-      if (!slice.more) deps.block2.delete(transferKey);
-      return slice.response;
-    }
-    // A GET is safe to repeat; anything else lost its response and must start over.
-    if (method !== 'GET')
-      return failure('4.08', 'bad_request', 'the response this block belongs to has expired; repeat the request');
-  }
+  const wanted = wantedBlock(options);
+  if ('code' in wanted) return wanted;
+  const stored = wanted.num > 0 ? laterBlock(deps, transferKey, wanted, method) : undefined;
+  if (stored !== undefined) return stored;
 
   const route = deps.routes.resolve(segments);
   if (route === undefined)
@@ -189,6 +147,80 @@ async function handle(deps: HandlerDeps, request: IncomingRequest): Promise<Outg
   });
   const result: Result = await ctx.invoke(invocation);
   return shape(deps, result, method, options, transferKey, wanted, block1);
+}
+
+type CollectedBody = { body: Buffer; block1?: Block } | { reply: OutgoingResponse };
+
+/** Block1: collect the request body first; only the last block reaches the function. */
+function collectBody(
+  deps: HandlerDeps,
+  { packet }: IncomingRequest,
+  options: WireOption[],
+  transferKey: string,
+): CollectedBody {
+  const { maxBodyBytes } = deps.ctx;
+  const tooLarge = failure('4.13', 'too_large', `request body over ${maxBodyBytes} bytes`, [
+    option(OPT.size1, encodeUint(maxBodyBytes)),
+  ]);
+  const block1Option = firstOption(options, OPT.block1);
+  if (block1Option === undefined) {
+    return packet.payload.length > maxBodyBytes ? { reply: tooLarge } : { body: packet.payload };
+  }
+  const block1 = decodeBlock(block1Option);
+  if (block1.szx > MAX_SZX)
+    return { reply: failure('4.00', 'bad_request', 'Block1 size exponent 7 (BERT) is not supported over UDP') };
+  const size1 = firstOption(options, OPT.size1);
+  if (size1 !== undefined && decodeUint(size1) > maxBodyBytes) return { reply: tooLarge };
+  const tag = firstOption(options, OPT.requestTag)?.toString('hex') ?? '';
+  const outcome = deps.block1.accept(`${transferKey}#${tag}`, block1, packet.payload);
+  switch (outcome.kind) {
+    case 'continue':
+      return { reply: { code: '2.31', options: [option(OPT.block1, encodeBlock(block1))], payload: Buffer.alloc(0) } };
+    case 'incomplete':
+      return {
+        reply: failure('4.08', 'bad_request', `Block1 block ${block1.num} does not continue a transfer in progress`),
+      };
+    case 'malformed':
+      return {
+        reply: failure('4.00', 'bad_request', `Block1 block ${block1.num} is not ${blockSize(block1.szx)} bytes`),
+      };
+    case 'too_large':
+      return { reply: tooLarge };
+    case 'complete':
+      return { body: outcome.body, block1 };
+  }
+}
+
+/** The response block the client asks for (Block2), the first one when it names none. */
+function wantedBlock(options: WireOption[]): Block | OutgoingResponse {
+  const block2Option = firstOption(options, OPT.block2);
+  const wanted: Block = block2Option !== undefined ? decodeBlock(block2Option) : { num: 0, more: false, szx: MAX_SZX };
+  if (wanted.szx > MAX_SZX)
+    return failure('4.00', 'bad_request', 'Block2 size exponent 7 (BERT) is not supported over UDP');
+  return wanted;
+}
+
+/**
+ * A later block of a response we already hold is served without invoking again; undefined when
+ * a safe request may run again instead.
+ */
+function laterBlock(
+  deps: HandlerDeps,
+  transferKey: string,
+  wanted: Block,
+  method: string,
+): OutgoingResponse | undefined {
+  const stored = deps.block2.get(transferKey);
+  if (stored !== undefined) {
+    const slice = sliceBlock(stored, wanted);
+    if (slice === undefined) return failure('4.02', 'bad_request', `Block2 block ${wanted.num} is past the end`);
+    if (!slice.more) deps.block2.delete(transferKey);
+    return slice.response;
+  }
+  // A GET is safe to repeat; anything else lost its response and must start over.
+  if (method !== 'GET')
+    return failure('4.08', 'bad_request', 'the response this block belongs to has expired; repeat the request');
+  return undefined;
 }
 
 /** The response for a fresh Result: one datagram, or its first (wanted) block with the rest stored. */

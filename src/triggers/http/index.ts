@@ -6,15 +6,29 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { guardConnections, type ConnectionLimits } from '../../http/connections.js';
-import type { LoopFleet } from '../../loops/fleet.js';
 import type { Trigger } from '../trigger.js';
+
+/**
+ * What the trigger needs of the edge loops (src/loops/fleet.ts's LoopFleet): declared here so the
+ * trigger does not depend on the loops, which run its fast path (fast-path.ts) on their threads.
+ */
+export interface EdgeLoops {
+  /** The control loop's server listens on this unix socket; the loops proxy to it. */
+  readonly apiSocket: string;
+  /** Bind the port on every loop; resolves to the bound port. */
+  listen(host: string, port: number): Promise<number>;
+  /** Stop accepting; calls in flight go on. */
+  quiesce(): Promise<void>;
+  /** Drop the connections left open (called once every call has its answer). */
+  closeConnections(): Promise<void>;
+}
 
 export interface HttpTriggerOptions {
   host: string;
   port: number;
   /** The control loop's server (src/gateway/server.ts). */
   api: FastifyInstance;
-  loops: LoopFleet | undefined;
+  loops: EdgeLoops | undefined;
   /** Bounds on the port's connections (with loops, each loop enforces them itself). */
   connections: { table: SharedArrayBuffer; limits: ConnectionLimits };
 }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import type { MqttConfig } from './config.js';
+import type { MqttConfig } from '../../config/mqtt.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'stopped';
 

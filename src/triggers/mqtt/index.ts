@@ -14,7 +14,7 @@ import { createInvocation } from '../../core/invocation.js';
 import type { Trigger, TriggerContext } from '../trigger.js';
 import { AckQueue, type Delivery } from './acks.js';
 import { Backlog } from './backlog.js';
-import type { MqttConfig } from './config.js';
+import type { MqttConfig } from '../../config/mqtt.js';
 import { BrokerConnection, brokerLabel } from './connection.js';
 import { registerMqttMetrics, zeroCounts, type CountedTrigger, type SubscriptionCounts } from './stats.js';
 import { desiredSubscriptions, SessionFilters, type Subscription } from './subscriptions.js';

@@ -13,7 +13,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../registry/atomic-file.js';
 import type { DeployedFunction } from '../../registry/registry.js';
-import type { MqttTriggerSpec } from './spec.js';
+import type { MqttTriggerSpec } from '../../registry/mqtt-spec.js';
 
 /** Subscription identifiers are 1 .. 268,435,455 (a variable byte integer, MQTT 5 §3.8.2.1.2). */
 const MAX_SUBSCRIPTION_ID = 268_435_455;

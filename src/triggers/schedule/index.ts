@@ -10,7 +10,7 @@ import { Counter, type Registry as MetricsRegistry } from 'prom-client';
 import { createInvocation } from '../../core/invocation.js';
 import type { Trigger, TriggerContext } from '../trigger.js';
 import { EtcdClaims, LocalClaims, type SlotClaims } from './claims.js';
-import { describeSchedule, scheduleKey, type ScheduleSpec } from './spec.js';
+import { describeSchedule, scheduleKey, type ScheduleSpec } from '../../registry/schedule-spec.js';
 import { ScheduleTiming } from './timing.js';
 
 export interface ScheduleTriggerOptions {

@@ -4,7 +4,7 @@
  * nodes of a cluster agree on "this slot" and run it once (claims.ts).
  */
 import type { Cron } from 'croner';
-import { cronOf, type ScheduleSpec } from './spec.js';
+import { cronOf, type ScheduleSpec } from '../../registry/schedule-spec.js';
 
 export class ScheduleTiming {
   private readonly cron: Cron | undefined;

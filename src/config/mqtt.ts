@@ -5,7 +5,7 @@
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { parseDuration } from '../../core/duration.js';
+import { parseDuration } from '../core/duration.js';
 
 /** MQTT 5's Session Expiry Interval is 32 bits of seconds; 0xFFFFFFFF means "never". */
 const MAX_SESSION_EXPIRY_SEC = 0xfffffffe;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Cron } from 'croner';
 import { z } from 'zod';
-import { formatDuration, parseDuration } from '../../core/duration.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
 
 export const MAX_SCHEDULES = 16;
 /** Below a second, timers and the cluster's claim round trip are the schedule. */

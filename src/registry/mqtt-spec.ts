@@ -3,7 +3,7 @@
  * normalised form in FunctionSpec.triggers.mqtt.
  */
 import { z } from 'zod';
-import { filterProblem, topicNameProblem } from './topic.js';
+import { filterProblem, topicNameProblem } from './mqtt-topic.js';
 
 /** One function's MQTT triggers: bounded, so a spec cannot make the node hold thousands of subscriptions. */
 export const MAX_MQTT_TRIGGERS = 16;
