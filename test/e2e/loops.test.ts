@@ -122,3 +122,30 @@ describe('SIGTERM with calls on several loops', () => {
     }
   });
 });
+
+describe('a wasm guest that sleeps, on one loop', () => {
+  test('sleeps on a worker, not on the event loop: a call beside it is answered first', async () => {
+    const node = await startTern({ args: ['--loops', '1'] });
+    try {
+      await deployCgi(node, 'sleeper', 'max-instances = 4\n');
+      await deployCgi(node, 'other', '');
+      // Warm both up so that their calls are eligible to run inline on the loop.
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await get(`${node.url}/fn/sleeper`)).status, 200);
+        assert.equal((await get(`${node.url}/fn/other`)).status, 200);
+      }
+      let sleeperDone = false;
+      const sleeping = get(`${node.url}/fn/sleeper?nap=1500`).then((r) => {
+        sleeperDone = true;
+        return r.status;
+      });
+      const beside = await get(`${node.url}/fn/other`);
+      assert.equal(beside.status, 200);
+      // Had the guest slept inline, the loop could answer nothing until it woke.
+      assert.equal(sleeperDone, false);
+      assert.equal(await sleeping, 200);
+    } finally {
+      await node.stop({ cleanup: true });
+    }
+  });
+});
