@@ -14,6 +14,8 @@ export type CompatName = 'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'un
 
 export interface CompatDeps {
   nodeName: string;
+  /** The node's area ([cluster] area), for replies that name where a call ran (Serverledge's ExecutionArea). */
+  area?: string;
   version: string;
   scheduler: Scheduler;
   registry: Registry;

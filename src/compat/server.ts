@@ -2,7 +2,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CompatProfileConfig } from '../config.js';
 import { TernError } from '../core/errors.js';
-import { installAccessControl } from '../http/access.js';
+import { bearerChallenge, installAccessControl } from '../http/access.js';
 import { NodeCredentials, type TokenVerdict } from '../http/credentials.js';
 import { installErrorHandlers } from '../http/errors.js';
 import { edgeServerFactory } from '../http/listener.js';
@@ -20,7 +20,7 @@ function compatDenial(profile: CompatProfile): (verdict: Exclude<TokenVerdict, '
     new TernError(
       'unauthorized',
       `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>${verdict === 'invalid' ? '; the one given is not valid' : ''}), or set [compat.${profile.name}] open-management = true`,
-      { 'www-authenticate': 'Bearer' },
+      bearerChallenge(verdict),
     );
 }
 

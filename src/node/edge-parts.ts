@@ -122,6 +122,7 @@ function addCompat(
         config.host,
         {
           nodeName: config.node,
+          area: config.cluster.area,
           version: VERSION,
           scheduler: core.scheduler,
           registry: core.registry,
