@@ -68,14 +68,7 @@ export async function buildCore(
 ): Promise<Core> {
   const { token, path: tokenPath, created } = await resolveToken(config.token, config.dataDir);
   if (created) logger.warn({ event: 'token', path: tokenPath }, `management token created: ${tokenPath}`);
-  const logs = new FunctionLogs({
-    dir: join(config.dataDir, 'logs'),
-    maxLines: config.logs.maxLines,
-    onError: (err: unknown) =>
-      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
-  });
-  await logs.open();
-  life.add({ name: 'logs', close: () => logs.close() });
+  const logs = await openLogs(config, logger, life);
   const host = await createHostSide({
     nodeName: config.node,
     dataDir: config.dataDir,
@@ -142,6 +135,19 @@ export async function buildCore(
     settled,
     ...scheduled,
   };
+}
+
+/** The functions' log store under <data>/logs, closed last. */
+async function openLogs(config: NodeConfig, logger: Logger, life: Lifecycle): Promise<FunctionLogs> {
+  const logs = new FunctionLogs({
+    dir: join(config.dataDir, 'logs'),
+    maxLines: config.logs.maxLines,
+    onError: (err: unknown) =>
+      logger.error({ event: 'log_store', err: (err as Error).message }, 'function log write failed'),
+  });
+  await logs.open();
+  life.add({ name: 'logs', close: () => logs.close() });
+  return logs;
 }
 
 export interface ConnectionBounds {
