@@ -38,6 +38,20 @@ const compatProfile = z
   .object({ enabled: z.boolean().default(false), port: port.optional(), 'open-management': z.boolean().default(false) })
   .strict();
 
+/**
+ * tinyFaaS's layout (docs/compat.md): `layout = "tinyfaas"` turns the profile on with its management
+ * API on `management-port` (tinyFaaS's 8080) and its functions on `port` (8000), and moves the
+ * node's own API to TINYFAAS_LAYOUT_NATIVE_PORT unless `port` is set. Every port stays overridable.
+ */
+export const TINYFAAS_LAYOUTS = ['tern', 'tinyfaas'] as const;
+export const TINYFAAS_MANAGEMENT_PORT = 8080;
+export const TINYFAAS_LAYOUT_NATIVE_PORT = 8090;
+/** tinyFaaS's HTTP function endpoint, the profile's default `port` (src/compat/tinyfaas). */
+const TINYFAAS_HTTP_PORT = 8000;
+const tinyfaasProfile = compatProfile
+  .extend({ layout: z.enum(TINYFAAS_LAYOUTS).default('tern'), 'management-port': port.optional() })
+  .strict();
+
 export const configSchema = z
   .object({
     node: z
@@ -146,7 +160,7 @@ export const configSchema = z
         openfaas: compatProfile.prefault({}),
         faasm: compatProfile.prefault({}),
         serverledge: compatProfile.prefault({}),
-        tinyfaas: compatProfile.prefault({}),
+        tinyfaas: tinyfaasProfile.prefault({}),
         unifaas: compatProfile.prefault({}),
       })
       .strict()
@@ -199,6 +213,9 @@ export interface CompatProfileConfig {
   port?: number;
   /** Deploy/delete routes without the management token (the original systems have no auth). */
   'open-management'?: boolean;
+  /** tinyFaaS only: "tinyfaas" splits management (on `management-port`) from the functions (on `port`). */
+  layout?: (typeof TINYFAAS_LAYOUTS)[number];
+  'management-port'?: number;
 }
 
 export interface NodeConfig {
@@ -379,11 +396,13 @@ export function loadConfig(
   const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
   const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
   const c = parseConfig(merged);
+  const nodePort = merged.port === undefined ? defaultNodePort(c) : c.port;
+  checkTinyfaasLayout(c, nodePort);
   const defaultBudget = Math.floor(Math.min(totalmem() / 2, Math.max(freemem(), totalmem() / 4)) / 1048576);
   const cfg: NodeConfig = {
-    node: c.node ?? `${hostname().split('.')[0]}-${c.port}`,
+    node: c.node ?? `${hostname().split('.')[0]}-${nodePort}`,
     host: c.host,
-    port: c.port,
+    port: nodePort,
     coapPort: c['coap-port'],
     grpcPort: c['grpc-port'],
     coap: c.coap,
@@ -416,7 +435,10 @@ export function loadConfig(
       lockWaitMs: c.state['lock-wait'],
       lockTtlMs: c.state['lock-ttl'],
     },
-    compat: c.compat,
+    compat: {
+      ...c.compat,
+      tinyfaas: { ...c.compat.tinyfaas, enabled: c.compat.tinyfaas.enabled || c.compat.tinyfaas.layout === 'tinyfaas' },
+    },
     microvm: c.microvm,
     workflows: workflowLimits(c.workflows),
   };
@@ -458,6 +480,26 @@ function clusterConfigOf(c: RawConfig['cluster'], cwd: string): NodeConfig['clus
     ...(c.secret !== undefined ? { secret: c.secret } : {}),
     ...(c.advertise !== undefined ? { advertise: c.advertise } : {}),
   };
+}
+
+/** tinyFaaS's layout holds 8080 for its management API: the node's own API moves unless `port` is set. */
+function defaultNodePort(c: RawConfig): number {
+  return c.compat.tinyfaas.layout === 'tinyfaas' ? TINYFAAS_LAYOUT_NATIVE_PORT : c.port;
+}
+
+/** The tinyFaaS layout's two listeners must not take the node's port or each other's. */
+function checkTinyfaasLayout(c: RawConfig, nodePort: number): void {
+  const tf = c.compat.tinyfaas;
+  if (tf.layout !== 'tinyfaas') return;
+  const management = tf['management-port'] ?? TINYFAAS_MANAGEMENT_PORT;
+  const functions = tf.port ?? TINYFAAS_HTTP_PORT;
+  const clash = (a: number, b: number) => a !== 0 && a === b;
+  if (clash(management, nodePort) || clash(management, functions))
+    throw new ConfigError(
+      `config: compat.tinyfaas.management-port: ${management} is also the ${clash(management, nodePort) ? "node's port (set port to another)" : 'functions port (compat.tinyfaas.port)'}`,
+    );
+  if (clash(functions, nodePort))
+    throw new ConfigError(`config: compat.tinyfaas.port: ${functions} is also the node's port (set port to another)`);
 }
 
 function etcdAccessOf(c: RawConfig['cluster'], cwd: string): EtcdAccessConfig {

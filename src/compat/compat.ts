@@ -4,6 +4,7 @@
  * registry; none holds policy. Each runs on a listener of its own (its system's default port).
  */
 import type { FastifyInstance } from 'fastify';
+import type { CompatProfileConfig } from '../config.js';
 import type { Logger } from 'pino';
 import type { LogReader } from '../core/logs.js';
 import type { Registry } from '../registry/registry.js';
@@ -14,6 +15,8 @@ export type CompatName = 'openfaas' | 'faasm' | 'serverledge' | 'tinyfaas' | 'un
 
 export interface CompatDeps {
   nodeName: string;
+  /** The node's area ([cluster] area), for replies that name where a call ran (Serverledge's ExecutionArea). */
+  area?: string;
   version: string;
   scheduler: Scheduler;
   registry: Registry;
@@ -37,10 +40,20 @@ export interface CompatDeps {
   workflows?: WorkflowService;
 }
 
+/** One listener of a profile that splits its API over several ports (tinyFaaS's layout). */
+export interface CompatListener {
+  /** Names the listener in the start-up line ("tinyfaas management API on …"); none for the main one. */
+  role?: string;
+  port: number;
+  register(app: FastifyInstance, deps: CompatDeps): Promise<void> | void;
+}
+
 export interface CompatProfile {
   readonly name: CompatName;
   /** The system's own default port, used when config gives none. */
   readonly defaultPort: number;
+  /** The listeners under this config; absent or undefined: one, on `port` (or defaultPort), with `register`. */
+  listeners?(cfg: CompatProfileConfig): CompatListener[] | undefined;
   /**
    * Register the profile's routes on a fresh fastify instance. The raw-body content parser
    * (every body a Buffer) and the JSON error handler are already installed; a profile may

@@ -2,14 +2,16 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { CompatProfileConfig } from '../config.js';
 import { TernError } from '../core/errors.js';
-import { installAccessControl } from '../http/access.js';
+import { bearerChallenge, installAccessControl } from '../http/access.js';
 import { NodeCredentials, type TokenVerdict } from '../http/credentials.js';
 import { installErrorHandlers } from '../http/errors.js';
 import { edgeServerFactory } from '../http/listener.js';
-import type { CompatDeps, CompatName, CompatProfile } from './compat.js';
+import type { CompatDeps, CompatListener, CompatName, CompatProfile } from './compat.js';
 
 export interface RunningCompat {
   name: CompatName;
+  /** The listener's role when the profile has several (CompatListener.role). */
+  role?: string;
   url: string;
   close(): Promise<void>;
 }
@@ -20,7 +22,7 @@ function compatDenial(profile: CompatProfile): (verdict: Exclude<TokenVerdict, '
     new TernError(
       'unauthorized',
       `${profile.name}: this call deploys or manages functions and needs the node token (Authorization: Bearer <token>${verdict === 'invalid' ? '; the one given is not valid' : ''}), or set [compat.${profile.name}] open-management = true`,
-      { 'www-authenticate': 'Bearer' },
+      bearerChallenge(verdict),
     );
 }
 
@@ -56,15 +58,48 @@ export async function startCompat(
   deps: CompatDeps,
 ): Promise<RunningCompat[]> {
   const running: RunningCompat[] = [];
-  for (const profile of profiles) {
-    const cfg = config[profile.name];
-    if (!cfg.enabled) continue;
-    const app = await buildCompatApp(profile, cfg, deps);
-    await app.listen({ host, port: cfg.port ?? profile.defaultPort });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    running.push({ name: profile.name, url: `http://${host}:${port}`, close: () => app.close() });
-    deps.logger.info({ event: 'compat', profile: profile.name, port }, `${profile.name} API on http://${host}:${port}`);
+  try {
+    for (const profile of profiles) {
+      const cfg = config[profile.name];
+      if (!cfg.enabled) continue;
+      const listeners = profile.listeners?.(cfg) ?? [
+        { port: cfg.port ?? profile.defaultPort, register: profile.register.bind(profile) },
+      ];
+      for (const listener of listeners) running.push(await startListener(profile, listener, cfg, host, deps));
+    }
+  } catch (e) {
+    // A later listener that cannot bind must not leave the earlier ones open.
+    await Promise.allSettled(running.map((r) => r.close()));
+    throw e;
   }
   return running;
+}
+
+async function startListener(
+  profile: CompatProfile,
+  listener: CompatListener,
+  cfg: CompatProfileConfig,
+  host: string,
+  deps: CompatDeps,
+): Promise<RunningCompat> {
+  const app = await buildCompatApp({ ...profile, register: listener.register }, cfg, deps);
+  try {
+    await app.listen({ host, port: listener.port });
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const label = listener.role === undefined ? profile.name : `${profile.name} ${listener.role}`;
+  deps.logger.info(
+    { event: 'compat', profile: profile.name, ...(listener.role !== undefined ? { role: listener.role } : {}), port },
+    `${label} API on http://${host}:${port}`,
+  );
+  return {
+    name: profile.name,
+    ...(listener.role !== undefined ? { role: listener.role } : {}),
+    url: `http://${host}:${port}`,
+    close: () => app.close(),
+  };
 }

@@ -43,3 +43,11 @@ export interface CallRecord {
 
 /** Kinds of async jobs besides function calls. Their unfinished records survive a restart: their owner resumes them. */
 export type JobKind = 'workflow';
+
+/** A function's calls and failed calls (5xx or a Tern error): since the node started, and among the recent ones. */
+export interface CallCounts {
+  calls: number;
+  errors: number;
+  recentCalls: number;
+  recentErrors: number;
+}

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CallRecord } from '../scheduler/types.js';
 import type { LogLine, LogReader } from '../core/logs.js';
 import type { NodeMember, RuntimeInfo } from '../core/node-info.js';
+import type { CallCounts } from '../core/status.js';
 
 export type { LogLine, LogReader, NodeMember, RuntimeInfo };
 
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   settled: (name: string) => Promise<void>;
   /** The last calls of a function, newest first (sync and async alike), from every event loop. */
   recentCalls: (fn: string, limit: number) => Promise<CallRecord[]> | CallRecord[];
+  /** Each function's call and error counts, from every event loop (absent: descriptions carry none). */
+  callCounts?: () => Promise<Record<string, CallCounts>>;
   /** Folder served at /ui/ (absent: no dashboard). */
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
@@ -63,6 +66,8 @@ export interface FunctionDescription {
   deployedAt: string;
   spec: DeployedFunction['spec'];
   status: Omit<FunctionStatus, 'name'>;
+  /** Calls and errors (5xx or a Tern error code): since the node started, and among the recent calls. */
+  calls?: CallCounts;
 }
 
 const IDLE_STATUS: Omit<FunctionStatus, 'name'> = {
@@ -72,7 +77,21 @@ const IDLE_STATUS: Omit<FunctionStatus, 'name'> = {
   memoryMiB: 0,
 };
 
-export function describeFunction(fn: DeployedFunction, scheduler: Pick<Scheduler, 'status'>): FunctionDescription {
+const NO_CALLS: CallCounts = { calls: 0, errors: 0, recentCalls: 0, recentErrors: 0 };
+
+export function describeFunction(
+  fn: DeployedFunction,
+  scheduler: Pick<Scheduler, 'status'>,
+  counts?: Record<string, CallCounts>,
+): FunctionDescription {
   const { name: _name, ...status } = scheduler.status(fn.spec.name) ?? { name: fn.spec.name, ...IDLE_STATUS };
-  return { name: fn.spec.name, version: fn.version, deployedAt: fn.deployedAt, spec: fn.spec, status };
+  const description: FunctionDescription = {
+    name: fn.spec.name,
+    version: fn.version,
+    deployedAt: fn.deployedAt,
+    spec: fn.spec,
+    status,
+  };
+  if (counts) description.calls = counts[fn.spec.name] ?? NO_CALLS;
+  return description;
 }

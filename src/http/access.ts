@@ -36,16 +36,25 @@ export interface AccessOptions {
   denied?: (verdict: Exclude<TokenVerdict, 'valid'>) => Error;
 }
 
-/** The native API's answer: 401 without a token, 403 with a wrong one. */
+/**
+ * The challenge for a missing or wrong token (RFC 6750 section 3): every listener, native and compat,
+ * answers both with 401, so a client tells "no or wrong credentials" from "not allowed" (403) the
+ * same way on each.
+ */
+export function bearerChallenge(verdict: Exclude<TokenVerdict, 'valid'>): Record<string, string> {
+  return { 'www-authenticate': verdict === 'invalid' ? 'Bearer error="invalid_token"' : 'Bearer' };
+}
+
+/** The native API's answer: 401 without a token or with a wrong one. */
 export function nativeDenial(verdict: Exclude<TokenVerdict, 'valid'>): TernError {
   if (verdict === 'absent') {
     return new TernError(
       'unauthorized',
       'this call needs "Authorization: Bearer <token>": the node token (tern serve --token, TERN_TOKEN, or the file <data>/token)',
-      { 'www-authenticate': 'Bearer' },
+      bearerChallenge(verdict),
     );
   }
-  return new TernError('forbidden', 'the token is not valid for this node');
+  return new TernError('unauthorized', 'the token is not valid for this node', bearerChallenge(verdict));
 }
 
 /** The access a matched route declared; `token` when it declared none. */

@@ -30,6 +30,7 @@ import type { EdgeInit } from './edge/main.js';
 import type { ControlApi, EdgeApi, HostOpAnswer, HostOpRequest } from './protocol.js';
 import { LoopRuntime, type RemoteInstance, type EdgeLink, type Placement } from './remote.js';
 import { fromEpoch, invocationFromWire, resultToWire } from './wire.js';
+import { addCallCounts, type CallCounts } from '../observability/recent-calls.js';
 
 const EDGE_URL = new URL('./edge/main.js', import.meta.url);
 
@@ -137,6 +138,16 @@ export class LoopFleet implements LeaseHost, Placement {
       [...this.loops.values()].map((l) => l.channel.call('collectStats', {} as never)),
     );
     return all.flatMap((r) => (r.status === 'fulfilled' ? [r.value as MetricJson[]] : []));
+  }
+
+  /** Call and error counts of the calls completed on the loops, summed per function. */
+  async callCounts(): Promise<Record<string, CallCounts>> {
+    const all = await Promise.allSettled(
+      [...this.loops.values()].map((l) => l.channel.call('callCounts', {} as never)),
+    );
+    const sum: Record<string, CallCounts> = {};
+    for (const r of all) if (r.status === 'fulfilled') addCallCounts(sum, r.value as Record<string, CallCounts>);
+    return sum;
   }
 
   /** Recent calls of `fn` completed on the loops. */

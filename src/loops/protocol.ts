@@ -64,6 +64,8 @@ export interface EdgeApi {
   /** Call counters and durations since the last collection (merged into /metrics). */
   collectStats(): Promise<unknown>;
   recentCalls(a: { fn: string; limit: number }): Promise<unknown[]>;
+  /** Each function's call and error counts on this loop (observability/recent-calls.ts CallCounts). */
+  callCounts(): Promise<unknown>;
 }
 
 export type LogLineTuple = [line: string, stream: 'stdout' | 'stderr', instance: string, callId: string | undefined];

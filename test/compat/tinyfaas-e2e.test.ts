@@ -141,6 +141,7 @@ describe('TestShowHeadersJS', () => {
       (await grpcRequest({ functionIdentifier: 'headersjs', data: '' }, metadata)).response,
     ) as Record<string, string>;
     assert.equal(headers.lab, 'scalable_software_systems_group');
+    assert.match(headers['user-agent']!, /grpc/, 'the client header, as test_all.py asserts');
   });
 });
 
@@ -162,6 +163,7 @@ describe('TestShowHeaders', () => {
       (await grpcRequest({ functionIdentifier: 'headers', data: '' }, metadata)).response,
     ) as Record<string, string>;
     assert.equal(headers.Lab, 'scalable_software_systems_group');
+    assert.match(headers['User-Agent']!, /grpc/, 'the client header, as test_all.py asserts');
   });
 });
 

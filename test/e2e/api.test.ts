@@ -60,13 +60,15 @@ describe('native API', () => {
     assert.ok(info.capacity.memoryMiB > 0);
   });
 
-  test('management needs the token: 401 without, 403 with a wrong one', async () => {
+  test('management needs the token: 401 without it and with a wrong one, with WWW-Authenticate', async () => {
     const none = await node.api('GET', '/v1/functions', { token: null });
     assert.equal(none.status, 401);
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer');
     assert.equal((await errorOf(none)).code, 'unauthorized');
     const wrong = await node.api('GET', '/v1/functions', { token: 'not-the-token-at-all' });
-    assert.equal(wrong.status, 403);
-    assert.equal((await errorOf(wrong)).code, 'forbidden');
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers.get('www-authenticate'), 'Bearer error="invalid_token"');
+    assert.equal((await errorOf(wrong)).code, 'unauthorized');
     const put = await node.api('PUT', '/v1/functions/x', { token: null, body: await packFiles(PY_HELLO) });
     assert.equal(put.status, 401);
     const metrics = await fetch(`${node.url}/metrics`);

@@ -86,6 +86,11 @@ describe('gRPC trigger (tinyFaaS service)', () => {
     assert.equal(seen.path, '/temp');
     assert.equal(seen.body, '21.5');
     assert.equal(seen.headers['content-type'], undefined, 'gRPC transport headers stay out');
+    assert.match(
+      seen.headers['user-agent'] ?? '',
+      /^grpc-node-js\//,
+      "the client's user-agent is passed on, as tinyFaaS does",
+    );
   });
 
   it('the execution report comes back in the x-tern-report metadata', async () => {

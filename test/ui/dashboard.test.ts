@@ -73,6 +73,7 @@ describe('dashboard', () => {
 
     await deployByApi(node, HELLO, await packFolder(HELLO_DIR, work, 'hello.tar.gz'));
     await deployByApi(node, 'printer', await packFolder(join(FIXTURES, 'printer'), work, 'printer.tar.gz'));
+    await deployByApi(node, 'failing', await packFolder(join(FIXTURES, 'failing'), work, 'failing.tar.gz'));
 
     context = await chromium.launchPersistentContext(join(work, 'chromium-profile'), {
       executablePath: CHROMIUM,
@@ -144,6 +145,40 @@ describe('dashboard', () => {
     assert.match((await page.getByTestId('invoke-status').textContent()) ?? '', /^200\b/);
     assert.equal(((await page.getByTestId('invoke-response').textContent()) ?? '').trim(), 'ok');
     await page.locator('[data-testid=log-line]', { hasText: 'ui-log-marker' }).first().waitFor();
+  });
+
+  test('a function failing on every call: its errors in the list, code and message in its calls, call ids in its logs', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${node.url}/fn/failing`, { method: 'POST', body: 'x' });
+      assert.ok(res.status >= 500, `the call fails: ${res.status}`);
+    }
+    await page.getByTestId('nav-functions').click();
+    const errors = page.locator('[data-testid=function-row][data-name="failing"] [data-testid=function-errors]');
+    await page
+      .locator('[data-testid=function-row][data-name="failing"] [data-testid=function-errors][data-errors="2"]')
+      .waitFor();
+    assert.equal(await errors.getAttribute('data-rate'), '1', 'every recent call failed');
+    assert.match((await errors.getAttribute('class')) ?? '', /failing/);
+    assert.match((await errors.textContent()) ?? '', /2 · 100% recent/);
+    const healthy = page.locator('[data-testid=function-row][data-name="printer"] [data-testid=function-errors]');
+    assert.equal(await healthy.getAttribute('data-errors'), '0');
+    await shot(page, 'functions-with-errors');
+
+    await page.goto(`${node.url}/ui/#/functions/failing`);
+    const error = page.getByTestId('call-error').first();
+    await error.waitFor();
+    assert.match((await error.getAttribute('data-code')) ?? '', /^function_\w+$/);
+    assert.match((await error.textContent()) ?? '', /ui-broken on purpose/);
+    assert.match((await page.getByTestId('stat-errors').textContent()) ?? '', /^2/);
+
+    // The log view keeps each line's call id: the same id as the call's row.
+    const logged = page.locator('[data-testid=log-line]', { hasText: 'ui-failing-marker' }).first();
+    await logged.waitFor();
+    const callId = await logged.getByTestId('log-call').getAttribute('data-call');
+    assert.ok(callId, 'the log line names its call');
+    const rows = await page.getByTestId('call-row').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-call')));
+    assert.ok(rows.includes(callId), `call ${callId} is one of the recent calls ${rows.join(', ')}`);
+    await shot(page, 'function-failing');
   });
 
   test('the latency and cold-start charts draw the calls from /metrics', async () => {

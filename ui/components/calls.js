@@ -17,10 +17,23 @@ export function recordLocalCall(name, call) {
 /** CallRecord (GET /v1/calls) -> the row shape. */
 function fromRecord(r) {
   return {
+    id: r.id,
     time: r.finishedAt ?? r.createdAt,
     status: r.result?.status ?? (r.state === 'failed' ? (r.error?.code ?? 'failed') : r.state),
     report: r.report,
+    error: r.error,
   };
+}
+
+/** A failed call's error: its code (Tern's, or http_5xx for the function's own) and message. */
+function errorCell(error) {
+  if (!error) return h('td', { class: 'muted' }, '–');
+  return h(
+    'td',
+    { class: 'error call-error', dataset: { testid: 'call-error', code: error.code } },
+    h('code', {}, error.code),
+    error.message ? h('span', { class: 'message' }, ` ${error.message}`) : null,
+  );
 }
 
 function rowFor(call) {
@@ -28,7 +41,7 @@ function rowFor(call) {
   const failed = typeof call.status !== 'number' || call.status >= 400;
   return h(
     'tr',
-    { dataset: { testid: 'call-row' } },
+    { dataset: { testid: 'call-row', call: call.id ?? '' } },
     h('td', {}, formatTime(call.time)),
     h('td', { class: failed ? 'error' : 'ok' }, call.status),
     h('td', {}, r ? h('span', { class: `tag ${r.cold ? 'cold' : 'warm'}` }, r.cold ? 'cold' : 'warm') : '–'),
@@ -40,6 +53,7 @@ function rowFor(call) {
       r?.offloaded ? h('span', { class: 'badge' }, `offloaded ×${r.hops?.length ?? 1}`) : null,
     ),
     h('td', { class: 'mono' }, r?.instance || '–'),
+    errorCell(call.error),
   );
 }
 
@@ -55,7 +69,9 @@ export function callsPanel(name, signal) {
       h(
         'tr',
         {},
-        ['Time', 'Status', 'Start', 'Queue', 'Init', 'Run', 'Total', 'Node', 'Instance'].map((t) => h('th', {}, t)),
+        ['Time', 'Status', 'Start', 'Queue', 'Init', 'Run', 'Total', 'Node', 'Instance', 'Error'].map((t) =>
+          h('th', {}, t),
+        ),
       ),
     ),
     body,

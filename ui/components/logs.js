@@ -25,7 +25,7 @@ export function logPanel(name, signal) {
   const seenAtLast = new Set(); // lines sharing `last.time`, so a resume with since=time skips them
 
   function show(entry) {
-    const key = `${entry.instance}\u0000${entry.stream}\u0000${entry.line}`;
+    const key = `${entry.instance}\u0000${entry.call ?? ''}\u0000${entry.stream}\u0000${entry.line}`;
     if (last && entry.time < last.time) return;
     if (last && entry.time === last.time && seenAtLast.has(key)) return;
     if (!last || entry.time !== last.time) seenAtLast.clear();
@@ -38,11 +38,18 @@ export function logPanel(name, signal) {
         'li',
         {
           class: `log-line ${entry.stream}`,
-          dataset: { testid: 'log-line' },
-          title: entry.call ? `call ${entry.call}` : '',
+          dataset: { testid: 'log-line', call: entry.call ?? '' },
         },
         h('time', { datetime: entry.time }, formatTime(entry.time)),
         h('span', { class: 'instance' }, entry.instance),
+        // The call id, shortened; the whole id is its title and data-call (to match a recent call's).
+        entry.call
+          ? h(
+              'span',
+              { class: 'call', title: `call ${entry.call}`, dataset: { testid: 'log-call', call: entry.call } },
+              entry.call.slice(0, 8),
+            )
+          : null,
         h('span', { class: 'text' }, entry.line),
       ),
     );

@@ -50,8 +50,10 @@ function specCard(fn) {
   );
 }
 
-function statusCard(status, rate) {
+function statusCard(status, rate, calls) {
   const { instances } = status;
+  const c = calls ?? { errors: 0, recentCalls: 0, recentErrors: 0 };
+  const recent = c.recentCalls ? `${Math.round((c.recentErrors / c.recentCalls) * 100)}%` : '–';
   return h(
     'section',
     { class: 'card', dataset: { testid: 'function-status' } },
@@ -65,12 +67,17 @@ function statusCard(status, rate) {
         ['starting', instances.starting],
         ['queued', status.queued],
         ['calls', status.invocations],
+        ['errors', c.errors],
+        ['recent errors', recent],
         ['calls/s', formatRate(rate)],
         ['memory', `${status.memoryMiB} MiB`],
       ].map(([label, value]) =>
         h(
           'div',
-          { class: 'stat', dataset: { testid: `stat-${label.replace('/', '-per-')}` } },
+          {
+            class: `stat${label.includes('error') && c.recentErrors ? ' failing' : ''}`,
+            dataset: { testid: `stat-${label.replace('/', '-per-').replace(' ', '-')}` },
+          },
           h('b', {}, value),
           h('span', {}, label),
         ),
@@ -131,7 +138,7 @@ export default {
       ]);
       metricsNote.hidden = sampler.state.ok;
       metricsNote.textContent = `Charts unavailable: ${sampler.state.error ?? ''}`;
-      if (current) fill(statusBox, statusCard(current.status, sampler.recentRate(name)));
+      if (current) fill(statusBox, statusCard(current.status, sampler.recentRate(name), current.calls));
     };
 
     let built = false;

@@ -18,6 +18,7 @@ const COLUMNS = [
   'Min–max',
   'Instances',
   'Calls',
+  'Errors',
   'Call rate',
   '',
 ];
@@ -32,6 +33,26 @@ function instancesCell({ instances, queued }) {
       ? h('span', { class: 'pill starting', title: 'starting' }, `${instances.starting} starting`)
       : null,
     queued ? h('span', { class: 'pill queued', title: 'queued calls' }, `${queued} queued`) : null,
+  );
+}
+
+/**
+ * Errors (calls that answered 5xx or that Tern failed: timeout, crash, queue full…): the count since
+ * the node started, and the share of the recent calls, red when any recent call failed.
+ */
+export function errorsCell(calls) {
+  const c = calls ?? { calls: 0, errors: 0, recentCalls: 0, recentErrors: 0 };
+  const rate = c.recentCalls ? c.recentErrors / c.recentCalls : 0;
+  const percent = `${Math.round(rate * 100)}%`;
+  return h(
+    'td',
+    {
+      class: `num errors${c.recentErrors ? ' failing' : ''}`,
+      title: `${c.errors} of ${c.calls} calls failed since the node started; ${c.recentErrors} of the last ${c.recentCalls}`,
+      dataset: { testid: 'function-errors', errors: String(c.errors), rate: String(rate) },
+    },
+    c.errors ? h('b', {}, String(c.errors)) : '0',
+    c.recentCalls ? h('span', { class: 'rate' }, ` · ${percent} recent`) : null,
   );
 }
 
@@ -75,6 +96,7 @@ function row(fn, onDeleted) {
     h('td', { class: 'num' }, p.instances),
     instancesCell(status),
     h('td', { class: 'num', dataset: { testid: 'function-invocations' } }, status.invocations),
+    errorsCell(fn.calls),
     rateCell(fn.name),
     h(
       'td',

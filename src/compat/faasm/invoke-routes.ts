@@ -15,6 +15,7 @@ import type { CompatDeps } from '../compat.js';
 import { isFaasmCallId, newFaasmCallId, topLevelInteger } from './call-ids.js';
 import { ternName } from './names.js';
 import { sendText } from './upload-routes.js';
+import { keepRefusalHeaders } from '../shared/refusal.js';
 
 /** faabric's message JSON (src/util/json.cpp), the fields this profile reads. cmdline and MPI fields are accepted and not used. */
 const message = z
@@ -120,7 +121,10 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     const result = await deps.scheduler.invoke(inv);
     void reply.header('x-tern-report', JSON.stringify(result.report));
     // Faasm has output only: a function's own status stays behind; Tern's failures keep theirs.
-    if (result.report.error !== undefined) return sendText(reply, result.status, `${failureText(result)}\n`);
+    if (result.report.error !== undefined) {
+      keepRefusalHeaders(reply, result);
+      return sendText(reply, result.status, `${failureText(result)}\n`);
+    }
     return sendText(reply, 200, `${result.body.toString('utf8')}\n`);
   };
 

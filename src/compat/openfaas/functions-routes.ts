@@ -52,7 +52,12 @@ export function functionRoutes(app: FastifyInstance, ctx: OpenfaasContext): void
       if (!current) throw httpError(404, `function: ${name}.${namespace} not found`);
       checkSecrets(req.secrets);
       const source = await resolveImage(req.image, ctx.images);
-      const kept = (await ctx.meta.read(current.dir))?.replicas;
+      const meta = await ctx.meta.read(current.dir);
+      // A function first deployed another way was created when its current version was.
+      const kept = {
+        createdAt: meta?.createdAt ?? current.deployedAt,
+        ...(meta?.replicas !== undefined ? { replicas: meta.replicas } : {}),
+      };
       await deployPlan(ctx, name, await planDeployment(name, req, source, kept));
     });
     return reply.code(200).send();

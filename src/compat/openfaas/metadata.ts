@@ -20,6 +20,8 @@ const metaSchema = z
     readOnlyRootFilesystem: z.boolean().optional(),
     /** Set by scale-function; an update keeps it. */
     replicas: z.number().int().min(0).optional(),
+    /** The first deploy's time (ISO 8601): updates and scaling keep it, as OpenFaaS's createdAt. */
+    createdAt: z.string().optional(),
   })
   .loose();
 

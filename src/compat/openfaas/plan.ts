@@ -141,8 +141,9 @@ export async function planDeployment(
   name: string,
   req: FunctionDeployment,
   source: ImageSource,
-  keptReplicas?: number,
+  kept: Pick<OpenfaasMeta, 'replicas' | 'createdAt'> = {},
 ): Promise<FunctionPlan> {
+  const keptReplicas = kept.replicas;
   const labels = req.labels ?? {};
   const toml = await baseToml(source, ctrTypeOf(labels), req.image);
   toml.name = name;
@@ -175,6 +176,7 @@ export async function planDeployment(
     ...(keptReplicas !== undefined && wholeLabel(labels, SCALE_MIN_LABEL) === undefined
       ? { replicas: keptReplicas }
       : {}),
+    createdAt: kept.createdAt ?? new Date().toISOString(),
   };
   return { source, toml, meta };
 }
@@ -193,7 +195,7 @@ export async function planRescale(
   return {
     source: { kind: 'folder', path: fn.dir },
     toml,
-    meta: { labels: {}, annotations: {}, constraints: [], ...meta, replicas },
+    meta: { labels: {}, annotations: {}, constraints: [], createdAt: fn.deployedAt, ...meta, replicas },
   };
 }
 

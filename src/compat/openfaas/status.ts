@@ -53,6 +53,6 @@ export function functionStatus(
     invocationCount: live?.invocations ?? 0,
     replicas: Math.max(fn.spec.minInstances, live?.instances.total ?? 0),
     availableReplicas: warm,
-    createdAt: fn.deployedAt,
+    createdAt: meta?.createdAt ?? fn.deployedAt,
   };
 }

@@ -13,9 +13,22 @@ import { safeRelativePath } from '../../registry/entry-rules.js';
 import { NAME_PATTERN } from '../../registry/spec.js';
 import { fileExists, type PackageArchive, type StagedFunction } from '../shared/staging.js';
 
-/** Serverledge's runtimes (internal/container/runtimes.go) and the Tern runtime each becomes. */
-export const SERVERLEDGE_RUNTIMES = { python310: 'python', nodejs17: 'node', nodejs17ng: 'node' } as const;
+/**
+ * Serverledge's runtimes (internal/container/runtimes.go: python314, python312ml, nodejs17ng, and the
+ * older python310 and nodejs17) and the Tern runtime each becomes. python312ml's libraries are the
+ * node's own python's: Tern installs none. go125 (a Go handler built in its image) is not here:
+ * Tern builds no Go.
+ */
+export const SERVERLEDGE_RUNTIMES = {
+  python314: 'python',
+  python312ml: 'python',
+  python310: 'python',
+  nodejs17ng: 'node',
+  nodejs17: 'node',
+} as const;
 export type ServerledgeRuntime = keyof typeof SERVERLEDGE_RUNTIMES;
+/** Runtimes whose executor serves one request at a time (RuntimeInfo.ConcurrencySupported false): MaxConcurrency is 1. */
+const SERIAL_RUNTIMES: ReadonlySet<string> = new Set(['nodejs17ng', 'nodejs17']);
 
 export const PYTHON_ENTRY = '_serverledge_entry.py';
 export const NODE_ENTRY = '_serverledge_entry.mjs';
@@ -23,12 +36,15 @@ export const NODE_ENTRY = '_serverledge_entry.mjs';
 export const DESCRIPTION_PREFIX = 'Serverledge function';
 const DEFAULT_MEMORY_MB = 128;
 const MAX_MEMORY_MB = 65536;
+/** function.toml's bound on concurrent-requests. */
+const MAX_CONCURRENCY = 10_000;
 
 export interface ServerledgeFunction {
   name: string;
   runtime: string;
   memoryMB?: number;
   cpuDemand?: number;
+  maxConcurrency?: number;
   handler?: string;
   tarFunctionCode?: string;
 }
@@ -115,12 +131,33 @@ function decodeCode(base64: string | undefined): PackageArchive {
   return { data, type };
 }
 
+/** MemoryMB: Serverledge refuses less than 1; Tern also a fraction or more than function.toml takes. Absent (hand-written JSON): 128. */
+function memoryOf(memoryMB: number | undefined): number {
+  if (memoryMB === undefined) return DEFAULT_MEMORY_MB;
+  if (!Number.isInteger(memoryMB) || memoryMB < 1 || memoryMB > MAX_MEMORY_MB)
+    throw new TernError(
+      'bad_request',
+      `MemoryMB: ${memoryMB} is not a memory limit: a whole number of MB from 1 to ${MAX_MEMORY_MB}`,
+    );
+  return memoryMB;
+}
+
+/** MaxConcurrency as Serverledge applies it: at most 1 where the runtime serves one request at a time, 0 or less means 1. */
+function concurrencyOf(runtime: ServerledgeRuntime, maxConcurrency: number | undefined): number {
+  if (maxConcurrency === undefined || maxConcurrency <= 0 || SERIAL_RUNTIMES.has(runtime)) return 1;
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency > MAX_CONCURRENCY)
+    throw new TernError(
+      'bad_request',
+      `MaxConcurrency: ${maxConcurrency} is not a whole number of requests from 1 to ${MAX_CONCURRENCY}`,
+    );
+  return maxConcurrency;
+}
+
 /** The staged Tern function for a /create request (runtime already checked). */
 export function stageServerledgeFunction(f: ServerledgeFunction & { runtime: ServerledgeRuntime }): StagedFunction {
   checkName(f.name);
-  const memory = f.memoryMB === undefined || f.memoryMB <= 0 ? DEFAULT_MEMORY_MB : f.memoryMB;
-  if (!Number.isInteger(memory) || memory > MAX_MEMORY_MB)
-    throw new TernError('bad_request', `MemoryMB: must be a whole number of MB up to ${MAX_MEMORY_MB}`);
+  const memory = memoryOf(f.memoryMB);
+  const concurrency = concurrencyOf(f.runtime, f.maxConcurrency);
   const handler = f.handler ?? '';
   if (handler === '') throw new TernError('bad_request', 'Handler: missing');
   const runtime = SERVERLEDGE_RUNTIMES[f.runtime];
@@ -132,7 +169,14 @@ export function stageServerledgeFunction(f: ServerledgeFunction & { runtime: Ser
     return {
       name: f.name,
       archive,
-      toml: { name: f.name, runtime, handler: `${PYTHON_ENTRY.slice(0, -3)}:handle`, memory, description },
+      toml: {
+        name: f.name,
+        runtime,
+        handler: `${PYTHON_ENTRY.slice(0, -3)}:handle`,
+        memory,
+        'concurrent-requests': concurrency,
+        description,
+      },
       files: { [PYTHON_ENTRY]: pythonEntry(module, fn) },
       check: async (dir) => {
         for (const c of candidates) if (await fileExists(join(dir, c))) return;
@@ -144,7 +188,7 @@ export function stageServerledgeFunction(f: ServerledgeFunction & { runtime: Ser
   return {
     name: f.name,
     archive,
-    toml: { name: f.name, runtime, handler: NODE_ENTRY, memory, description },
+    toml: { name: f.name, runtime, handler: NODE_ENTRY, memory, 'concurrent-requests': concurrency, description },
     files: { [NODE_ENTRY]: nodeEntry(file) },
     check: async (dir) => {
       if (!(await fileExists(join(dir, file))))

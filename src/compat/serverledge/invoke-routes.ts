@@ -2,7 +2,8 @@
  * POST /invoke/<fn> and GET /poll/<reqId> (grussorusso/serverledge internal/api/api.go):
  * the Params object is the function's JSON body, the reply is Serverledge's execution report.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { checkDuration, HOUR_MS } from '../../core/duration.js';
 import { TernError } from '../../core/errors.js';
@@ -13,6 +14,7 @@ import { parseGoJson } from './go-json.js';
 import { failureOf, failureStatus, sendJson, sendText } from './replies.js';
 import { serverledgeResponse } from './report.js';
 import { pollResponse } from './workflow-routes.js';
+import { keepRefusalHeaders } from '../shared/refusal.js';
 
 /** client.InvocationRequest. QoSClass, QoSMaxRespT and CanDoOffloading are read and not acted on: Tern's scheduler decides. */
 const invocationRequest = z.object({
@@ -50,7 +52,26 @@ async function callOutput(deps: CompatDeps, inv: Invocation): Promise<string> {
 
 const failed = (result: Result) => result.report.error !== undefined || result.status >= 400;
 
+/** Go's GOARCH for Node's process.arch. */
+const GO_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386' };
+
+/**
+ * The headers Serverledge's load balancer reads from every invocation reply (api.go
+ * setMetricsHeaders). Tern does not account CPU: the free CPUs are the machine's.
+ */
+function setNodeHeaders(reply: FastifyReply, deps: CompatDeps): void {
+  const capacity = deps.scheduler.capacity();
+  void reply.headers({
+    'serverledge-node-name': deps.nodeName,
+    'serverledge-free-mem': String(Math.max(0, Math.floor(capacity.memoryMiB - capacity.usedMiB))),
+    'serverledge-timestamp': String(Math.floor(Date.now() / 1000)),
+    'serverledge-free-cpu': availableParallelism().toFixed(6),
+    'serverledge-node-arch': GO_ARCH[process.arch] ?? process.arch,
+  });
+}
+
 export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
+  const area = deps.area !== undefined ? { area: deps.area } : {};
   app.post<{ Params: { fun: string } }>(
     '/invoke/:fun',
     { bodyLimit: deps.limits.bodyBytes, config: { access: 'public' } },
@@ -70,17 +91,22 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
       });
       if (req.async === true) {
         const record = await deps.scheduler.submit(inv);
+        setNodeHeaders(reply, deps);
         return sendJson(reply, 200, { ReqId: record.id });
       }
       const result = await deps.scheduler.invoke(inv);
+      setNodeHeaders(reply, deps);
       if (failed(result)) {
         const failure = failureOf(result);
-        if (result.headers['retry-after'] !== undefined)
-          void reply.header('retry-after', result.headers['retry-after']);
+        keepRefusalHeaders(reply, result);
         return sendText(reply, failureStatus(failure.code), failure.message);
       }
       const output = req.returnoutput === true ? await callOutput(deps, inv) : '';
-      return sendJson(reply, 200, serverledgeResponse(true, result.body.toString('utf8'), result.report, output));
+      return sendJson(
+        reply,
+        200,
+        serverledgeResponse(true, result.report, { result: result.body.toString('utf8'), output, ...area }),
+      );
     },
   );
 
@@ -92,6 +118,6 @@ export function invokeRoutes(app: FastifyInstance, deps: CompatDeps): void {
     if (record.kind === 'workflow') return sendJson(reply, 200, pollResponse(record));
     const body = record.result ? Buffer.from(record.result.body, 'base64').toString('utf8') : '';
     const success = record.state === 'done' && (record.result?.status ?? 500) < 400;
-    return sendJson(reply, 200, serverledgeResponse(success, success ? body : '', record.report));
+    return sendJson(reply, 200, serverledgeResponse(success, record.report, { result: success ? body : '', ...area }));
   });
 }

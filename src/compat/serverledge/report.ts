@@ -9,14 +9,20 @@ export interface ExecutionReport {
   /** Arrival to completion, s. */
   ResponseTime: number;
   IsWarmStart: boolean;
-  /** Arrival to the start of execution (queueing and cold start), s: Serverledge counts both. */
+  /** Starting the instance (cold start), s; 0 when warm. */
   InitTime: number;
+  /** Waiting for an instance, s. */
+  QueueingTime: number;
   OffloadLatency: number;
   /** Execution alone, s. */
   Duration: number;
-  /** "O" when the call was offloaded, else "". */
-  SchedAction: string;
   Output: string;
+  /** The area of the node that ran the call ("" when another node ran it: Tern's report names the node, not its area). */
+  ExecutionArea: string;
+  /** The node that ran the call. */
+  ExecutionNode: string;
+  /** "O" when the call was offloaded, else "": older Serverledge releases sent it, and their clients read it. */
+  SchedAction: string;
 }
 
 export interface ServerledgeResponse extends ExecutionReport {
@@ -24,39 +30,52 @@ export interface ServerledgeResponse extends ExecutionReport {
 }
 
 /** Whole microseconds, so the JSON carries no binary-fraction tails. */
-const seconds = (ms: number) => Math.round(ms * 1000) / 1e6;
+export const seconds = (ms: number) => Math.round(ms * 1000) / 1e6;
 
-export function serverledgeResponse(
-  success: boolean,
-  result: string,
-  report: Report | undefined,
-  output = '',
-): ServerledgeResponse {
+export interface ReportContext {
+  result?: string;
+  output?: string;
+  /** This node's area ([cluster] area). */
+  area?: string;
+}
+
+export function executionReport(report: Report | undefined, ctx: ReportContext = {}): ExecutionReport {
+  const base = { Result: ctx.result ?? '', Output: ctx.output ?? '' };
   if (!report) {
     return {
-      Success: success,
-      Result: result,
+      ...base,
       ResponseTime: 0,
       IsWarmStart: false,
       InitTime: 0,
+      QueueingTime: 0,
       OffloadLatency: 0,
       Duration: 0,
+      ExecutionArea: '',
+      ExecutionNode: '',
       SchedAction: '',
-      Output: output,
     };
   }
   const hopsMs = report.hops.reduce((sum, hop) => sum + hop.ms, 0);
-  const initMs = report.queueMs + report.initMs;
   return {
-    Success: success,
-    Result: result,
+    Result: base.Result,
     ResponseTime: seconds(report.totalMs),
     IsWarmStart: !report.cold,
-    InitTime: seconds(initMs),
-    // As Serverledge's Offload(): the forward's round trip less the remote init and run.
-    OffloadLatency: report.offloaded ? seconds(Math.max(0, hopsMs - initMs - report.runMs)) : 0,
+    InitTime: seconds(report.initMs),
+    QueueingTime: seconds(report.queueMs),
+    // As Serverledge's Offload(): the forward's round trip less the remote wait, init and run.
+    OffloadLatency: report.offloaded ? seconds(Math.max(0, hopsMs - report.queueMs - report.initMs - report.runMs)) : 0,
     Duration: seconds(report.runMs),
+    Output: base.Output,
+    ExecutionArea: report.offloaded ? '' : (ctx.area ?? ''),
+    ExecutionNode: report.node,
     SchedAction: report.offloaded ? 'O' : '',
-    Output: output,
   };
+}
+
+export function serverledgeResponse(
+  success: boolean,
+  report: Report | undefined,
+  ctx: ReportContext = {},
+): ServerledgeResponse {
+  return { Success: success, ...executionReport(report, ctx) };
 }

@@ -45,18 +45,22 @@ function decodeZip(base64: string): PackageArchive {
   return { data: Buffer.from(text, 'base64'), type: 'zip' };
 }
 
+/** The port of the functions' own listener when management has another (tinyFaaS's layout). */
+export type FunctionsEndpoint = () => number | undefined;
+
 /** One URL per endpoint, as tinyFaaS's Upload() answers: "<protocol>://<host>:<port>/<name>". */
-function endpointLines(request: FastifyRequest, deps: CompatDeps, name: string): string {
+function endpointLines(request: FastifyRequest, deps: CompatDeps, name: string, functions?: FunctionsEndpoint): string {
   const triggers = deps.triggers?.() ?? {};
   const lines: string[] = [];
   const coap = triggers.coap;
   if (coap !== undefined) lines.push(`${coap.replace(/^udp:/, 'coap:')}/${name}`);
-  lines.push(`http://${request.host}/${name}`);
+  const functionsPort = functions?.();
+  lines.push(`http://${functionsPort === undefined ? request.host : `${request.hostname}:${functionsPort}`}/${name}`);
   if (triggers.grpc !== undefined) lines.push(`${triggers.grpc}/${name}`);
   return lines.map((l) => `${l}\n`).join('');
 }
 
-export function managementRoutes(app: FastifyInstance, deps: CompatDeps): void {
+export function managementRoutes(app: FastifyInstance, deps: CompatDeps, functions?: FunctionsEndpoint): void {
   app.post('/upload', async (request, reply) => {
     const body = parseGoJson(request.body, upload, 'upload');
     const archive = decodeZip(body.zip);
@@ -64,7 +68,7 @@ export function managementRoutes(app: FastifyInstance, deps: CompatDeps): void {
       deps,
       stageTinyfaasFunction({ name: body.name, env: body.env, threads: body.threads, envs: body.envs ?? [], archive }),
     );
-    return sendText(reply, endpointLines(request, deps, body.name));
+    return sendText(reply, endpointLines(request, deps, body.name, functions));
   });
 
   app.post('/uploadURL', async (request, reply) => {
@@ -89,7 +93,7 @@ export function managementRoutes(app: FastifyInstance, deps: CompatDeps): void {
         subfolder: body.subfolder_path,
       }),
     );
-    return sendText(reply, endpointLines(request, deps, body.name));
+    return sendText(reply, endpointLines(request, deps, body.name, functions));
   });
 
   app.post('/delete', async (request, reply) => {

@@ -10,7 +10,7 @@ import { createInvocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
 import { HOP_BY_HOP, decodeSegment, callerHeaders, splitUrl } from '../../http/headers.js';
 import type { CompatDeps } from '../compat.js';
-import { headerText } from '../../core/headers.js';
+import { keepRefusalHeaders } from '../shared/refusal.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'] as const;
 const PREFIX = '/invoke/';
@@ -66,8 +66,10 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     });
     const result = await deps.scheduler.invoke(inv);
     reply.header('x-tern-report', JSON.stringify(result.report));
-    if (result.report.error !== undefined)
-      return errorText(reply, result.status, errorMessage(result), retryAfter(result));
+    if (result.report.error !== undefined) {
+      keepRefusalHeaders(reply, result);
+      return errorText(reply, result.status, errorMessage(result));
+    }
     reply.code(result.status);
     for (const key in result.headers) {
       if (!HOP_BY_HOP.has(key)) reply.header(key, result.headers[key]);
@@ -89,11 +91,6 @@ export function unifaasRoutes(app: FastifyInstance, deps: CompatDeps): void {
     bodyLimit: deps.limits.bodyBytes,
     config: PUBLIC,
   });
-}
-
-function retryAfter(result: Result): Record<string, string> {
-  const v = headerText(result.headers, 'retry-after');
-  return v === undefined ? {} : { 'retry-after': v };
 }
 
 /** Errors of the profile's scope (auth, body too large) in UniFaaS's text form. */

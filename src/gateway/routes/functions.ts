@@ -14,12 +14,15 @@ function checkName(name: string): string {
 export function functionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   const { registry, scheduler } = deps;
 
-  app.get('/v1/functions', async () => ({ functions: registry.list().map((fn) => describeFunction(fn, scheduler)) }));
+  app.get('/v1/functions', async () => {
+    const counts = await deps.callCounts?.();
+    return { functions: registry.list().map((fn) => describeFunction(fn, scheduler, counts)) };
+  });
 
   app.get<{ Params: { name: string } }>('/v1/functions/:name', async (request) => {
     const fn = registry.get(request.params.name);
     if (!fn) throw new TernError('not_found', `no function "${request.params.name}"`);
-    return describeFunction(fn, scheduler);
+    return describeFunction(fn, scheduler, await deps.callCounts?.());
   });
 
   app.put<{ Params: { name: string } }>(

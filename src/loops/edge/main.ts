@@ -103,6 +103,7 @@ channel.serve({
   close: () => close(),
   collectStats: async () => observer.stats.snapshot(),
   recentCalls: async ({ fn, limit }) => observer.recent.list(fn, limit),
+  callCounts: async () => observer.recent.counts(),
 });
 
 function handler(): Parameters<typeof createServer>[1] {

@@ -28,8 +28,11 @@ export const DEFAULT_GRPC_PORT = 9000;
 /** Room for the function name and framing on top of the body limit. */
 const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
 const SHUTDOWN_GRACE_MS = 5000;
-/** Metadata that belongs to gRPC itself, not to the caller's request. */
-const TRANSPORT_KEYS = new Set(['content-type', 'te', 'user-agent', 'accept-encoding']);
+/**
+ * Metadata that belongs to gRPC's transport, not to the caller's request. Everything else reaches
+ * the function as a header, user-agent included, as tinyFaaS passes every metadata entry.
+ */
+const TRANSPORT_KEYS = new Set(['content-type', 'te', 'accept-encoding']);
 
 function requestHeaders(metadata: Metadata): Record<string, string> {
   const headers: Record<string, string> = {};
