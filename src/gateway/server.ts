@@ -31,6 +31,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     maxNameLength: maxParamLength,
     closing: () => closing,
     credentials,
+    ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const app = Fastify({
     logger: false,
@@ -50,7 +51,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  installErrorHandlers(app);
+  installErrorHandlers(app, deps.logger);
   installAccessControl(app, { credentials });
   if (deps.behindLoops) {
     app.addHook('onSend', (_request, reply, payload, done) => {

@@ -68,6 +68,7 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     settled: core.settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
     state: core.host.state,
+    logger,
   });
   const http = createHttpTrigger({
     host: config.host,
