@@ -9,6 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
+import { LOG_FORMATS } from './observability/log-format.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
 import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './triggers/mqtt/config.js';
 import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './workflows/config.js';
@@ -55,6 +56,8 @@ export const configSchema = z
     registry: z.string().optional(),
     token: z.string().min(16).optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** auto: readable lines on a terminal, JSON lines otherwise. */
+    'log-format': z.enum(LOG_FORMATS).default('auto'),
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
     'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
@@ -213,6 +216,7 @@ export interface NodeConfig {
   registryDir?: string;
   token?: string;
   logLevel: RawConfig['log-level'];
+  logFormat: RawConfig['log-format'];
   memoryBudgetMiB: number;
   drainTimeoutMs: number;
   http: { loops: number; maxConnections?: number; perClient: number; reserveFds: number };
@@ -253,6 +257,7 @@ export interface ConfigOverrides {
   host?: string;
   node?: string;
   logLevel?: string;
+  logFormat?: string;
   memoryBudget?: string | number;
   role?: string;
   area?: string;
@@ -304,6 +309,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['host', 'TERN_HOST'],
     ['node', 'TERN_NODE'],
     ['logLevel', 'TERN_LOG_LEVEL'],
+    ['logFormat', 'TERN_LOG_FORMAT'],
     ['memoryBudget', 'TERN_MEMORY_BUDGET'],
     ['role', 'TERN_ROLE'],
     ['area', 'TERN_AREA'],
@@ -341,6 +347,7 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   set('host', o.host);
   set('node', o.node);
   set('log-level', o.logLevel);
+  set('log-format', o.logFormat);
   set('memory-budget', o.memoryBudget);
   if (o.loops !== undefined)
     out.http = { ...((file.http as Record<string, unknown> | undefined) ?? {}), loops: o.loops };
@@ -400,6 +407,7 @@ export function loadConfig(
     grpc: c.grpc && c['grpc-port'] >= 0,
     dataDir: resolve(cwd, c.data ?? '.tern'),
     logLevel: c['log-level'],
+    logFormat: c['log-format'],
     memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
     drainTimeoutMs: c['drain-timeout'],
     http: {

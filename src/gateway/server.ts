@@ -73,6 +73,8 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     await withAccess(app, 'public', async (scope) => {
       await scope.register(fastifyStatic, { root: uiDir, prefix: '/ui/', index: 'index.html', cacheControl: false });
       scope.get('/ui', async (_request, reply) => reply.redirect('/ui/'));
+      // The node's address opened in a browser shows the dashboard.
+      scope.get('/', async (_request, reply) => reply.redirect('/ui/'));
     });
   }
   for (const plugin of deps.plugins ?? []) await plugin(app);
