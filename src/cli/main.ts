@@ -107,6 +107,8 @@ program
 program.parseAsync(process.argv).catch((e: unknown) => {
   const message = e instanceof ApiError ? `${e.message}${e.status ? ` (HTTP ${e.status})` : ''}` : (e as Error).message;
   process.stderr.write(`tern: ${message}\n`);
-  if (e instanceof ApiError && e.status === 401) process.stderr.write(`tern: ${tokenHelp()}\n`);
+  // 401: no token sent; 403: the one sent is not the node's.
+  if (e instanceof ApiError && (e.status === 401 || /token is not valid/.test(e.message)))
+    process.stderr.write(`tern: ${tokenHelp()}\n`);
   process.exit(1);
 });
