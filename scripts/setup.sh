@@ -39,15 +39,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   npm ci --no-audit --no-fund
 fi
 
-# TypeScript: skipped when no source changed since the last build (dist/.tsbuildinfo), and
-# incremental otherwise (tsconfig.json), so `make run` starts at once the second time.
-if [[ ! -f dist/.tsbuildinfo ]] || [[ -n $(find src test bench tsconfig.json package-lock.json -newer dist/.tsbuildinfo \( -name '*.ts' -o -name '*.json' \) -print -quit) ]]; then
-  echo "setup: building"
-  npx tsc -p tsconfig.json
-  touch dist/.tsbuildinfo
-else
-  echo "setup: build up to date"
-fi
+bash scripts/build-ts.sh
 bash scripts/build-sandbox.sh
 bash scripts/build-examples.sh
 echo "setup: done"
