@@ -376,6 +376,16 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
 }
 
 /** Resolve the node config: file (from flags, else env), env, flags. Throws ConfigError naming the key. */
+/** Zod's issues as one message, each naming its key. */
+function describeConfigIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map(
+      (i) =>
+        `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+    )
+    .join('; ');
+}
+
 export function loadConfig(
   flags: ConfigOverrides,
   env: NodeJS.ProcessEnv = process.env,
@@ -386,15 +396,7 @@ export function loadConfig(
   const file = configPath ? readConfigFile(resolve(cwd, configPath)) : {};
   const merged = applyOverrides(applyOverrides(file, fromEnv), flags);
   const parsed = configSchema.safeParse(merged);
-  if (!parsed.success) {
-    const msg = parsed.error.issues
-      .map(
-        (i) =>
-          `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
-      )
-      .join('; ');
-    throw new ConfigError(`config: ${msg}`);
-  }
+  if (!parsed.success) throw new ConfigError(`config: ${describeConfigIssues(parsed.error.issues)}`);
   const c = parsed.data;
   const defaultBudget = Math.floor(Math.min(totalmem() / 2, Math.max(freemem(), totalmem() / 4)) / 1048576);
   const cfg: NodeConfig = {

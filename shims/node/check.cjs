@@ -28,7 +28,12 @@ function frameInFolder(stack) {
 
 /** The line of `importer` that names a module node could not find. */
 function importLine(importer, wanted) {
-  const name = wanted.startsWith('/') ? wanted.split('/').pop().replace(/\.[cm]?js$/, '') : wanted;
+  const name = wanted.startsWith('/')
+    ? wanted
+        .split('/')
+        .pop()
+        .replace(/\.[cm]?js$/, '')
+    : wanted;
   const lines = readFileSync(importer, 'utf8').split('\n');
   const index = lines.findIndex((l) => l.includes(name) && /\b(import|require|from)\b/.test(l));
   return index === -1 ? undefined : index + 1;

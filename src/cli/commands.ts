@@ -159,7 +159,10 @@ export async function describe(name: string, opts: ClientOptions & { json?: bool
     ['url', `${client.base}/fn/${fn.name}`],
     ['memory', `${spec.memory} MiB`],
     ['concurrency', `${spec.concurrentRequests} per instance${spec.singleUse ? ', single use' : ''}`],
-    ['instances', `${i.total} (min ${spec.minInstances}, max ${spec.maxInstances}): ${i.idle} idle, ${i.busy} busy, ${i.starting} starting`],
+    [
+      'instances',
+      `${i.total} (min ${spec.minInstances}, max ${spec.maxInstances}): ${i.idle} idle, ${i.busy} busy, ${i.starting} starting`,
+    ],
     ['queued', String(status.queued)],
     ['calls', String(status.invocations)],
   ];

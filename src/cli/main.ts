@@ -71,9 +71,7 @@ withClient(program.command('ls').alias('list').description('list functions').opt
 );
 withClient(
   program.command('describe <name>').description("a function's spec and status").option('--json', 'JSON output'),
-).action((name, o) =>
-  cmd.describe(name, o),
-);
+).action((name, o) => cmd.describe(name, o));
 withClient(program.command('rm <name>').description('remove a function')).action((name, o) => cmd.remove(name, o));
 withClient(
   program

@@ -57,7 +57,10 @@ export function logFault(
   const path = (request.url ?? '').split('?')[0];
   const fields = { event: 'http_error', status: answer.status, method, path };
   if (answer.internal) {
-    logger.error({ ...fields, err }, `${method} ${path}: ${answer.status} ${(err as Error | undefined)?.message ?? String(err)}`);
+    logger.error(
+      { ...fields, err },
+      `${method} ${path}: ${answer.status} ${(err as Error | undefined)?.message ?? String(err)}`,
+    );
   } else {
     const code = isTernError(err) ? err.code : 'error';
     logger.warn({ ...fields, code }, `${method} ${path}: ${answer.status} ${code}: ${(err as Error).message}`);

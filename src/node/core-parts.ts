@@ -262,6 +262,10 @@ async function buildWorkflows(
     scheduler,
     logger,
   });
-  life.add({ name: 'workflows', listen: async () => void (await workflows.resume()), quiesce: () => workflows.close() });
+  life.add({
+    name: 'workflows',
+    listen: async () => void (await workflows.resume()),
+    quiesce: () => workflows.close(),
+  });
   return workflows;
 }

@@ -41,8 +41,7 @@ export function formatEntry(entry: Record<string, unknown>, colour: boolean): st
   const err = entry.err as { stack?: unknown; message?: unknown } | string | undefined;
   if (typeof err === 'string') {
     if (!String(entry.msg ?? '').includes(err)) line += `: ${err}`;
-  }
-  else if (err && typeof err.stack === 'string') line += `\n${err.stack.replace(/^/gm, '    ')}`;
+  } else if (err && typeof err.stack === 'string') line += `\n${err.stack.replace(/^/gm, '    ')}`;
   return `${line}\n`;
 }
 

@@ -24,7 +24,14 @@ test('npm ci of the lockfile warns of no engine mismatch on this Node', async ()
       { cwd: dir, timeout: 120_000 },
     );
     const out = stdout + stderr;
-    assert.doesNotMatch(out, /EBADENGINE/, out.split('\n').filter((l) => /package:|required:/.test(l)).join('\n'));
+    assert.doesNotMatch(
+      out,
+      /EBADENGINE/,
+      out
+        .split('\n')
+        .filter((l) => /package:|required:/.test(l))
+        .join('\n'),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

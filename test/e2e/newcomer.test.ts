@@ -202,7 +202,10 @@ describe("a newcomer's walk", () => {
     const described = await tern(['describe', 'chosen-name']);
     assert.match(described.stdout, /^runtime\s+python$/m);
     assert.match(described.stdout, /^url\s+http:\/\/127\.0\.0\.1:\d+\/fn\/chosen-name$/m);
-    assert.equal((JSON.parse((await tern(['describe', 'chosen-name', '--json'])).stdout) as { name: string }).name, 'chosen-name');
+    assert.equal(
+      (JSON.parse((await tern(['describe', 'chosen-name', '--json'])).stdout) as { name: string }).name,
+      'chosen-name',
+    );
   });
 
   test('tern serve refuses a bad config with exit status 2, as docs/cli.md says', async () => {

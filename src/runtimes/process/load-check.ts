@@ -47,7 +47,8 @@ export async function checkLoads(kit: SandboxKit, fn: DeployedFunction, command:
     if (r.oomKills > 0)
       throw new TernError('bad_spec', `${handler}: loading it ran out of memory (memory = ${spec.memory} MiB)`);
     if (r.code !== 0) {
-      const why = verdictOf(r.output) ?? `exit ${r.code ?? r.signal}: ${r.output.trim().split('\n').slice(-3).join(' | ')}`;
+      const why =
+        verdictOf(r.output) ?? `exit ${r.code ?? r.signal}: ${r.output.trim().split('\n').slice(-3).join(' | ')}`;
       throw new TernError('bad_spec', `${handler} does not load: ${why}`);
     }
   } finally {
