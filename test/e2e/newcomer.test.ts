@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -229,6 +229,21 @@ describe("a newcomer's walk", () => {
       assert.match(r.stderr, /EADDRINUSE/);
       assert.ok(r.stderr.includes(`choose another with ${option} `), `${option}: ${r.stderr}`);
     }
+  });
+
+  test('a binary function gets its call id as TERN_CALL_ID, the name wasm functions use', async () => {
+    const dir = await writeFunction(join(work, 'call-id-binary'), {
+      'function.toml': 'runtime = "binary"\nhandler = "main"\n',
+      main: '#!/bin/sh\nprintf "Content-Type: text/plain\\n\\n%s" "$TERN_CALL_ID"\n',
+    });
+    await chmod(join(dir, 'main'), 0o755);
+    const deployed = await tern(['deploy', dir]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    const res = await fetch(`${node.url}/fn/call-id-binary`);
+    assert.equal(res.status, 200);
+    const id = res.headers.get('x-tern-call-id');
+    assert.ok(id);
+    assert.equal(await res.text(), id);
   });
 
   test('GET / sends a browser to the dashboard, without a token', async () => {
