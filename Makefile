@@ -1,11 +1,15 @@
 # Tern's front door. `make run` starts a node with the examples; `make test` lints, then runs every test.
-.PHONY: setup build examples run test bench clean
+.PHONY: setup build examples run test bench clean install
 
 setup:
 	bash scripts/setup.sh
 
 build:
-	npx tsc -p tsconfig.json
+	bash scripts/build-ts.sh
+
+# Puts `tern` on PATH (npm link: a link in npm's global bin folder to this checkout's bin/tern).
+install: build
+	npm link --no-audit --no-fund
 
 examples:
 	bash scripts/build-examples.sh

@@ -49,7 +49,7 @@ const MAY_IMPORT = {
     'compat',
     'loops',
   ],
-  cli: ['config', 'registry', 'version', 'node'],
+  cli: ['core', 'config', 'registry', 'version', 'node'],
 };
 /** Units that are a file src/<name>.ts; config is also a folder. */
 const ROOT_FILES = new Set(['config', 'scratch', 'token', 'version']);

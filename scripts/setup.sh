@@ -40,8 +40,7 @@ if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-loc
   npm ci --no-audit --no-fund
 fi
 
-echo "setup: building"
-npx tsc -p tsconfig.json
+bash scripts/build-ts.sh
 bash scripts/build-sandbox.sh
 bash scripts/build-examples.sh
 echo "setup: done"

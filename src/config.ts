@@ -9,6 +9,7 @@ import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DAY_MS, durationField, HOUR_MS, SECOND_MS, type DurationRange } from './core/duration.js';
+import { LOG_FORMATS } from './core/log-formats.js';
 import { OFFLOAD_POLICIES } from './registry/spec.js';
 import { mqttConfigOf, mqttConfigSchema, type MqttConfig } from './config/mqtt.js';
 import { workflowLimits, workflowsConfigSchema, type WorkflowLimits } from './config/workflows.js';
@@ -69,6 +70,8 @@ export const configSchema = z
     registry: z.string().optional(),
     token: z.string().min(16).optional(),
     'log-level': z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    /** auto: readable lines on a terminal, JSON lines otherwise. */
+    'log-format': z.enum(LOG_FORMATS).default('auto'),
     /** Node memory budget for instances, MiB. Default: half the machine's memory. */
     'memory-budget': size.optional(),
     'drain-timeout': durationField(CONFIG_DURATIONS.drainTimeout).default(10_000),
@@ -230,6 +233,7 @@ export interface NodeConfig {
   registryDir?: string;
   token?: string;
   logLevel: RawConfig['log-level'];
+  logFormat: RawConfig['log-format'];
   memoryBudgetMiB: number;
   drainTimeoutMs: number;
   http: { loops: number; maxConnections?: number; perClient: number; reserveFds: number };
@@ -270,6 +274,7 @@ export interface ConfigOverrides {
   host?: string;
   node?: string;
   logLevel?: string;
+  logFormat?: string;
   memoryBudget?: string | number;
   role?: string;
   area?: string;
@@ -321,6 +326,7 @@ export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
     ['host', 'TERN_HOST'],
     ['node', 'TERN_NODE'],
     ['logLevel', 'TERN_LOG_LEVEL'],
+    ['logFormat', 'TERN_LOG_FORMAT'],
     ['memoryBudget', 'TERN_MEMORY_BUDGET'],
     ['role', 'TERN_ROLE'],
     ['area', 'TERN_AREA'],
@@ -358,6 +364,7 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
   set('host', o.host);
   set('node', o.node);
   set('log-level', o.logLevel);
+  set('log-format', o.logFormat);
   set('memory-budget', o.memoryBudget);
   if (o.loops !== undefined)
     out.http = { ...((file.http as Record<string, unknown> | undefined) ?? {}), loops: o.loops };
@@ -386,6 +393,16 @@ function applyOverrides(file: Record<string, unknown>, o: ConfigOverrides): Reco
 }
 
 /** Resolve the node config: file (from flags, else env), env, flags. Throws ConfigError naming the key. */
+/** Zod's issues as one message, each naming its key. */
+function describeConfigIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map(
+      (i) =>
+        `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
+    )
+    .join('; ');
+}
+
 export function loadConfig(
   flags: ConfigOverrides,
   env: NodeJS.ProcessEnv = process.env,
@@ -409,6 +426,7 @@ export function loadConfig(
     grpc: c.grpc && c['grpc-port'] >= 0,
     dataDir: resolve(cwd, c.data ?? '.tern'),
     logLevel: c['log-level'],
+    logFormat: c['log-format'],
     memoryBudgetMiB: c['memory-budget'] ?? defaultBudget,
     drainTimeoutMs: c['drain-timeout'],
     http: {
@@ -459,13 +477,7 @@ export function loadConfig(
 function parseConfig(merged: Record<string, unknown>): RawConfig {
   const parsed = configSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
-  const msg = parsed.error.issues
-    .map(
-      (i) =>
-        `${i.path.join('.') || '(top level)'}: ${i.code === 'unrecognized_keys' ? `unknown key ${i.keys.join(', ')}` : i.message}`,
-    )
-    .join('; ');
-  throw new ConfigError(`config: ${msg}`);
+  throw new ConfigError(`config: ${describeConfigIssues(parsed.error.issues)}`);
 }
 
 function clusterConfigOf(c: RawConfig['cluster'], cwd: string): NodeConfig['cluster'] {

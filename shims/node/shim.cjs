@@ -8,6 +8,7 @@ const { Socket } = require('node:net');
 const { join } = require('node:path');
 const { pathToFileURL } = require('node:url');
 const { createDecoder, encodeHead, MAX_BODY } = require('./wire.cjs');
+const { pickHandler } = require('./handler.cjs');
 
 const [fnDir, handlerSpec, functionName, instanceId, concurrencyArg] = process.argv.slice(2);
 const concurrent = Number(concurrencyArg) > 1;
@@ -280,18 +281,6 @@ async function serve(handler, header, body) {
     inflight--;
     leaveWhenIdle();
   }
-}
-
-function pickHandler(mod, name) {
-  if (name) {
-    const fn = mod[name] ?? mod.default?.[name];
-    if (typeof fn !== 'function') throw new TypeError(`the module exports no function "${name}"`);
-    return fn;
-  }
-  if (typeof mod.default === 'function') return mod.default;
-  if (typeof mod.handle === 'function') return mod.handle;
-  if (typeof mod.default?.handle === 'function') return mod.default.handle.bind(mod.default);
-  throw new TypeError('the module exports no handler: export a default function or a function named "handle"');
 }
 
 async function main() {

@@ -1,6 +1,7 @@
 /** The CLI's HTTP client for the native API. */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { PROJECT_ROOT } from '../version.js';
 
 export interface ClientOptions {
   url?: string;
@@ -17,15 +18,51 @@ export class ApiError extends Error {
   }
 }
 
-/** The token: --token, TERN_TOKEN, else the local node's data folder ($TERN_DATA or ./.tern). */
-function findToken(explicit: string | undefined): string | undefined {
-  if (explicit) return explicit;
-  if (process.env.TERN_TOKEN) return process.env.TERN_TOKEN;
-  try {
-    return readFileSync(join(resolve(process.env.TERN_DATA ?? '.tern'), 'token'), 'utf8').trim();
-  } catch {
-    return undefined;
+interface FoundToken {
+  token: string;
+  /** Where it came from, for messages: "--token", "TERN_TOKEN" or a file. */
+  source: string;
+}
+
+/**
+ * The token files the CLI reads, first found wins: $TERN_DATA/token, else `.tern/token` in the
+ * current folder or the nearest folder above it that has one (a node started with the default
+ * data folder, `make run` in a checkout), else the checkout's own (bin/tern run from elsewhere).
+ */
+export function tokenFiles(cwd = process.cwd()): string[] {
+  if (process.env.TERN_DATA) return [join(resolve(cwd, process.env.TERN_DATA), 'token')];
+  const files: string[] = [];
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    files.push(join(dir, '.tern', 'token'));
+    if (dirname(dir) === dir) break;
   }
+  const checkout = join(PROJECT_ROOT, '.tern', 'token');
+  return files.includes(checkout) ? files : [...files, checkout];
+}
+
+/** The token: --token, TERN_TOKEN, else the first token file that exists. */
+export function findToken(explicit: string | undefined): FoundToken | undefined {
+  if (explicit) return { token: explicit, source: process.env.TERN_TOKEN === explicit ? 'TERN_TOKEN' : '--token' };
+  if (process.env.TERN_TOKEN) return { token: process.env.TERN_TOKEN, source: 'TERN_TOKEN' };
+  for (const file of tokenFiles()) {
+    try {
+      const token = readFileSync(file, 'utf8').trim();
+      if (token) return { token, source: file };
+    } catch {
+      // not there: the next one
+    }
+  }
+  return undefined;
+}
+
+/** What to tell someone whose call was refused with 401. */
+export function tokenHelp(): string {
+  const found = findToken(undefined);
+  const given = found ? `the token from ${found.source} was refused` : 'no token found';
+  return (
+    `${given}; give the node's management token with --token <token> or TERN_TOKEN=<token>, ` +
+    `or run where the CLI finds the node's token file (${tokenFiles()[0]}; \`tern serve\` prints where it is)`
+  );
 }
 
 export class Client {
@@ -34,7 +71,7 @@ export class Client {
 
   constructor(opts: ClientOptions) {
     this.base = (opts.url ?? process.env.TERN_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
-    this.token = findToken(opts.token);
+    this.token = findToken(opts.token)?.token;
   }
 
   /**

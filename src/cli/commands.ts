@@ -3,7 +3,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { packFolder } from '../registry/archive.js';
 import { parseFunctionToml } from '../registry/spec.js';
-import { Client, errorFrom, type ClientOptions } from './client.js';
+import type { CallRecord } from '../core/status.js';
+import { ApiError, Client, errorFrom, type ClientOptions } from './client.js';
 
 interface FunctionDescription {
   name: string;
@@ -85,29 +86,47 @@ export async function invoke(
     return;
   }
   if (opts.report) process.stderr.write(`${res.headers.get('x-tern-report') ?? ''}\n`);
-  if (!res.ok) {
-    process.stdout.write(bytes);
-    process.exitCode = 1;
-    return;
-  }
-  process.stdout.write(bytes);
+  if (!res.ok && isTernErrorBody(bytes)) throw errorFrom(res.status, bytes.toString());
+  writeBody(bytes);
+  // The function answered with an error status of its own: its body is printed, and the status said.
+  if (!res.ok) throw new ApiError(res.status, 'function_status', `${name} answered with an error status`);
 }
 
-export async function poll(id: string, opts: ClientOptions & { wait?: boolean }): Promise<void> {
+/** Tern's own error answers ({"error": {code, message}}), as opposed to a function's body. */
+function isTernErrorBody(bytes: Buffer): boolean {
+  try {
+    const parsed = JSON.parse(bytes.toString()) as { error?: { code?: unknown; message?: unknown } } | null;
+    return typeof parsed?.error?.code === 'string' && typeof parsed.error.message === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** A function's body as it is; on a terminal, ended with a newline so the prompt starts on its own line. */
+function writeBody(bytes: Buffer): void {
+  process.stdout.write(bytes);
+  if (process.stdout.isTTY && bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a) process.stdout.write('\n');
+}
+
+export async function poll(id: string, opts: ClientOptions & { wait?: boolean; json?: boolean }): Promise<void> {
   const client = new Client(opts);
   for (;;) {
-    const record = await client.json<{ state: string; result?: { body: string } }>(
-      'GET',
-      `/v1/calls/${encodeURIComponent(id)}`,
-      { auth: 'when-asked' },
-    );
+    const record = await client.json<CallRecord>('GET', `/v1/calls/${encodeURIComponent(id)}`, { auth: 'when-asked' });
     if (!opts.wait || record.state === 'done' || record.state === 'failed') {
-      printJson(record);
-      if (record.state === 'done' && record.result)
-        process.stderr.write(`body: ${Buffer.from(record.result.body, 'base64').toString()}\n`);
-      return;
+      if (opts.json) return printJson(record);
+      return showCall(record);
     }
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** An async call for people: its state on stderr, the function's body decoded on stdout. */
+function showCall(record: CallRecord): void {
+  const status = record.result ? ` (HTTP ${record.result.status})` : '';
+  process.stderr.write(`call ${record.id} of ${record.function}: ${record.state}${status}\n`);
+  if (record.result) writeBody(Buffer.from(record.result.body, 'base64'));
+  if (record.state === 'failed') {
+    throw new ApiError(record.result?.status ?? 0, record.error?.code ?? 'failed', record.error?.message ?? 'failed');
   }
 }
 
@@ -126,8 +145,29 @@ export async function list(opts: ClientOptions & { json?: boolean }): Promise<vo
   table([['NAME', 'RUNTIME', 'VERSION', 'IDLE/BUSY/STARTING', 'QUEUED', 'CALLS'], ...rows]);
 }
 
-export async function describe(name: string, opts: ClientOptions): Promise<void> {
-  printJson(await new Client(opts).json('GET', `/v1/functions/${encodeURIComponent(name)}`));
+export async function describe(name: string, opts: ClientOptions & { json?: boolean }): Promise<void> {
+  const client = new Client(opts);
+  const fn = await client.json<FunctionDescription>('GET', `/v1/functions/${encodeURIComponent(name)}`);
+  if (opts.json) return printJson(fn);
+  const { spec, status } = fn;
+  const i = status.instances;
+  const rows: [string, string][] = [
+    ['name', fn.name],
+    ['runtime', spec.runtime],
+    ['version', fn.version],
+    ['deployed', fn.deployedAt],
+    ['url', `${client.base}/fn/${fn.name}`],
+    ['memory', `${spec.memory} MiB`],
+    ['concurrency', `${spec.concurrentRequests} per instance${spec.singleUse ? ', single use' : ''}`],
+    [
+      'instances',
+      `${i.total} (min ${spec.minInstances}, max ${spec.maxInstances}): ${i.idle} idle, ${i.busy} busy, ${i.starting} starting`,
+    ],
+    ['queued', String(status.queued)],
+    ['calls', String(status.invocations)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) out(`${k.padEnd(width)}  ${v}`);
 }
 
 export async function remove(name: string, opts: ClientOptions): Promise<void> {

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /** The `tern` command line. */
 import { Command, Option } from 'commander';
-import { ApiError } from './client.js';
+import { ApiError, tokenHelp } from './client.js';
 import * as cmd from './commands.js';
 import { importImage, listImages, removeImage } from './image.js';
-import { newFunction } from './new.js';
+import { availableTemplates, newFunction } from './new.js';
 import { serve } from './serve.js';
 import { workflowCommand } from './workflow.js';
 import { VERSION } from '../version.js';
@@ -32,7 +32,8 @@ program
   .option('--etcd <urls>', 'etcd endpoints, comma-separated (cluster mode)')
   .option('--token <token>', 'management token')
   .option('--node <name>', 'node name')
-  .option('--log-level <level>', 'trace|debug|info|warn|error')
+  .option('--log-level <level>', 'trace|debug|info|warn|error|fatal|silent (default info)')
+  .option('--log-format <format>', 'auto|pretty|json (default auto: readable on a terminal, JSON lines otherwise)')
   .option('--memory-budget <mib>', 'memory budget for instances, MiB')
   .option('--loops <n>', 'event loops serving HTTP (default: one per core; 0: the control loop alone)')
   .option('--role <role>', 'cluster role: edge|cloud')
@@ -59,14 +60,18 @@ withClient(
     .option('--report', 'print the execution report on stderr'),
 ).action((name, o) => cmd.invoke(name, o));
 withClient(
-  program.command('poll <id>').description('show an async call').option('-w, --wait', 'wait until it finishes'),
+  program
+    .command('poll <id>')
+    .description("show an async call: its state, and the function's body once done")
+    .option('-w, --wait', 'wait until it finishes')
+    .option('--json', 'the call record as JSON (the body base64)'),
 ).action((id, o) => cmd.poll(id, o));
 withClient(program.command('ls').alias('list').description('list functions').option('--json', 'JSON output')).action(
   (o) => cmd.list(o),
 );
-withClient(program.command('describe <name>').description('describe a function')).action((name, o) =>
-  cmd.describe(name, o),
-);
+withClient(
+  program.command('describe <name>').description("a function's spec and status").option('--json', 'JSON output'),
+).action((name, o) => cmd.describe(name, o));
 withClient(program.command('rm <name>').description('remove a function')).action((name, o) => cmd.remove(name, o));
 withClient(
   program
@@ -91,12 +96,17 @@ withClient(image.command('rm <name>').description('remove an imported image')).a
 );
 program.addCommand(workflowCommand(withClient));
 program
-  .command('new <runtime> <dir>')
+  .command('new')
   .description('write a starter function')
+  .argument('<runtime>', `the starter's runtime: ${availableTemplates().join(', ')}`)
+  .argument('<dir>', 'the folder to write (new or empty); its name names the function')
   .action((runtime, dir) => newFunction(runtime, dir));
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const message = e instanceof ApiError ? `${e.message}${e.status ? ` (HTTP ${e.status})` : ''}` : (e as Error).message;
   process.stderr.write(`tern: ${message}\n`);
+  // 401: no token sent; 403: the one sent is not the node's.
+  if (e instanceof ApiError && (e.status === 401 || /token is not valid/.test(e.message)))
+    process.stderr.write(`tern: ${tokenHelp()}\n`);
   process.exit(1);
 });

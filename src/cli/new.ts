@@ -1,16 +1,40 @@
 /** `tern new RUNTIME DIR`: copy a working starter from templates/<runtime>/. */
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 import { NAME_PATTERN } from '../registry/spec.js';
 import { PROJECT_ROOT } from '../version.js';
 
 const TEMPLATES = join(PROJECT_ROOT, 'templates');
 
-export async function availableTemplates(): Promise<string[]> {
-  return (await readdir(TEMPLATES, { withFileTypes: true }).catch(() => []))
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort();
+/** The runtimes with a starter (templates/<runtime>/), for `tern new --help` and its errors. */
+export function availableTemplates(): string[] {
+  try {
+    return readdirSync(TEMPLATES, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** How to run this CLI from here: `tern` when it is on PATH (make install), else the path to bin/tern. */
+export function ternCommand(cwd = process.cwd()): string {
+  const onPath = (process.env.PATH ?? '').split(delimiter).some((dir) => dir && isExecutable(join(dir, 'tern')));
+  if (onPath) return 'tern';
+  const bin = join(PROJECT_ROOT, 'bin', 'tern');
+  const rel = relative(cwd, bin);
+  return rel.startsWith('..') || isAbsolute(rel) ? bin : rel;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function substitute(dir: string, name: string): Promise<void> {
@@ -25,7 +49,7 @@ async function substitute(dir: string, name: string): Promise<void> {
 }
 
 export async function newFunction(runtime: string, dir: string): Promise<void> {
-  const templates = await availableTemplates();
+  const templates = availableTemplates();
   if (!templates.includes(runtime))
     throw new Error(`no starter for runtime "${runtime}" (have: ${templates.join(', ')})`);
   const target = resolve(dir);
@@ -40,5 +64,5 @@ export async function newFunction(runtime: string, dir: string): Promise<void> {
   process.stdout.write(`created ${runtime} function "${name}" in ${dir}\n`);
   const build = await stat(join(target, 'build.sh')).catch(() => undefined);
   if (build) process.stdout.write(`build it: ${join(dir, 'build.sh')}\n`);
-  process.stdout.write(`deploy it: tern deploy ${dir}\n`);
+  process.stdout.write(`deploy it: ${ternCommand()} deploy ${dir}\n`);
 }

@@ -2,6 +2,7 @@
 import type { Registry, DeployedFunction } from '../registry/registry.js';
 import type { FunctionStatus, Scheduler } from '../scheduler/types.js';
 import type { FastifyInstance } from 'fastify';
+import type { FaultLogger } from '../http/errors.js';
 import type { CallRecord } from '../scheduler/types.js';
 import type { LogLine, LogReader } from '../core/logs.js';
 import type { NodeMember, RuntimeInfo } from '../core/node-info.js';
@@ -45,6 +46,8 @@ export interface GatewayDeps {
   uiDir?: string;
   /** The node's state store for /v1/state/{key} (src/state/); absent: no state routes. */
   state?: StateAdmin;
+  /** Where 5xx answers are logged with their cause (the node's logger). */
+  logger?: FaultLogger;
   /** Extra plugins (compat adapters, cluster routes) registered on the same server. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
 }

@@ -31,6 +31,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     maxNameLength: maxParamLength,
     closing: () => closing,
     credentials,
+    ...(deps.logger ? { logger: deps.logger } : {}),
   });
   const app = Fastify({
     logger: false,
@@ -50,7 +51,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
-  installErrorHandlers(app);
+  installErrorHandlers(app, deps.logger);
   installAccessControl(app, { credentials });
   if (deps.behindLoops) {
     app.addHook('onSend', (_request, reply, payload, done) => {
@@ -72,6 +73,8 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     await withAccess(app, 'public', async (scope) => {
       await scope.register(fastifyStatic, { root: uiDir, prefix: '/ui/', index: 'index.html', cacheControl: false });
       scope.get('/ui', async (_request, reply) => reply.redirect('/ui/'));
+      // The node's address opened in a browser shows the dashboard.
+      scope.get('/', async (_request, reply) => reply.redirect('/ui/'));
     });
   }
   for (const plugin of deps.plugins ?? []) await plugin(app);

@@ -1,5 +1,6 @@
 /** Every error the HTTP server answers is the JSON shape of the native API. */
 import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { ERROR_STATUS, errorBody, isTernError, type ErrorCode } from '../core/errors.js';
 
 /** Fastify's own error codes mapped to Tern's. */
@@ -37,10 +38,39 @@ export function errorAnswer(err: unknown): ErrorAnswer {
   return { status, headers: {}, body: errorBody(code, message), internal: status >= 500 };
 }
 
-export function installErrorHandlers(app: FastifyInstance): void {
+/** Where server faults are written: the node's logger (tests may leave it out). */
+export type FaultLogger = Pick<Logger, 'error' | 'warn'>;
+
+/**
+ * One log line for every 5xx answer, with its cause: a fault of ours (500) at error with the
+ * stack, an expected refusal (a crashed function, no capacity, a timeout) at warn.
+ */
+export function logFault(
+  logger: FaultLogger | undefined,
+  err: unknown,
+  request: { method?: string | undefined; url?: string | undefined },
+): void {
+  if (logger === undefined) return;
+  const answer = errorAnswer(err);
+  if (answer.status < 500) return;
+  const method = request.method ?? '?';
+  const path = (request.url ?? '').split('?')[0];
+  const fields = { event: 'http_error', status: answer.status, method, path };
+  if (answer.internal) {
+    logger.error(
+      { ...fields, err },
+      `${method} ${path}: ${answer.status} ${(err as Error | undefined)?.message ?? String(err)}`,
+    );
+  } else {
+    const code = isTernError(err) ? err.code : 'error';
+    logger.warn({ ...fields, code }, `${method} ${path}: ${answer.status} ${code}: ${(err as Error).message}`);
+  }
+}
+
+export function installErrorHandlers(app: FastifyInstance, logger?: FaultLogger): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const answer = errorAnswer(err);
-    if (answer.internal) request.log.error({ err }, 'request failed');
+    logFault(logger, err, request);
     void reply.code(answer.status).headers(answer.headers).type('application/json').send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {

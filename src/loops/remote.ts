@@ -104,6 +104,10 @@ export class LoopRuntime implements Runtime {
     return this.local.prepare(fn);
   }
 
+  async checkLoads(fn: DeployedFunction): Promise<void> {
+    await this.local.checkLoads?.(fn);
+  }
+
   release(fn: DeployedFunction): void {
     this.local.release(fn);
     for (const link of this.placement.all()) link.channel.notify('release', { fn });

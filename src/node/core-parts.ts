@@ -176,7 +176,9 @@ async function buildRegistry(
     // A standalone node without [mqtt] refuses MQTT triggers (triggers/mqtt/absent.ts says why not in a cluster).
     if (!config.mqtt && config.cluster.etcd.length === 0) refuseMqttTriggers(spec);
     const runtime = await runtimes.require(spec);
-    await runtime.prepare({ spec, dir, version: 'pending', deployedAt: new Date().toISOString() });
+    const pending = { spec, dir, version: 'pending', deployedAt: new Date().toISOString() };
+    await runtime.prepare(pending);
+    await runtime.checkLoads?.(pending);
   };
   const folderStore = new DirRegistry({
     root: join(config.dataDir, 'functions'),

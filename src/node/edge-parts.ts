@@ -69,6 +69,7 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     settled: core.settled,
     uiDir: join(PROJECT_ROOT, 'ui'),
     state: core.host.state,
+    logger,
   });
   const http = createHttpTrigger({
     host: config.host,
@@ -87,7 +88,7 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
   for (const trigger of [http, ...others]) {
     life.add({
       name: `trigger ${trigger.name}`,
-      listen: () => trigger.start(ctx),
+      listen: () => trigger.start(ctx).catch((e: unknown) => Promise.reject(explainPortInUse(trigger.name, e))),
       quiesce: () => trigger.stop(),
       close: async () => trigger.close?.(),
     });
@@ -103,6 +104,25 @@ export async function buildEdges(config: NodeConfig, core: Core, logger: Logger,
     });
   }
   return { http, addresses: () => [http.url(), ...others.map((t) => t.address())] };
+}
+
+/** The setting that moves each listener's port, named when the port is taken. */
+const PORT_SETTING: Record<string, string> = {
+  http: '--port (TERN_PORT, port in the config file)',
+  coap: '--coap-port (TERN_COAP_PORT, coap-port in the config file)',
+  grpc: '--grpc-port (TERN_GRPC_PORT, grpc-port in the config file; -1 turns gRPC off)',
+};
+
+/** A listener's EADDRINUSE as a message that says which setting to change (a second node on one machine). */
+export function explainPortInUse(listener: string, e: unknown): unknown {
+  const setting = PORT_SETTING[listener];
+  const message = e instanceof Error ? e.message : String(e);
+  const inUse = (e as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE' || message.includes('EADDRINUSE');
+  if (setting === undefined || !inUse) return e;
+  const what = message.startsWith(`${listener}:`) ? message : `${listener}: ${message}`;
+  return new Error(`${what}: the port is taken (another node on this machine?); choose another with ${setting}`, {
+    cause: e,
+  });
 }
 
 /** Compatibility APIs (src/compat/): a listener per enabled [compat.<system>] profile. */

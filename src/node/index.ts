@@ -8,6 +8,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { NodeConfig } from '../config.js';
+import { prettyDestination, wantsPretty } from '../observability/log-format.js';
 import { createNodeLogger } from '../observability/logger.js';
 import { claimScratch } from '../scratch.js';
 import { Lifecycle } from './lifecycle.js';
@@ -29,7 +30,11 @@ export async function startNode(config: NodeConfig): Promise<TernNode> {
   await mkdir(config.dataDir, { recursive: true });
   // Scratch folder (src/scratch.ts): this data folder's stale ones are swept; a failed start removes its own.
   const scratch = await claimScratch(config.dataDir);
-  const logger = createNodeLogger(config.logLevel, config.node);
+  const logger = createNodeLogger(
+    config.logLevel,
+    config.node,
+    wantsPretty(config.logFormat) ? prettyDestination() : undefined,
+  );
   const life = new Lifecycle((part, phase, err) =>
     logger.warn({ event: 'stop_problem', part, phase, err: (err as Error).message }, `${part}: ${phase} failed`),
   );

@@ -6,6 +6,26 @@ import type { FunctionSpec, RuntimeName } from '../registry/spec.js';
 import type { Runtime, RuntimeProbe } from '../runtimes/runtime.js';
 import type { Part } from './lifecycle.js';
 
+/** The longest reason shown for an unavailable runtime in the summary line (the API has it whole). */
+const MAX_REASON_CHARS = 140;
+
+/** One line for every runtime: "runtimes: wasm, python, microvm (tcg); not available: container (…)". */
+export function runtimeSummary(info: RuntimeInfo[]): string {
+  const available = info
+    .filter((r) => r.available)
+    .map((r) => {
+      const accel = r.name === 'microvm' ? /^(kvm|tcg)\b/.exec(r.detail ?? '')?.[1] : undefined;
+      return accel ? `${r.name} (${accel})` : r.name;
+    });
+  const missing = info
+    .filter((r) => !r.available)
+    .map((r) => {
+      const reason = (r.detail ?? '').split('\n')[0]!;
+      return `${r.name} (${reason.length > MAX_REASON_CHARS ? `${reason.slice(0, MAX_REASON_CHARS - 1)}…` : reason})`;
+    });
+  return `runtimes: ${available.join(', ') || 'none'}${missing.length ? `; not available: ${missing.join('; ')}` : ''}`;
+}
+
 export class RuntimeSet implements Part {
   readonly name = 'runtimes';
   private readonly byName = new Map<RuntimeName, Runtime>();
@@ -21,12 +41,16 @@ export class RuntimeSet implements Part {
       this.probes.set(runtime.name, probe);
       void probe.then((result) => {
         this.results.set(runtime.name, result);
-        logger.info(
+        logger.debug(
           { event: 'runtime', runtime: runtime.name, ...result },
           `runtime ${runtime.name} ${result.available ? 'available' : 'unavailable'}`,
         );
       });
     }
+    void Promise.all(this.probes.values()).then(() => {
+      const info = this.info();
+      logger.info({ event: 'runtimes', runtimes: info }, runtimeSummary(info));
+    });
   }
 
   get(name: RuntimeName): Runtime | undefined {

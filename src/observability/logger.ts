@@ -1,6 +1,6 @@
 /**
- * The node's own structured log: one JSON object per line on stdout (pino, no pretty printer).
- * Pipe it through `pino-pretty` or `jq` to read it; ship it as it is to a log collector.
+ * The node's own structured log: one JSON object per line on stdout (pino), or readable lines on
+ * a terminal (log-format.ts). Ship the JSON as it is to a log collector, or read it with `jq`.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { TernError } from '../core/errors.js';

@@ -182,8 +182,8 @@ export class DirRegistry implements Registry {
     const fnDir = join(this.root, name);
     const pointer = parsePointer(await readFile(join(fnDir, 'current'), 'utf8'));
     const dir = join(fnDir, 'versions', pointer.version);
-    const spec = parseFunctionToml(await readFile(join(dir, 'function.toml'), 'utf8'), name);
-    if (spec.name !== name) throw new Error(`its function.toml names "${spec.name}"`);
+    // The folder's name is the name it was deployed as, whatever its function.toml says.
+    const spec = { ...parseFunctionToml(await readFile(join(dir, 'function.toml'), 'utf8'), name), name };
     return { spec, dir, version: pointer.version, deployedAt: pointer.deployedAt };
   }
 
@@ -226,14 +226,8 @@ export class DirRegistry implements Registry {
         throw new TernError('bad_archive', `the ${source} has no function.toml at its root`);
       throw e;
     }
-    const spec = parseFunctionToml(text, name);
-    if (spec.name !== name) {
-      throw new TernError(
-        'bad_spec',
-        `function.toml: name: "${spec.name}" does not match the name it is deployed as ("${name}")`,
-      );
-    }
-    return spec;
+    // The name it is deployed as (the URL's, `tern deploy --name`) wins over function.toml's.
+    return { ...parseFunctionToml(text, name), name };
   }
 
   private async commit(name: string, spec: FunctionSpec, work: string): Promise<DeployOutcome> {

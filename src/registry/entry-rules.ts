@@ -23,6 +23,10 @@ export function shown(name: string): string {
   return quoted.length > 200 ? `${quoted.slice(0, 197)}..."` : quoted;
 }
 
+/** npm links `file:` dependencies: a folder packed by `tern deploy` holds the files instead. */
+export const SYMLINK_REFUSAL =
+  'symbolic links are not allowed (`tern deploy DIR` stores the files that links inside the folder point to)';
+
 export function refuse(name: string, reason: string): TernError {
   return new TernError('bad_archive', `archive entry ${shown(name)}: ${reason}`);
 }

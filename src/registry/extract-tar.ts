@@ -15,6 +15,7 @@ import {
   isJunk,
   refuse,
   safeRelativePath,
+  SYMLINK_REFUSAL,
   writeCounted,
   type ArchiveLimits,
 } from './entry-rules.js';
@@ -124,7 +125,7 @@ async function handleEntry(
   abort: Promise<never>,
 ): Promise<void> {
   const name = entry.path;
-  if (entry.type === 'SymbolicLink') throw refuse(name, 'symbolic links are not allowed');
+  if (entry.type === 'SymbolicLink') throw refuse(name, SYMLINK_REFUSAL);
   if (entry.type === 'Link') throw refuse(name, 'hard links are not allowed');
   if (DEVICE_TYPES.has(entry.type)) throw refuse(name, 'device and FIFO entries are not allowed');
   const isDir = entry.type === 'Directory';

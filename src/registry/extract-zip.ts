@@ -14,6 +14,7 @@ import {
   isJunk,
   refuse,
   safeRelativePath,
+  SYMLINK_REFUSAL,
   writeCounted,
   type ArchiveLimits,
 } from './entry-rules.js';
@@ -42,7 +43,7 @@ function kindOf(entry: yauzl.Entry, name: string): EntryKind {
   const unix = madeBy === MADE_BY_UNIX || madeBy === MADE_BY_OSX;
   const mode = unix ? (entry.externalFileAttributes >>> 16) & 0xffff : undefined;
   const type = mode === undefined ? 0 : mode & S_IFMT;
-  if (type === S_IFLNK) throw refuse(name, 'symbolic links are not allowed');
+  if (type === S_IFLNK) throw refuse(name, SYMLINK_REFUSAL);
   if (type !== 0 && type !== S_IFREG && type !== S_IFDIR)
     throw refuse(name, 'device, FIFO and socket entries are not allowed');
   const dir =

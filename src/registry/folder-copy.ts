@@ -7,13 +7,14 @@ import { Budget, DIR_MODE, fileMode, writeCounted, type ArchiveLimits } from './
 import { walkFolder } from './folder-walk.js';
 
 /**
- * Copy `src` into `dest` (which must not exist yet). Symbolic links inside `src` are copied as
- * the files they point to; links leaving `src` are refused. On failure `dest` is removed again.
+ * Copy `src` into `dest` (which must not exist yet). Symbolic links inside `within` (default
+ * `src`) are copied as the files they point to; links leaving it are refused. On failure `dest`
+ * is removed again.
  */
-export async function copyFolder(src: string, dest: string, limits: ArchiveLimits): Promise<void> {
+export async function copyFolder(src: string, dest: string, limits: ArchiveLimits, within = src): Promise<void> {
   const info = await stat(src).catch(() => undefined);
   if (!info?.isDirectory()) throw new TernError('bad_request', `${src}: not a folder`);
-  const entries = await walkFolder(src, limits.files);
+  const entries = await walkFolder(src, limits.files, within);
   const budget = new Budget(limits);
   await mkdir(dirname(dest), { recursive: true });
   await mkdir(dest, { mode: DIR_MODE });

@@ -33,9 +33,15 @@ function inside(rootReal: string, target: string): boolean {
 /**
  * Every entry under `root`, parents before children, names in byte order.
  * `maxEntries` stops a runaway walk early (the count the archive limits allow).
+ * `within` (default `root`) is the folder links must stay inside: npm links a `file:` dependency
+ * in node_modules to a folder beside node_modules, inside the function folder.
  */
-export async function walkFolder(root: string, maxEntries = Number.POSITIVE_INFINITY): Promise<FolderEntry[]> {
-  const rootReal = await realpath(root);
+export async function walkFolder(
+  root: string,
+  maxEntries = Number.POSITIVE_INFINITY,
+  within = root,
+): Promise<FolderEntry[]> {
+  const rootReal = await realpath(within);
   const out: FolderEntry[] = [];
 
   const visit = async (dirPath: string, dirRel: string, ancestors: string[]): Promise<void> => {
@@ -60,6 +66,6 @@ export async function walkFolder(root: string, maxEntries = Number.POSITIVE_INFI
       if (info.isDirectory()) await visit(path, rel, [...ancestors, await realpath(path)]);
     }
   };
-  await visit(root, '', [rootReal]);
+  await visit(root, '', [rootReal, await realpath(root)]);
   return out;
 }

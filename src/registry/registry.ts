@@ -38,8 +38,8 @@ export interface Registry {
   list(): DeployedFunction[];
   get(name: string): DeployedFunction | undefined;
   /**
-   * Deploy from an archive. `name` comes from the URL; the archive's function.toml may omit it,
-   * and if it names another function the deploy is refused. Nothing is written unless it all succeeds;
+   * Deploy from an archive. `name` comes from the URL and wins over the name in the archive's
+   * function.toml (which may omit it). Nothing is written unless it all succeeds;
    * a failed deploy leaves the previous version serving.
    */
   deploy(name: string, archive: Buffer, type: ArchiveType): Promise<DeployOutcome>;

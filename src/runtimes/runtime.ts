@@ -62,6 +62,12 @@ export interface Runtime {
    * Throws TernError('bad_spec') to refuse. Also called at node start for stored functions.
    */
   prepare(fn: DeployedFunction): Promise<void>;
+  /**
+   * Called at deploy after prepare, before the commit (never at node start): load the code once
+   * in its sandbox, bounded in time, and throw TernError('bad_spec') naming the file and line
+   * when it cannot load. Absent: the runtime has nothing to load ahead.
+   */
+  checkLoads?(fn: DeployedFunction): Promise<void>;
   /** Forget cached artefacts of a version that is gone. */
   release(fn: DeployedFunction): void;
   /** Start one instance; resolves when it can take calls. */

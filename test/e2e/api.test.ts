@@ -184,12 +184,6 @@ describe('native API', () => {
         /memroy/,
       ],
       ['unknown runtime', await packFiles({ 'function.toml': 'runtime = "cobol"\n' }), 'bad_spec', /runtime/],
-      [
-        'name mismatch',
-        await packFiles({ 'function.toml': 'name = "other"\nruntime = "python"\n', 'main.py': '' }),
-        'bad_spec',
-        /name/,
-      ],
     ];
     for (const [label, body, code, message] of cases) {
       const res = await node.api('PUT', '/v1/functions/bad', { body });

@@ -72,12 +72,18 @@ describe('tern CLI', () => {
     const ls = await tern('ls');
     assert.match(ls, /^NAME\s+RUNTIME/m);
     assert.match(ls, /hello-python\s+python/);
-    const described = JSON.parse(await tern('describe', 'hello-python')) as { name: string; spec: { runtime: string } };
+    const described = JSON.parse(await tern('describe', 'hello-python', '--json')) as {
+      name: string;
+      spec: { runtime: string };
+    };
     assert.equal(described.spec.runtime, 'python');
     assert.match(await tern('status'), /runtime python\s+yes/);
     const id = (await tern('invoke', 'hello-python', '--async')).trim();
     assert.ok(id.length > 0);
-    const record = JSON.parse(await tern('poll', id, '--wait')) as { state: string; result: { body: string } };
+    const record = JSON.parse(await tern('poll', id, '--wait', '--json')) as {
+      state: string;
+      result: { body: string };
+    };
     assert.equal(record.state, 'done');
     assert.match(Buffer.from(record.result.body, 'base64').toString(), /Hello from python!/);
     assert.equal(typeof (await tern('logs', 'hello-python', '--tail', '5')), 'string');

@@ -50,10 +50,13 @@ describe('dependency installs at deploy', () => {
     await assert.rejects(lstat(join(fn.dir, '.deps')), { code: 'ENOENT' });
   });
 
-  test('node: package.json with a file: dependency is installed offline into node_modules', async () => {
+  test('node: package.json with a file: dependency is installed offline into node_modules, links resolved', async () => {
     const fn = await bed.fn('node-deps');
     await node.prepare(fn);
     assert.ok((await readdir(join(fn.dir, 'node_modules'))).includes('greet'));
+    // npm links a file: dependency; the registry keeps regular files only, so the link is stored as its folder.
+    const linked = await lstat(join(fn.dir, 'node_modules', 'greet'));
+    assert.ok(linked.isDirectory() && !linked.isSymbolicLink());
     const r = await invoke(await bed.start(node, fn), { method: 'POST', body: Buffer.from('tern') });
     assert.equal(r.body.toString(), 'greetings, tern (from a local package)');
   });

@@ -111,7 +111,8 @@ export class ContainerRuntime implements Runtime {
         onLine: (runtime, line) => this.logger.debug({ event: 'container_probe', runtime, line }),
         closing: this.closing.signal,
       });
-      this.logger.info({ event: 'container_probe', detail: describeProbe(d) }, `container: ${describeProbe(d)}`);
+      // Each OCI runtime's verdict (some fail on most hosts) is for debugging; the runtime summary says which is used.
+      this.logger.debug({ event: 'container_probe', detail: describeProbe(d) }, `container: ${describeProbe(d)}`);
       return d;
     })();
     return this.decision;

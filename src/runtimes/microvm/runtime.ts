@@ -172,7 +172,13 @@ export class MicrovmRuntime implements Runtime {
         timeoutMs: this.options.probeTimeoutMs ?? 20_000,
         onLine: (line) => this.logger.debug({ event: 'microvm_probe_console', line }),
       });
-      this.logger.info({ event: 'microvm_probe', available: d.available, detail: d.detail }, `microvm: ${d.detail}`);
+      // QEMU's own words on a failed KVM boot (aborts, register dumps) are for debugging, not for every start.
+      this.logger.debug({ event: 'microvm_probe', available: d.available, detail: d.detail }, `microvm: ${d.detail}`);
+      if (d.available && d.accel === 'tcg' && d.detail.includes('KVM test boot failed'))
+        this.logger.info(
+          { event: 'microvm_probe', accel: 'tcg' },
+          'microvm: KVM does not work on this host, VMs run under tcg (slower); --log-level debug says why',
+        );
       return d;
     })();
     return this.decision;

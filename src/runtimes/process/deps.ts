@@ -5,8 +5,10 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
-import { TernError } from '../../core/errors.js';
+import { basename, dirname, join, relative } from 'node:path';
+import { isTernError, TernError } from '../../core/errors.js';
+import type { ArchiveLimits } from '../../registry/entry-rules.js';
+import { copyFolder } from '../../registry/folder-copy.js';
 import type { DeployedFunction } from '../../registry/registry.js';
 import { sandboxEnv } from './env.js';
 import type { SandboxKit } from './kit.js';
@@ -22,6 +24,23 @@ export const PYTHON = '/usr/bin/python3';
 
 function lastLines(text: string, n = 6): string {
   return text.trim().split('\n').slice(-n).join(' | ');
+}
+
+/** What an install may leave behind (the copy back to the function folder stops beyond). */
+const INSTALLED_LIMITS: ArchiveLimits = { archiveBytes: Infinity, unpackedBytes: 2 * 1024 ** 3, files: 200_000 };
+
+/**
+ * Copy an install's result into the function folder. Symbolic links (npm links each `file:`
+ * dependency) are stored as what they point to, when that is inside the function folder: the
+ * registry keeps regular files only. A link leaving the folder refuses the deploy.
+ */
+async function copyInstalled(installed: string, target: string, fnCopy: string, what: string): Promise<void> {
+  try {
+    await copyFolder(installed, target, INSTALLED_LIMITS, fnCopy);
+  } catch (e) {
+    if (isTernError(e)) throw new TernError('bad_spec', `${what}: in ${basename(target)}: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
@@ -64,7 +83,7 @@ async function installInto(
     if (r.code !== 0)
       throw new TernError('bad_spec', `${what} failed (exit ${r.code ?? r.signal}): ${lastLines(r.output)}`);
     await rm(target, { recursive: true, force: true });
-    await kit.stage.copyIn(stagedTarget, target);
+    await copyInstalled(stagedTarget, target, copy, what);
     await chownTree(target, 0, 0);
     await makeReadable(target);
     await writeFile(join(target, MARKER), `${new Date().toISOString()}\n`, { mode: 0o644 });

@@ -28,6 +28,8 @@ export interface Language {
   command(spec: FunctionSpec, instanceId: string, paths: ProcessPaths): string[];
   /** The interpreter that must exist (host path). */
   interpreter(kit: SandboxKit): string;
+  /** argv of the deploy-time load check (load-check.ts); absent: nothing to load ahead. */
+  checkCommand?(spec: FunctionSpec, paths: ProcessPaths): string[];
   /** Validate the handler and install dependencies (deploy time). */
   prepare(fn: DeployedFunction, kit: () => Promise<SandboxKit>): Promise<void>;
 }
@@ -59,6 +61,7 @@ export const python: Language = {
   name: 'python',
   cgi: false,
   command: (spec, id, p) => [PYTHON, '-I', '-B', `${p.shims}/python/tern_shim.py`, p.fn, spec.handler, spec.name, id],
+  checkCommand: (spec, p) => [PYTHON, '-I', '-B', `${p.shims}/python/tern_check.py`, p.fn, spec.handler],
   interpreter: () => PYTHON,
   async prepare(fn, kit) {
     const m = PY_HANDLER.exec(fn.spec.handler);
@@ -81,15 +84,20 @@ export const python: Language = {
 
 const NODE_HANDLER = /^([^:]+?\.(?:js|mjs|cjs))(?::([A-Za-z_$][A-Za-z0-9_$]*))?$/;
 
+const nodeFlags = (spec: FunctionSpec): string[] => [
+  // V8 collects harder before the cgroup limit, and says "heap out of memory" instead of a silent kill.
+  `--max-old-space-size=${Math.max(8, Math.floor(spec.memory * 0.75))}`,
+  // V8's helper threads count against the sandbox's pids limit: a fixed few, whatever the machine.
+  '--v8-pool-size=2',
+];
+
 export const node: Language = {
   name: 'node',
   cgi: false,
+  checkCommand: (spec, p) => [p.node, ...nodeFlags(spec), `${p.shims}/node/check.cjs`, p.fn, spec.handler],
   command: (spec, id, p) => [
     p.node,
-    // V8 collects harder before the cgroup limit, and says "heap out of memory" instead of a silent kill.
-    `--max-old-space-size=${Math.max(8, Math.floor(spec.memory * 0.75))}`,
-    // V8's helper threads count against the sandbox's pids limit: a fixed few, whatever the machine.
-    '--v8-pool-size=2',
+    ...nodeFlags(spec),
     `${p.shims}/node/shim.cjs`,
     p.fn,
     spec.handler,

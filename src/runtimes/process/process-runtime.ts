@@ -10,6 +10,7 @@ import { leaseKit, type KitLease, type KitOptions, type SandboxKit } from './kit
 import type { Language } from './languages.js';
 import { startSandbox } from './launch.js';
 import { runOnce } from './oneshot.js';
+import { checkLoads } from './load-check.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
@@ -140,6 +141,17 @@ export class ProcessRuntime implements Runtime {
         );
       }),
     );
+  }
+
+  /**
+   * Load the handler once in a sandbox (load-check.ts). Functions with a network are not loaded
+   * ahead: their top-level code may need the network the check does not give.
+   */
+  async checkLoads(fn: DeployedFunction): Promise<void> {
+    if (fn.spec.network || this.language.checkCommand === undefined) return;
+    const kit = await this.kit();
+    const paths = { fn: FN_MOUNT, shims: SHIM_MOUNT, node: kit.node.path };
+    await checkLoads(kit, fn, this.language.checkCommand(fn.spec, paths));
   }
 
   /** A function that asks for a network is refused at deploy by a node that cannot give one. */

@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TernError } from '../../core/errors.js';
 import type { NodeCredentials } from '../../http/credentials.js';
+import { logFault, type FaultLogger } from '../../http/errors.js';
 import { isValidMediaType, send, writeError, writeResult } from '../../http/reply.js';
 import type { RequestFilter } from '../../http/listener.js';
 import {
@@ -32,6 +33,8 @@ export interface FastPathOptions {
   closing: () => boolean;
   /** The one token check (private functions run only for calls that carry the token). */
   credentials: NodeCredentials;
+  /** Where 5xx answers are logged with their cause. */
+  logger?: FaultLogger;
 }
 
 const SERVED: ReadonlySet<string> = new Set(METHODS);
@@ -80,14 +83,18 @@ function readBody(req: IncomingMessage, limit: number, done: (err: TernError | u
 }
 
 export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): RequestFilter {
-  const sync = (res: ServerResponse, parts: HttpRequestParts) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, e: unknown, closeConnection = false) => {
+    logFault(o.logger, e, req);
+    writeError(res, e, closeConnection);
+  };
+  const sync = (req: IncomingMessage, res: ServerResponse, parts: HttpRequestParts) => {
     const inv = invocationFrom(parts, SYNC_PREFIX, 'http');
     invoker.sync(inv).then(
       (result) => writeResult(res, result, inv.id),
-      (e: unknown) => writeError(res, e),
+      (e: unknown) => fail(req, res, e),
     );
   };
-  const submit = (res: ServerResponse, parts: HttpRequestParts) => {
+  const submit = (req: IncomingMessage, res: ServerResponse, parts: HttpRequestParts) => {
     const inv = invocationFrom(parts, ASYNC_PREFIX, 'async');
     invoker.submit(inv).then(
       (record) =>
@@ -97,16 +104,16 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
           { location: `/v1/calls/${record.id}`, 'content-type': 'application/json; charset=utf-8' },
           Buffer.from(JSON.stringify({ id: record.id })),
         ),
-      (e: unknown) => writeError(res, e),
+      (e: unknown) => fail(req, res, e),
     );
   };
-  const call = (res: ServerResponse, parts: HttpRequestParts, isSync: boolean) => {
+  const call = (req: IncomingMessage, res: ServerResponse, parts: HttpRequestParts, isSync: boolean) => {
     try {
-      if (isSync) sync(res, parts);
-      else submit(res, parts);
+      if (isSync) sync(req, res, parts);
+      else submit(req, res, parts);
     } catch (e) {
       // A broken invocation (an undecodable name) throws before any call starts.
-      writeError(res, e);
+      fail(req, res, e);
     }
   };
 
@@ -134,15 +141,15 @@ export function createFastPath(invoker: HttpInvoker, o: FastPathOptions): Reques
         headers['transfer-encoding'] === undefined &&
         (headers['content-length'] === undefined || headers['content-length'] === '0'));
     if (bodyless) {
-      call(res, { method, url, headers, body: undefined, authenticated }, isSync);
+      call(req, res, { method, url, headers, body: undefined, authenticated }, isSync);
       return true;
     }
     // fastify answers 415 to a malformed content type: let it.
     if (contentType !== undefined && !isValidMediaType(contentType)) return false;
     readBody(req, o.bodyLimit, (err, body) => {
       // The client may still be sending: close the connection after the answer, as fastify does.
-      if (err) writeError(res, err, true);
-      else call(res, { method, url, headers, body, authenticated }, isSync);
+      if (err) fail(req, res, err, true);
+      else call(req, res, { method, url, headers, body, authenticated }, isSync);
     });
     return true;
   };
