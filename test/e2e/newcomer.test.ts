@@ -148,7 +148,7 @@ describe("a newcomer's walk", () => {
     await writeFile(join(project, '.tern', 'token'), 'a-token-the-node-does-not-know\n');
     const refused = await tern(['ls'], join(project, 'deep'), bareEnv({ TERN_URL: node.url }));
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /\(HTTP 403\)/);
+    assert.match(refused.stderr, /\(HTTP 401\)/);
     assert.match(refused.stderr, /--token/);
     assert.match(refused.stderr, /TERN_TOKEN/);
     assert.ok(refused.stderr.includes(join(project, '.tern', 'token')), refused.stderr);

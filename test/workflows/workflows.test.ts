@@ -209,7 +209,7 @@ describe('workflows', () => {
     assert.match(tern('workflow', 'ls'), /cli-seq\s+3\s+inc/);
     assert.deepEqual(JSON.parse(tern('workflow', 'invoke', 'cli-seq', '-d', '{"n": 5}')), { n: 8 });
     const id = tern('workflow', 'invoke', 'cli-seq', '--async', '-d', '{"n": 1}').trim();
-    const record = JSON.parse(tern('poll', id, '--wait')) as { state: string; kind: string };
+    const record = JSON.parse(tern('poll', id, '--wait', '--json')) as { state: string; kind: string };
     assert.deepEqual([record.state, record.kind], ['done', 'workflow']);
     assert.match(tern('workflow', 'runs', 'cli-seq'), new RegExp(id));
     assert.match(tern('workflow', 'rm', 'cli-seq'), /removed workflow cli-seq/);
