@@ -1,6 +1,6 @@
 """Tern's python zygote: loads the handler once, then forks a fresh instance per request of the node.
 
-argv: FUNCTION_DIR HANDLER FUNCTION_NAME ZYGOTE_ID TMP_BYTES
+argv: FUNCTION_DIR HANDLER FUNCTION_NAME ZYGOTE_ID TMP_BYTES PIDS_MAX NAME_SLOT
 fd 3 is node's IPC channel (JSON lines): the node asks {"t": "fork", "id"} (a spare's id) and {"t": "kill", "pid"};
 the zygote answers {"t": "ready"} once, {"t": "forked", "id", "pid"} with the child's end of a new
 socket pair passed along (SCM_RIGHTS, node's NODE_HANDLE form) and {"t": "exit", "pid", "code"}.
@@ -14,6 +14,7 @@ fork cannot inherit any."""
 import array
 import ctypes
 import os
+import resource
 import select
 import signal
 import socket
@@ -24,11 +25,16 @@ CLONE_NEWUSER = 0x10000000
 MS_NOSUID = 2
 MS_NODEV = 4
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 CAP_VERSION_3 = 0x20080522
-# The plain filter, bound read-only by the node (sandbox.ts); read before the function's code runs.
-STRICT_FILTER = "/.tern-seccomp.bpf"
+# The plain filter, on the stage beside tern-init (kit.ts); read before the function's code runs.
+STRICT_FILTER = "/tern/bin/seccomp.bpf"
+# The zygote's last argument, overwritten in each child with its instance id (ps, tests, operators).
+NAME_SLOT = 96
 
 
 class _CapHeader(ctypes.Structure):
@@ -40,7 +46,8 @@ class _SockFprog(ctypes.Structure):
 
 
 class Zygote:
-    def __init__(self, ipc, libc, strict_filter, tmp_bytes):
+    def __init__(self, ipc, libc, strict_filter, tmp_bytes, pids_max):
+        self.pids_max = pids_max
         self.ipc = ipc
         self.libc = libc
         self.strict_filter = strict_filter
@@ -91,10 +98,12 @@ class Zygote:
         elif message.get("t") == "fork" and isinstance(message.get("id"), str):
             self.forks.append(message["id"])
         elif message.get("t") == "kill" and message.get("pid") in self.children:
-            try:
-                os.kill(message["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            # The child leads a process group of its own: what it started goes with it.
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(message["pid"], signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def reap(self):
         while True:
@@ -151,8 +160,26 @@ def _private_tmp(libc, tmp_bytes):
         _check(libc.mount(b"tmpfs", target, b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount " + target.decode())
 
 
+def _rename(instance_id):
+    """Write the instance id over the zygote's placeholder argument, in the argv memory itself."""
+    with open("/proc/self/stat", "rb") as f:
+        after_comm = f.read().rsplit(b")", 1)[1].split()
+    arg_start = int(after_comm[48 - 3])  # field 48 of proc(5), counting from field 3
+    with open("/proc/self/cmdline", "rb") as f:
+        cmdline = f.read()
+    offset = cmdline.rfind(b"\0" + b"_" * NAME_SLOT) + 1
+    if offset <= 0:
+        return
+    name = instance_id.encode()[:NAME_SLOT].ljust(NAME_SLOT, b"\0")
+    ctypes.memmove(arg_start + offset, name, NAME_SLOT)
+
+
 def _lock_down(libc, strict_filter):
-    """No capabilities, not dumpable, the plain seccomp filter."""
+    """No capabilities (bounding set included), not dumpable, the plain seccomp filter."""
+    cap = 0
+    while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
+        cap += 1
+    _check(libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "prctl(PR_CAP_AMBIENT)")
     header = _CapHeader(CAP_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
@@ -176,8 +203,11 @@ def _become_instance(zygote, wake, channel, loaded, function_name):
         zygote.ipc.detach()
         os.dup2(channel.fileno(), 3)
         channel.close()
+        os.setsid()
         # The OOM killer of the shared cgroup (zygote.ts) takes a child before the zygote.
         _write("/proc/self/oom_score_adj", "500")
+        # The child's processes count in its own user namespace: the instance's pids limit.
+        resource.setrlimit(resource.RLIMIT_NPROC, (zygote.pids_max, zygote.pids_max))
         _private_tmp(zygote.libc, zygote.tmp_bytes)
         _lock_down(zygote.libc, zygote.strict_filter)
         import tern_shim
@@ -190,6 +220,7 @@ def _become_instance(zygote, wake, channel, loaded, function_name):
             code = 0
             return
         instance_id = frame[0]["id"]
+        _rename(instance_id)
         os.environ["TERN_INSTANCE"] = instance_id
         sys.stdout = tern_shim._log_stream(wire, "stdout")
         sys.stderr = tern_shim._log_stream(wire, "stderr")
@@ -227,7 +258,7 @@ def _fork(zygote, wake, spare_id, loaded, function_name):
 
 
 def main():
-    fn_dir, handler_spec, function_name, zygote_id, tmp_bytes = sys.argv[1:6]
+    fn_dir, handler_spec, function_name, zygote_id, tmp_bytes, pids_max = sys.argv[1:7]
     with open(STRICT_FILTER, "rb") as f:
         strict_filter = f.read()
     libc = ctypes.CDLL(None, use_errno=True)
@@ -237,7 +268,7 @@ def main():
     tern_shim.enter(fn_dir)
     import tern  # noqa: F401  (children find it loaded)
 
-    zygote = Zygote(socket.socket(fileno=3), libc, strict_filter, int(tmp_bytes))
+    zygote = Zygote(socket.socket(fileno=3), libc, strict_filter, int(tmp_bytes), int(pids_max))
     try:
         loaded = tern_shim.load(handler_spec)
     except Exception as e:

@@ -23,19 +23,21 @@ import type { InstanceOptions } from '../runtime.js';
 import { InstanceCgroup } from './cgroup.js';
 import { PYTHON } from './deps.js';
 import type { InstanceCgroupView, SandboxProcess } from './instance.js';
-import { NATIVE_DIR, SECCOMP_PROGRAM, type SandboxKit } from './kit.js';
+import { NATIVE_DIR, type SandboxKit } from './kit.js';
 import { spawnIpcLauncher, startSandbox } from './launch.js';
 import { encodeFrame } from './protocol.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 
 export const ZYGOTE_SECCOMP_PROGRAM = join(NATIVE_DIR, 'seccomp-zygote.bpf');
-/** Where the zygote finds the plain seccomp program its children load (tern_zygote.py). */
-const STRICT_FILTER_MOUNT = '/.tern-seccomp.bpf';
+/** The zygote's last argument, a slot each child writes its instance id over (tern_zygote.py). */
+const NAME_SLOT = '_'.repeat(96);
 const MIB = 1024 * 1024;
 const START_TIMEOUT_MS = 30_000;
 const FORK_TIMEOUT_MS = 10_000;
 /** Children per zygote at most, whatever max-instances says (the cgroup is sized by it). */
 const MAX_SLOTS = 64;
+/** Processes and threads per child (its RLIMIT_NPROC), as PIDS_MAX is per plain sandbox. */
+const PIDS_MAX = 64;
 /** Children kept forked ahead of need per zygote. */
 const SPARES = 2;
 
@@ -172,7 +174,7 @@ export class Zygote {
     const slots = Math.min(spec.maxInstances, MAX_SLOTS) + 1;
     const cgroup = await InstanceCgroup.create(kit.cgroups, `${process.pid}-zygote-${id}`, {
       memoryBytes: spec.memory * MIB * slots,
-      pidsMax: 64 * slots,
+      pidsMax: PIDS_MAX * slots,
     });
     const launched = spawnIpcLauncher({ bwrap: kit.launch.bwrap, seccomp: ZYGOTE_SECCOMP_PROGRAM }, cgroup.procsFiles);
     const zygote = new Zygote(id, fn, launched.child, cgroup, log);
@@ -191,8 +193,9 @@ export class Zygote {
         spec.name,
         id,
         String(basePlan.tmpBytes),
+        String(PIDS_MAX),
+        NAME_SLOT,
       ],
-      readOnly: [...(basePlan.readOnly ?? []), { host: SECCOMP_PROGRAM, sandbox: STRICT_FILTER_MOUNT }],
     };
     startSandbox(launched, kit.uids.identityOf(spec.name), bwrapArgs(plan));
     try {
