@@ -55,6 +55,9 @@ export function instancePlan(
   };
 }
 
+/** Zygote ids are unique in the node process (several runtimes may start zygotes). */
+let zygoteSeq = 0;
+
 export interface ProcessRuntimeOptions extends KitOptions {
   /**
    * Python instances forked from a per-version zygote (zygote.ts); default on where the zygote's
@@ -69,7 +72,6 @@ export class ProcessRuntime implements Runtime {
   /** By function folder (one per version) and spec: zygotes started or starting. */
   private readonly zygotes = new Map<string, Promise<Zygote>>();
   private readonly zygotesOn: boolean;
-  private zygoteSeq = 0;
 
   constructor(
     private readonly ctx: RuntimeContext,
@@ -186,7 +188,7 @@ export class ProcessRuntime implements Runtime {
       if (this.zygotes.get(key) === known) this.zygotes.delete(key);
       if (!zygote) return this.zygoteFor(kit, fn, log);
     }
-    const id = `z${process.pid.toString(36)}-${(++this.zygoteSeq).toString(36)}`;
+    const id = `z${process.pid.toString(36)}-${(++zygoteSeq).toString(36)}`;
     const starting = kit.stage
       .functionCopy(fn.dir)
       .then((fnDir) => Zygote.start(kit, fn, fnDir, instancePlan(kit, fn, fnDir, this.language, id), id, log));

@@ -22,6 +22,7 @@ import type { DeployedFunction } from '../../registry/registry.js';
 import type { InstanceOptions } from '../runtime.js';
 import { InstanceCgroup } from './cgroup.js';
 import { PYTHON } from './deps.js';
+import { describeExit } from './exit-reason.js';
 import type { InstanceCgroupView, SandboxProcess } from './instance.js';
 import { NATIVE_DIR, type SandboxKit } from './kit.js';
 import { spawnIpcLauncher, startSandbox } from './launch.js';
@@ -38,6 +39,7 @@ const FORK_TIMEOUT_MS = 10_000;
 const MAX_SLOTS = 64;
 /** Processes and threads per child (its RLIMIT_NPROC), as PIDS_MAX is per plain sandbox. */
 const PIDS_MAX = 64;
+const STDERR_TAIL_LINES = 8;
 /** Children kept forked ahead of need per zygote. */
 const SPARES = 2;
 
@@ -123,6 +125,7 @@ export class Zygote {
   private dead = false;
   private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
   private initError: string | undefined;
+  private readonly stderrTail: string[] = [];
   readonly finished: Promise<void>;
   /** What children are given as their cgroup: the zygote's, never removed by them. */
   readonly childCgroup: InstanceCgroupView;
@@ -137,24 +140,42 @@ export class Zygote {
     this.childCgroup = { oomKills: () => cgroup.oomKills(), remove: () => Promise.resolve() };
     child.on('message', (m: unknown, handle: unknown) => this.onMessage(m as Message, handle as Socket | undefined));
     for (const stream of ['stdout', 'stderr'] as const) {
-      const splitter = new LineSplitter((line) => log(line, stream, id, undefined));
+      const splitter = new LineSplitter((line) => {
+        if (stream === 'stderr' && this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
+        log(line, stream, id, undefined);
+      });
       child[stream]!.on('data', (chunk: Buffer) => splitter.push(chunk));
       child[stream]!.on('end', () => splitter.end());
     }
     this.finished = new Promise<void>((resolve) => {
-      child.once('exit', () => {
+      child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
         this.dead = true;
         for (const c of this.children.values()) c.exited(null);
         this.children.clear();
-        const reason = this.initError ?? `the zygote of "${fn.spec.name}" exited`;
-        for (const id of [...this.forks.keys()]) this.settleFork(id)?.reject(new TernError('function_crashed', reason));
-        this.readyWaiter?.reject(new TernError('function_error', reason));
-        void cgroup
-          .remove()
+        const gone = new TernError('function_crashed', `the zygote of "${fn.spec.name}" exited`);
+        for (const id of [...this.forks.keys()]) this.settleFork(id)?.reject(gone);
+        void this.failStart(code, signal, cgroup)
+          .then(() => cgroup.remove())
           .catch(() => undefined)
           .then(resolve);
       });
     });
+  }
+
+  /** The zygote ended before it was ready: say why, as a plain instance's start would. */
+  private async failStart(code: number | null, signal: NodeJS.Signals | null, cgroup: InstanceCgroup): Promise<void> {
+    const waiter = this.readyWaiter;
+    this.readyWaiter = undefined;
+    if (!waiter) return;
+    if (this.initError !== undefined) return waiter.reject(new TernError('function_error', this.initError));
+    const reason = describeExit({
+      code,
+      signal,
+      oomKills: await cgroup.oomKills().catch(() => 0),
+      memoryMiB: this.fn.spec.memory,
+      stderrTail: this.stderrTail,
+    });
+    waiter.reject(new TernError('function_crashed', `instance of "${this.fn.spec.name}" failed to start: ${reason}`));
   }
 
   get alive(): boolean {
@@ -171,10 +192,10 @@ export class Zygote {
     log: InstanceOptions['log'],
   ): Promise<Zygote> {
     const spec = fn.spec;
-    const slots = Math.min(spec.maxInstances, MAX_SLOTS) + 1;
+    // The zygote must fit in one instance's memory; its children get room once it is ready.
     const cgroup = await InstanceCgroup.create(kit.cgroups, `${process.pid}-zygote-${id}`, {
-      memoryBytes: spec.memory * MIB * slots,
-      pidsMax: PIDS_MAX * slots,
+      memoryBytes: spec.memory * MIB,
+      pidsMax: PIDS_MAX,
     });
     const launched = spawnIpcLauncher({ bwrap: kit.launch.bwrap, seccomp: ZYGOTE_SECCOMP_PROGRAM }, cgroup.procsFiles);
     const zygote = new Zygote(id, fn, launched.child, cgroup, log);
@@ -200,6 +221,11 @@ export class Zygote {
     startSandbox(launched, kit.uids.identityOf(spec.name), bwrapArgs(plan));
     try {
       await ready;
+      const slots = Math.min(spec.maxInstances, MAX_SLOTS) + 1;
+      await cgroup.setLimits({ memoryBytes: spec.memory * MIB * slots, pidsMax: PIDS_MAX * slots });
+    } catch (e) {
+      await zygote.close();
+      throw e;
     } finally {
       clearTimeout(timer);
     }
