@@ -6,8 +6,8 @@ the zygote answers {"t": "ready"} once, {"t": "forked", "id", "pid"} with the ch
 socket pair passed along (SCM_RIGHTS, node's NODE_HANDLE form) and {"t": "exit", "pid", "code"}.
 
 Each child gets a private user and mount namespace with fresh tmpfs on /tmp and /dev/shm, drops
-the capabilities that namespace gave it, becomes undumpable (siblings cannot read its memory or
-files through /proc), loads the plain seccomp filter over the zygote's looser one, and waits as a
+the capabilities that namespace gave it, enters a Landlock domain of its own and becomes
+undumpable (siblings and the zygote are out of its reach through /proc and signals), loads the plain seccomp filter over the zygote's looser one, and waits as a
 spare until the node sends {"t": "instance", "id"} on its channel; then it serves calls on fd 3
 exactly as tern_shim does. The zygote never reads request data: a later
 fork cannot inherit any."""
@@ -174,8 +174,32 @@ def _rename(instance_id):
     ctypes.memmove(arg_start + offset, name, NAME_SLOT)
 
 
+class _LandlockAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+def _landlock_domain(libc):
+    """A Landlock domain of the child's own. The user namespace already keeps /proc/PID/mem,
+    environ, root and cwd of siblings and the zygote out of reach (the kernel's capability check
+    for ptrace access fails across namespaces); the domain repeats that (Landlock's ptrace rule)
+    and, since ABI 6, keeps the child from signalling them or using their abstract sockets.
+    Only the making of block devices is handled, which nothing in a sandbox may do anyway."""
+    make_block = 1 << 11
+    for size, scoped in ((24, 0b11), (8, 0)):  # ABI >= 6 with scopes, else the first form
+        attr = _LandlockAttr(make_block, 0, scoped)
+        fd = libc.syscall(444, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+        if fd >= 0:
+            break
+    else:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset: %s" % os.strerror(ctypes.get_errno()))
+    try:
+        _check(libc.syscall(446, fd, ctypes.c_uint32(0)), "landlock_restrict_self")
+    finally:
+        os.close(fd)
+
+
 def _lock_down(libc, strict_filter):
-    """No capabilities (bounding set included), not dumpable, the plain seccomp filter."""
+    """No capabilities (bounding set included), a Landlock domain, not dumpable, the plain seccomp filter."""
     cap = 0
     while libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0:
         cap += 1
@@ -183,6 +207,7 @@ def _lock_down(libc, strict_filter):
     header = _CapHeader(CAP_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
     _check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    _landlock_domain(libc)
     _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl(PR_SET_DUMPABLE)")
     program = ctypes.create_string_buffer(strict_filter, len(strict_filter))
     fprog = _SockFprog(len(strict_filter) // 8, ctypes.cast(program, ctypes.c_void_p))
