@@ -61,7 +61,8 @@ let zygoteSeq = 0;
 export interface ProcessRuntimeOptions extends KitOptions {
   /**
    * Python instances forked from a per-version zygote (zygote.ts); default on where the zygote's
-   * seccomp program is built. TERN_PYTHON_ZYGOTE=off turns it off for a node.
+   * seccomp program is built. TERN_PYTHON_ZYGOTE=off turns it off for a node. Where the node's
+   * budget has no room for a zygote (one instance's memory), instances get a sandbox each.
    */
   zygotes?: boolean;
 }
@@ -178,7 +179,11 @@ export class ProcessRuntime implements Runtime {
   }
 
   /** The running zygote of `fn`'s version, started (again, if the last one died) when needed. */
-  private async zygoteFor(kit: SandboxKit, fn: DeployedFunction, log: InstanceOptions['log']): Promise<Zygote> {
+  private async zygoteFor(
+    kit: SandboxKit,
+    fn: DeployedFunction,
+    log: InstanceOptions['log'],
+  ): Promise<Zygote | undefined> {
     // The spec is part of the key: the handler, env and limits are baked into a zygote.
     const key = `${fn.dir}\n${JSON.stringify(fn.spec)}`;
     const known = this.zygotes.get(key);
@@ -188,21 +193,33 @@ export class ProcessRuntime implements Runtime {
       if (this.zygotes.get(key) === known) this.zygotes.delete(key);
       if (!zygote) return this.zygoteFor(kit, fn, log);
     }
+    // The zygote counts as one instance's worth in the node's budget (its children as instances).
+    const mib = fn.spec.memory;
+    if (this.ctx.memory && !this.ctx.memory.tryReserve(mib)) return undefined;
     const id = `z${process.pid.toString(36)}-${(++zygoteSeq).toString(36)}`;
     const starting = kit.stage
       .functionCopy(fn.dir)
       .then((fnDir) => Zygote.start(kit, fn, fnDir, instancePlan(kit, fn, fnDir, this.language, id), id, log));
     this.zygotes.set(key, starting);
-    // A failed start is not kept: the next instance tries again (and reports its own error).
-    starting.catch(() => {
-      if (this.zygotes.get(key) === starting) this.zygotes.delete(key);
-    });
+    starting.then(
+      (zygote) => void zygote.finished.then(() => this.ctx.memory?.release(mib)),
+      () => {
+        this.ctx.memory?.release(mib);
+        // A failed start is not kept: the next instance tries again (and reports its own error).
+        if (this.zygotes.get(key) === starting) this.zygotes.delete(key);
+      },
+    );
     return starting;
   }
 
-  /** An instance forked from the function's zygote. */
-  private async startForked(kit: SandboxKit, fn: DeployedFunction, options: InstanceOptions): Promise<Instance> {
+  /** An instance forked from the function's zygote; undefined when the budget has no room for one. */
+  private async startForked(
+    kit: SandboxKit,
+    fn: DeployedFunction,
+    options: InstanceOptions,
+  ): Promise<Instance | undefined> {
     const zygote = await this.zygoteFor(kit, fn, options.log);
+    if (!zygote) return undefined;
     const forked = await zygote.claim(options.id);
     const instance = new ProcessInstance({
       fn,
@@ -231,7 +248,10 @@ export class ProcessRuntime implements Runtime {
 
   async start(fn: DeployedFunction, options: InstanceOptions): Promise<Instance> {
     const kit = await this.kit();
-    if (this.zygotesOn && !fn.spec.network) return this.startForked(kit, fn, options);
+    if (this.zygotesOn && !fn.spec.network) {
+      const forked = await this.startForked(kit, fn, options);
+      if (forked) return forked;
+    }
     const network = fn.spec.network ? kit.network : undefined;
     if (typeof network === 'string')
       throw new TernError('unavailable', `"${fn.spec.name}" needs a network and this node has none: ${network}`);
