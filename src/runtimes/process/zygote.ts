@@ -139,6 +139,8 @@ export class Zygote {
   ) {
     this.childCgroup = { oomKills: () => cgroup.oomKills(), remove: () => Promise.resolve() };
     child.on('message', (m: unknown, handle: unknown) => this.onMessage(m as Message, handle as Socket | undefined));
+    // A send on a channel that just closed reports here; the exit handler below does the rest.
+    child.on('error', () => undefined);
     for (const stream of ['stdout', 'stderr'] as const) {
       const splitter = new LineSplitter((line) => {
         if (stream === 'stderr' && this.stderrTail.push(line) > STDERR_TAIL_LINES) this.stderrTail.shift();
@@ -269,7 +271,7 @@ export class Zygote {
         this.child.kill('SIGKILL');
       }, FORK_TIMEOUT_MS);
       this.forks.set(id, { parts: new Map(), resolve, reject, timer });
-      this.child.send({ t: 'fork', id });
+      if (this.child.connected) this.child.send({ t: 'fork', id });
     });
   }
 
