@@ -40,6 +40,11 @@ const MAX_SLOTS = 64;
 /** Processes and threads per child (its RLIMIT_NPROC), as PIDS_MAX is per plain sandbox. */
 const PIDS_MAX = 64;
 const STDERR_TAIL_LINES = 8;
+/**
+ * A zygote with no instance for this long ends (its budget reservation with it); the next start
+ * makes a new one. Without it, a zygote's memory would stay reserved while its function is idle.
+ */
+const IDLE_MS = 30_000;
 /** Children kept forked ahead of need per zygote. */
 const SPARES = 2;
 
@@ -121,6 +126,9 @@ export class Zygote {
   /** Children forked and locked down ahead of need, waiting to be told their instance. */
   private readonly spares: Forked[] = [];
   private sparesComing = 0;
+  /** Claimed children still running; at 0 the idle timer runs. */
+  private serving = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
   private forkSeq = 0;
   private dead = false;
   private readyWaiter: { resolve: () => void; reject: (e: Error) => void } | undefined;
@@ -245,6 +253,14 @@ export class Zygote {
     this.topUp();
     forked ??= await this.forkOne();
     forked.process.claimed = true;
+    this.serving++;
+    clearTimeout(this.idleTimer);
+    forked.process.once('exit', () => {
+      if (--this.serving === 0 && !this.dead) {
+        this.idleTimer = setTimeout(() => void this.close(), IDLE_MS);
+        this.idleTimer.unref();
+      }
+    });
     forked.channel.write(Buffer.concat(encodeFrame({ t: 'instance', id: instanceId })));
     return forked;
   }
@@ -281,6 +297,7 @@ export class Zygote {
 
   /** End the zygote: its children go with its pid namespace. */
   async close(): Promise<void> {
+    clearTimeout(this.idleTimer);
     if (!this.dead) this.child.kill('SIGKILL');
     await this.finished;
   }
