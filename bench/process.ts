@@ -12,7 +12,11 @@
  *  - emptySandbox: cgroup + setpriv + bwrap + tern-init + /usr/bin/true, to exit: the sandbox's floor;
  *  - warmCall: one call round trip on a started instance (node -> fd 3 -> shim -> handler -> back);
  *  - pythonNetworkCold: coldSandboxed of hello-python with network = true (slirp4netns and the
- *    sandbox's nftables rules are attached before the function starts).
+ *    sandbox's nftables rules are attached before the function starts);
+ *  - pythonZygote: a fresh python instance forked from the function's zygote (zygote.ts), start
+ *    plus first call, interleaved with the same through a new sandbox (zygotes off) and a bare
+ *    `python3 -c pass` spawn; ratios against the bare spawn. The python figures above are with
+ *    zygotes off (a sandbox per instance).
  * Run: `node dist/bench/process.js [coldRuns] [warmCalls]` (prints JSON). Needs root, bwrap, cgroups.
  */
 import { spawn } from 'node:child_process';
@@ -32,6 +36,7 @@ import { runOnce } from '../src/runtimes/process/oneshot.js';
 import { encodeFrame, FrameDecoder } from '../src/runtimes/process/protocol.js';
 import type { Runtime, RuntimeContext } from '../src/runtimes/runtime.js';
 import { REPO } from './lib/paths.js';
+import { PYTHON } from '../src/runtimes/process/deps.js';
 import { summarise, type LatencySummary } from './lib/stats.js';
 
 export interface LanguageBench {
@@ -43,12 +48,24 @@ export interface LanguageBench {
   warmCall: LatencySummary;
 }
 
+export interface ZygoteBench {
+  /** runtime.start() + first call, the instance forked from a ready zygote. */
+  forked: LatencySummary;
+  /** The same with zygotes off: a new sandbox and interpreter. */
+  sandboxed: LatencySummary;
+  /** spawn of `python3 -c pass` to exit, no sandbox. */
+  bareSpawn: LatencySummary;
+  forkedVsBareSpawn: number;
+  sandboxedVsBareSpawn: number;
+}
+
 export interface ProcessBenchResult {
   coldRuns: number;
   warmCalls: number;
   emptySandbox: LatencySummary;
   /** hello-python with network = true: the user-mode network and firewall on the start path. */
   pythonNetworkCold: LatencySummary;
+  pythonZygote: ZygoteBench;
   python: LanguageBench;
   node: LanguageBench;
   binary: LanguageBench;
@@ -171,6 +188,34 @@ async function benchLanguage(
   };
 }
 
+function bareSpawn(): Promise<number> {
+  const t0 = performance.now();
+  const child = spawn(PYTHON, ['-c', 'pass'], { stdio: 'ignore', env: CLEAN_ENV });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', () => resolve(performance.now() - t0));
+  });
+}
+
+/** Forked, sandboxed and bare spawn in turn, so that a busy machine weighs on all three alike. */
+async function benchZygote(forking: Runtime, plain: Runtime, fn: DeployedFunction, runs: number): Promise<ZygoteBench> {
+  await forking.prepare(fn);
+  await coldStarts(forking, fn, 'zygote-warmup', 3, async () => undefined);
+  await coldStarts(plain, fn, 'plain-warmup', 1, async () => undefined);
+  await bareSpawn();
+  const forked: number[] = [];
+  const sandboxed: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    forked.push(...(await coldStarts(forking, fn, `zygote-${i}`, 1, async () => undefined)));
+    sandboxed.push(...(await coldStarts(plain, fn, `plain-${i}`, 1, async () => undefined)));
+    bare.push(await bareSpawn());
+  }
+  const [f, p, b] = [summarise(forked), summarise(sandboxed), summarise(bare)];
+  const ratio = (a: LatencySummary) => Math.round((a.medianMs / b.medianMs) * 100) / 100;
+  return { forked: f, sandboxed: p, bareSpawn: b, forkedVsBareSpawn: ratio(f), sandboxedVsBareSpawn: ratio(p) };
+}
+
 async function emptySandbox(ctx: RuntimeContext, runs: number): Promise<LatencySummary> {
   const lease = leaseKit(ctx.scratchDir);
   const kit = await lease.kit();
@@ -211,16 +256,18 @@ export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<Pro
   });
   const ctx = context('scratch');
   const bare = context('scratch-unpooled');
+  // zygotes: false keeps the per-language figures those of a sandbox per instance.
   const make = (create: typeof createPythonRuntime) => ({
-    pooled: create(ctx),
-    unpooled: create(bare, { readyLaunchers: 0 }),
+    pooled: create(ctx, { zygotes: false }),
+    unpooled: create(bare, { readyLaunchers: 0, zygotes: false }),
   });
+  const forking = createPythonRuntime(context('scratch-zygote'));
   const runtimes = {
     python: make(createPythonRuntime),
     node: make(createNodeRuntime),
     binary: make(createBinaryRuntime),
   };
-  const all = Object.values(runtimes).flatMap((r) => [r.pooled, r.unpooled]);
+  const all = [...Object.values(runtimes).flatMap((r) => [r.pooled, r.unpooled]), forking];
   try {
     const probe = await runtimes.python.pooled.probe();
     if (!probe.available) throw new Error(`process sandboxes are not available here: ${probe.detail ?? ''}`);
@@ -249,6 +296,12 @@ export async function benchProcess(coldRuns = 30, warmCalls = 3000): Promise<Pro
       warmCalls,
       emptySandbox: await emptySandbox(bare, coldRuns),
       pythonNetworkCold,
+      pythonZygote: await benchZygote(
+        forking,
+        runtimes.python.pooled,
+        await copyExample(root, 'hello-python'),
+        coldRuns,
+      ),
       python: await run('python', python, 'hello-python', warmCalls),
       node: await run('node', node, 'hello-node', warmCalls),
       binary: await run('binary', binary, 'echo-binary', Math.min(warmCalls, 500)),

@@ -4,6 +4,11 @@
  * so each start has the machine to itself, like the references: a plain spawn of the same interpreter
  * or program, and the wasm module instantiated inline in-process.
  *
+ * Python instances are forked from the function's zygote (src/runtimes/process/zygote.ts): beside
+ * the interpreter printing a line, a bare `python3 -c pass` spawn is measured, the figure the
+ * zygote's goal (≤ 0.5×) is set against, and the tern row's e2e (client HTTP) median is compared
+ * with it too (extra.e2eVsBarePythonSpawn).
+ *
  * The cold start of a call is the node's own account in X-Tern-Report: initMs (starting the instance)
  * + runMs (the function answering) — request in, response out of the instance, as the references time
  * it. The client-side HTTP latency of the same calls is kept beside it (extra.e2e*).
@@ -156,12 +161,27 @@ async function referenceCold(ref: ColdReference, count: number, maxMs: number): 
   }
 }
 
+const BARE_PYTHON: ColdReference = {
+  target: 'python3 -c pass (spawn)',
+  once: () => spawnOnce(PYTHON, ['-c', 'pass'], { expect: '' }),
+};
+
 export async function coldStart(ctx: ScenarioContext): Promise<LatencyScenario> {
   const { plan } = ctx;
   const rows: Measurement[] = [];
   const skipped: Skipped[] = [];
   for (const t of HELLO_TARGETS) {
     const count = t.runtime === 'wasm' ? plan.cold.wasmSamples : plan.cold.processSamples;
+    let bare: Measurement | undefined;
+    if (t.runtime === 'python') {
+      try {
+        log(`cold-start: ${BARE_PYTHON.target}`);
+        bare = await referenceCold(BARE_PYTHON, count, plan.cold.maxMs);
+        rows.push(bare);
+      } catch (e) {
+        skipped.push({ target: BARE_PYTHON.target, reason: reason(e) });
+      }
+    }
     let reference: Measurement | undefined;
     try {
       const ref = await referenceFor(t);
@@ -176,6 +196,10 @@ export async function coldStart(ctx: ScenarioContext): Promise<LatencyScenario> 
       log(`cold-start: ${target}`);
       const row = await ternCold(ctx, t, count);
       if (reference) row.vs = [{ reference: reference.target, ratio: ratio(row.medianMs, reference.medianMs) }];
+      if (bare) {
+        row.vs.push({ reference: bare.target, ratio: ratio(row.medianMs, bare.medianMs) });
+        row.extra = { ...row.extra, e2eVsBarePythonSpawn: ratio(Number(row.extra?.e2eMedianMs), bare.medianMs) };
+      }
       rows.push(row);
     } catch (e) {
       skipped.push({ target, reason: reason(e) });

@@ -110,28 +110,56 @@ def _to_response(value, tern):
     return status, headers, _encode_body(body, headers)
 
 
-def main():
-    fn_dir, handler_spec, function_name, instance_id = sys.argv[1:5]
+def enter(fn_dir):
+    """Put the shim's package and the function on sys.path and move into the function folder."""
     shim_dir = os.path.dirname(os.path.abspath(__file__))
     # The shim's own `tern` package first: a function's tern.py must not replace it.
     sys.path[:0] = [shim_dir, fn_dir, os.path.join(fn_dir, ".deps")]
     os.chdir(fn_dir)
 
-    import tern
-    from tern._wire import MAX_BODY, Wire
+
+def load(handler_spec):
+    """(handler, takes_ctx), or raises what the handler's import raised."""
+    handler = _load(handler_spec)
+    return handler, _arity(handler) == 2
+
+
+def main():
+    fn_dir, handler_spec, function_name, instance_id = sys.argv[1:5]
+    enter(fn_dir)
+    from tern._wire import Wire
 
     wire = Wire(3)
     sys.stdout = _log_stream(wire, "stdout")
     sys.stderr = _log_stream(wire, "stderr")
+    try:
+        handler, takes_ctx = load(handler_spec)
+    except Exception as e:
+        import traceback
+
+        traceback.print_exc()
+        _flush_logs()
+        wire.write({"t": "init-error", "message": "%s: %s" % (type(e).__name__, e)})
+        return 1
+    return serve(wire, handler, takes_ctx, function_name, instance_id)
+
+
+def _flush_logs():
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+
+def serve(wire, handler, takes_ctx, function_name, instance_id):
+    """Say ready, then answer calls until the node closes the channel."""
+    import tern
+    from tern._wire import MAX_BODY
+
     pending = []
     host_seq = [0]
-
-    def flush_logs():
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except Exception:
-            pass
+    flush_logs = _flush_logs
 
     def host_request(call_id, op, args, body):
         host_seq[0] += 1
@@ -148,17 +176,6 @@ def main():
                     raise tern.HostError(str(header["error"]), header.get("code"))
                 return header, data
             pending.append(frame)
-
-    try:
-        handler = _load(handler_spec)
-        takes_ctx = _arity(handler) == 2
-    except Exception as e:
-        import traceback
-
-        traceback.print_exc()
-        flush_logs()
-        wire.write({"t": "init-error", "message": "%s: %s" % (type(e).__name__, e)})
-        return 1
 
     wire.write({"t": "ready", "pid": os.getpid(), "version": "python " + sys.version.split()[0]})
     while True:

@@ -20,7 +20,8 @@ import { DirRegistry } from '../registry/dir-store.js';
 import type { Registry } from '../registry/registry.js';
 import type { FunctionSpec } from '../registry/spec.js';
 import { createRuntimes } from '../runtimes/index.js';
-import type { Runtime } from '../runtimes/runtime.js';
+import type { Runtime, RuntimeMemory } from '../runtimes/runtime.js';
+import type { MemoryBudget } from '../pool/budget.js';
 import { createScheduler, type NodeScheduler } from '../scheduler/scheduler.js';
 import { createHostSide, type HostSide } from '../state/index.js';
 import { resolveToken } from '../token.js';
@@ -83,10 +84,12 @@ export async function buildCore(
   const connections = connectionBounds(config, logger);
   const loops =
     config.http.loops > 0 ? edgeLoops(config, { token, scratchDir, logger, connections, onFatal }) : undefined;
-  const local = createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: host.services }, config);
+  const memory = new LateMemory();
+  const local = createRuntimes({ dataDir: config.dataDir, scratchDir, logger, host: host.services, memory }, config);
   const runtimes = life.add(new RuntimeSet(loops ? local.map((r) => loops.runtime(r)) : local, logger));
   const { registry, cluster } = await buildRegistry(config, runtimes, logger, life);
   const scheduled = await buildScheduler(config, {
+    memory,
     scratchDir,
     logs,
     host,
@@ -208,6 +211,24 @@ interface SchedulerInputs {
   registry: Registry;
   cluster: ClusterNode | undefined;
   logger: Logger;
+  memory: LateMemory;
+}
+
+/** The scheduler's budget as runtimes see it; made before the scheduler (runtimes come first). */
+class LateMemory implements RuntimeMemory {
+  private budget: MemoryBudget | undefined;
+
+  bind(budget: MemoryBudget): void {
+    this.budget = budget;
+  }
+
+  tryReserve(mib: number): boolean {
+    return this.budget?.tryReserve(mib) ?? true;
+  }
+
+  release(mib: number): void {
+    this.budget?.release(mib, false);
+  }
 }
 
 async function buildScheduler(config: NodeConfig, i: SchedulerInputs) {
@@ -228,6 +249,7 @@ async function buildScheduler(config: NodeConfig, i: SchedulerInputs) {
     logger,
     ...(loops ? { leases: loops } : {}),
     ...(i.cluster ? { offloader: i.cluster.offloader } : {}),
+    onBudget: (budget) => i.memory.bind(budget),
   });
   i.host.bind(scheduler);
   const isKnown = (fn: string) => registry.get(fn) !== undefined;

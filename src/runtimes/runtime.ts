@@ -92,6 +92,17 @@ export interface RuntimeContext {
    * sends them to the control loop: src/loops/edge/host.ts).
    */
   hostOps?: (instance: string) => HostOpsServer;
+  /**
+   * The node's memory budget, for what a runtime keeps beside its instances (a python zygote
+   * holds one instance's worth). Absent: nothing is counted (tests, benches).
+   */
+  memory?: RuntimeMemory;
+}
+
+export interface RuntimeMemory {
+  /** Reserve without evicting anything; false when the budget has no room. */
+  tryReserve(mib: number): boolean;
+  release(mib: number): void;
 }
 
 /** Serves the host requests of one sandboxed instance (state, chaining) as the shims frame them. */

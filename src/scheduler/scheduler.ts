@@ -46,6 +46,8 @@ export interface SchedulerOptions {
    * A Result it returns is the answer; undefined keeps the local refusal.
    */
   offloader?: (inv: Invocation, reason: TernError) => Promise<Result | undefined>;
+  /** Given the node's memory budget once it exists (runtimes count their zygotes in it). */
+  onBudget?: (budget: MemoryBudget) => void;
 }
 
 /** An async job that is not one function call (a workflow run), kept in the same call table. */
@@ -123,6 +125,7 @@ class LocalScheduler implements NodeScheduler {
     private readonly calls: CallTable,
   ) {
     this.budget = new MemoryBudget(o.memoryBudgetMiB);
+    o.onBudget?.(this.budget);
     this.poolDeps = {
       nodeName: o.nodeName,
       runtimes: o.runtimes,

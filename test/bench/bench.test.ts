@@ -120,6 +120,7 @@ describe('bench --quick', () => {
       'cold-start': [
         'wasm inline (node:wasi, in-process)',
         'tern wasm (hello, single-use)',
+        'python3 -c pass (spawn)',
         'python3 -c (spawn)',
         'tern python (hello-python, single-use)',
         'node -e (spawn)',

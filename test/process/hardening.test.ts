@@ -12,7 +12,7 @@ import type { DeployedFunction } from '../../src/registry/registry.js';
 import { createPythonRuntime } from '../../src/runtimes/process/index.js';
 import { FUNCTION_UID_BASE, FUNCTION_UID_COUNT } from '../../src/runtimes/process/uids.js';
 import type { Runtime } from '../../src/runtimes/runtime.js';
-import { cgroupsMentioning, invoke, json, processesMentioning, REPO, testBed, type TestBed } from './helpers.js';
+import { invoke, json, memoryCgroupOf, processesMentioning, REPO, testBed, type TestBed } from './helpers.js';
 
 interface Raw {
   result: number;
@@ -121,7 +121,7 @@ describe('process sandbox hardening', () => {
         assert.deepEqual([euid, suid, fsuid], [uid, uid, uid]);
         uids.push(uid!);
         // bwrap itself, tern-init and the shim: the same unprivileged uid on the host.
-        const [memory] = (await cgroupsMentioning(id)).filter((d) => !d.includes('/pids/'));
+        const memory = await memoryCgroupOf(shim);
         const procs = (await readFile(join(memory!, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
         assert.ok(procs.length >= 3, `processes in the cgroup: ${procs.join(',')}`);
         for (const pid of procs) assert.deepEqual(await hostUid(Number(pid)), [uid, uid, uid, uid], `pid ${pid}`);

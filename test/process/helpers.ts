@@ -132,6 +132,15 @@ export async function processesMentioning(marker: string): Promise<number[]> {
   return found;
 }
 
+/** The memory cgroup folder a process is in (a zygote's child is in its zygote's). */
+export async function memoryCgroupOf(pid: number): Promise<string | undefined> {
+  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+  const v1 = lines.find((l) => /^\d+:memory:/.test(l));
+  if (v1) return join('/sys/fs/cgroup/memory', v1.split(':')[2]!);
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  return v2 ? join('/sys/fs/cgroup', v2.slice(3)) : undefined;
+}
+
 /** Tern cgroups (any controller) whose name mentions `marker`. */
 export async function cgroupsMentioning(marker: string): Promise<string[]> {
   const parents = ['/sys/fs/cgroup/memory/tern', '/sys/fs/cgroup/pids/tern', '/sys/fs/cgroup/tern'];

@@ -6,7 +6,15 @@ import { after, before, describe, test } from 'node:test';
 import { isTernError } from '../../src/core/errors.js';
 import { createBinaryRuntime, createNodeRuntime, createPythonRuntime } from '../../src/runtimes/process/index.js';
 import type { Instance, Runtime } from '../../src/runtimes/runtime.js';
-import { cgroupsMentioning, EXAMPLES, invoke, processesMentioning, testBed, type TestBed } from './helpers.js';
+import {
+  cgroupsMentioning,
+  EXAMPLES,
+  invoke,
+  memoryCgroupOf,
+  processesMentioning,
+  testBed,
+  type TestBed,
+} from './helpers.js';
 
 describe('process instance lifecycle', () => {
   let bed: TestBed;
@@ -43,8 +51,11 @@ describe('process instance lifecycle', () => {
       await rt.prepare(fn);
       const inst = await bed.start(rt, fn);
       assert.equal((await invoke(inst)).status, 200);
-      assert.ok((await processesMentioning(inst.id)).length > 0);
-      assert.equal((await cgroupsMentioning(inst.id)).length > 0, true);
+      const [pid] = await processesMentioning(inst.id);
+      assert.ok(pid !== undefined);
+      // A python instance is a zygote's child, in the zygote's cgroup (zygote.ts).
+      if (rt === python) assert.match(String(await memoryCgroupOf(pid)), /-zygote-/);
+      else assert.equal((await cgroupsMentioning(inst.id)).length > 0, true);
       await inst.stop();
       await assertGone(inst.id);
       await inst.stop();

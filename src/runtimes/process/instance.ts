@@ -2,7 +2,6 @@
  * One sandboxed process serving calls through its shim: the protocol on fd 3, the function's
  * output as log lines, and an exit that is always explained (OOM, exit code, signal).
  */
-import type { ChildProcess } from 'node:child_process';
 import type { Duplex } from 'node:stream';
 import { TernError } from '../../core/errors.js';
 import type { Invocation } from '../../core/invocation.js';
@@ -47,11 +46,21 @@ interface PendingCall {
   onAbort: () => void;
 }
 
+/** The instance's process: a launcher (ChildProcess) or a child forked by a zygote (zygote.ts). */
+export interface SandboxProcess {
+  readonly pid?: number | undefined;
+  kill(signal?: NodeJS.Signals): boolean;
+  once(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null) => void): unknown;
+  once(event: 'error', listener: (e: Error) => void): unknown;
+}
+/** What an instance needs of its cgroup: a forked child shares its zygote's and removes nothing. */
+export type InstanceCgroupView = Pick<InstanceCgroup, 'oomKills' | 'remove'>;
+
 export interface InstanceSetup {
   fn: DeployedFunction;
   options: InstanceOptions;
-  cgroup: InstanceCgroup;
-  launched: Launched;
+  cgroup: InstanceCgroupView;
+  launched: Pick<Launched, 'channel' | 'stdout' | 'stderr'> & { child: SandboxProcess };
   /** Binary functions: calls carry a CGI environment and come back as CGI output. */
   cgi: boolean;
   host: HostServices | undefined;
@@ -83,9 +92,9 @@ function checkHeaders(headers: ResponseHeaders): string | undefined {
 export class ProcessInstance implements Instance {
   readonly id: string;
   private readonly fn: DeployedFunction;
-  private readonly child: ChildProcess;
+  private readonly child: SandboxProcess;
   private readonly channel: Duplex;
-  private readonly cgroup: InstanceCgroup;
+  private readonly cgroup: InstanceCgroupView;
   private readonly log: InstanceOptions['log'];
   private readonly cgi: boolean;
   private readonly hostOps: HostOpsServer;

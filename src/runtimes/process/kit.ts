@@ -105,6 +105,8 @@ async function stageShims(stage: Stage): Promise<string> {
   const shimsDir = await stage.copyIn(SHIMS_DIR, join(stage.root, 'shims'));
   await mkdir(join(shimsDir, 'bin'), { mode: 0o755 });
   await copyFile(INIT_PROGRAM, join(shimsDir, 'bin', 'tern-init'));
+  // A python zygote's children load it over the zygote's looser program (zygote.ts).
+  await copyFile(SECCOMP_PROGRAM, join(shimsDir, 'bin', 'seccomp.bpf'));
   await makeReadable(shimsDir);
   return shimsDir;
 }

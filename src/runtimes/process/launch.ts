@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { LAUNCH_FD, SANDBOX_COMMAND } from './sandbox.js';
 import type { HostIdentity } from './uids.js';
 
@@ -83,12 +83,25 @@ export function stdioAt(child: ChildProcess, fd: number): Duplex {
  * Nothing of the sandbox exists until `startSandbox` sends what it waits for.
  */
 export function spawnLauncher(config: LaunchConfig, procsFiles: string[]): Launched {
+  return spawnWith(config, procsFiles, 'pipe');
+}
+
+/**
+ * A launcher whose fd 3 is node's IPC channel instead of a plain socket: JSON messages, and
+ * sockets passed along with them (a python zygote hands over each child's channel this way).
+ * `channel` is then a closed placeholder; talk through child.send() and 'message'.
+ */
+export function spawnIpcLauncher(config: LaunchConfig, procsFiles: string[]): Launched {
+  return spawnWith(config, procsFiles, 'ipc');
+}
+
+function spawnWith(config: LaunchConfig, procsFiles: string[], fd3: 'pipe' | 'ipc'): Launched {
   const argv = [config.bwrap, '--args', '0', '--', ...SANDBOX_COMMAND];
   const child = spawn(
     '/bin/sh',
     ['-c', LAUNCHER_SCRIPT, 'tern-sandbox', config.seccomp, ...procsFiles, '--', ...argv],
     {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', fd3, 'pipe', 'pipe'],
       env: { PATH: '/usr/bin:/bin' },
     },
   );
@@ -100,7 +113,7 @@ export function spawnLauncher(config: LaunchConfig, procsFiles: string[]): Launc
   go.on('error', () => undefined);
   return {
     child,
-    channel: stdioAt(child, LAUNCH_FD.channel),
+    channel: fd3 === 'pipe' ? stdioAt(child, LAUNCH_FD.channel) : new PassThrough().end(),
     stdout: child.stdout!,
     stderr: child.stderr!,
     options: child.stdin!,

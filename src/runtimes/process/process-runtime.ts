@@ -14,6 +14,7 @@ import { checkLoads } from './load-check.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
+import { Zygote, zygotesBuilt } from './zygote.js';
 
 /** Processes and threads per instance: enough for node's helper threads, too few for a fork bomb. */
 export const PIDS_MAX = 64;
@@ -55,11 +56,24 @@ export function instancePlan(
   };
 }
 
-export type ProcessRuntimeOptions = KitOptions;
+/** Zygote ids are unique in the node process (several runtimes may start zygotes). */
+let zygoteSeq = 0;
+
+export interface ProcessRuntimeOptions extends KitOptions {
+  /**
+   * Python instances forked from a per-version zygote (zygote.ts); default on where the zygote's
+   * seccomp program is built. TERN_PYTHON_ZYGOTE=off turns it off for a node. Where the node's
+   * budget has no room for a zygote (one instance's memory), instances get a sandbox each.
+   */
+  zygotes?: boolean;
+}
 
 export class ProcessRuntime implements Runtime {
   private readonly instances = new Set<ProcessInstance>();
   private readonly lease: KitLease;
+  /** By function folder (one per version) and spec: zygotes started or starting. */
+  private readonly zygotes = new Map<string, Promise<Zygote>>();
+  private readonly zygotesOn: boolean;
 
   constructor(
     private readonly ctx: RuntimeContext,
@@ -67,6 +81,8 @@ export class ProcessRuntime implements Runtime {
     options: ProcessRuntimeOptions = {},
   ) {
     this.lease = leaseKit(ctx.scratchDir, options);
+    this.zygotesOn =
+      language.name === 'python' && (options.zygotes ?? process.env.TERN_PYTHON_ZYGOTE !== 'off') && zygotesBuilt();
   }
 
   get name(): Language['name'] {
@@ -165,12 +181,89 @@ export class ProcessRuntime implements Runtime {
   }
 
   release(fn: DeployedFunction): void {
-    // The version is gone: its stage copy goes too (a kit never built has none).
+    // The version is gone: its zygote and stage copy go too (a kit never built has none).
+    for (const [key, zygote] of this.zygotes) {
+      if (!key.startsWith(`${fn.dir}\n`)) continue;
+      this.zygotes.delete(key);
+      void zygote.then((z) => z.close()).catch(() => undefined);
+    }
     if (this.built) void this.built.stage.forget(fn.dir).catch(() => undefined);
+  }
+
+  /** The running zygote of `fn`'s version, started (again, if the last one died) when needed. */
+  private async zygoteFor(
+    kit: SandboxKit,
+    fn: DeployedFunction,
+    log: InstanceOptions['log'],
+  ): Promise<Zygote | undefined> {
+    // The spec is part of the key: the handler, env and limits are baked into a zygote.
+    const key = `${fn.dir}\n${JSON.stringify(fn.spec)}`;
+    const known = this.zygotes.get(key);
+    if (known) {
+      const zygote = await known.catch(() => undefined);
+      if (zygote?.alive) return zygote;
+      if (this.zygotes.get(key) === known) this.zygotes.delete(key);
+      if (!zygote) return this.zygoteFor(kit, fn, log);
+    }
+    // The zygote counts as one instance's worth in the node's budget (its children as instances).
+    const mib = fn.spec.memory;
+    if (this.ctx.memory && !this.ctx.memory.tryReserve(mib)) return undefined;
+    const id = `z${process.pid.toString(36)}-${(++zygoteSeq).toString(36)}`;
+    const starting = kit.stage
+      .functionCopy(fn.dir)
+      .then((fnDir) => Zygote.start(kit, fn, fnDir, instancePlan(kit, fn, fnDir, this.language, id), id, log));
+    this.zygotes.set(key, starting);
+    starting.then(
+      (zygote) => void zygote.finished.then(() => this.ctx.memory?.release(mib)),
+      () => {
+        this.ctx.memory?.release(mib);
+        // A failed start is not kept: the next instance tries again (and reports its own error).
+        if (this.zygotes.get(key) === starting) this.zygotes.delete(key);
+      },
+    );
+    return starting;
+  }
+
+  /** An instance forked from the function's zygote; undefined when the budget has no room for one. */
+  private async startForked(
+    kit: SandboxKit,
+    fn: DeployedFunction,
+    options: InstanceOptions,
+  ): Promise<Instance | undefined> {
+    const zygote = await this.zygoteFor(kit, fn, options.log);
+    if (!zygote) return undefined;
+    const forked = await zygote.claim(options.id);
+    const instance = new ProcessInstance({
+      fn,
+      options,
+      cgroup: zygote.childCgroup,
+      launched: {
+        child: forked.process,
+        channel: forked.channel,
+        stdout: forked.process.stdout,
+        stderr: forked.process.stderr,
+      },
+      cgi: false,
+      host: this.ctx.host,
+      ...(this.ctx.hostOps ? { hostOps: this.ctx.hostOps(options.id) } : {}),
+    });
+    this.instances.add(instance);
+    void instance.finished.then(() => this.instances.delete(instance));
+    try {
+      await instance.waitReady();
+    } catch (e) {
+      await instance.kill().catch(() => undefined);
+      throw e;
+    }
+    return instance;
   }
 
   async start(fn: DeployedFunction, options: InstanceOptions): Promise<Instance> {
     const kit = await this.kit();
+    if (this.zygotesOn && !fn.spec.network) {
+      const forked = await this.startForked(kit, fn, options);
+      if (forked) return forked;
+    }
     const network = fn.spec.network ? kit.network : undefined;
     if (typeof network === 'string')
       throw new TernError('unavailable', `"${fn.spec.name}" needs a network and this node has none: ${network}`);
@@ -212,6 +305,9 @@ export class ProcessRuntime implements Runtime {
 
   async close(): Promise<void> {
     await Promise.all([...this.instances].map((i) => i.kill().catch(() => undefined)));
+    const zygotes = [...this.zygotes.values()];
+    this.zygotes.clear();
+    await Promise.all(zygotes.map((z) => z.then((zygote) => zygote.close()).catch(() => undefined)));
     await this.lease.release();
   }
 }

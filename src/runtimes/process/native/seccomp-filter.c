@@ -8,6 +8,11 @@
  * libc falls back to clone, whose flags a classic filter can read (clone3 passes them in memory).
  * Only the native ABI passes: a call through another ABI (i386 int 0x80, x32 numbers on x86-64)
  * kills the process, so no table the filter does not cover can be reached.
+ *
+ * --zygote writes the variant a python zygote sandbox runs under (docs/architecture.md, zygotes):
+ * the same, except that unshare with exactly CLONE_NEWUSER|CLONE_NEWNS and mount pass, so each
+ * forked child can put a fresh tmpfs on its own /tmp. The child then loads the plain filter on
+ * top (filters stack; the stricter answer wins), so only the zygote itself keeps the two calls.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,11 +64,19 @@ static int deny(scmp_filter_ctx ctx, const char *name, int err) {
   return rc == 0 || nr < 0 ? 0 : rc;
 }
 
-static int build(scmp_filter_ctx ctx) {
+static int build(scmp_filter_ctx ctx, int zygote) {
   int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
   if (rc) return rc;
-  for (size_t i = 0; i < sizeof DENIED / sizeof DENIED[0]; i++)
+  for (size_t i = 0; i < sizeof DENIED / sizeof DENIED[0]; i++) {
+    if (zygote && (strcmp(DENIED[i], "unshare") == 0 || strcmp(DENIED[i], "mount") == 0)) continue;
     if ((rc = deny(ctx, DENIED[i], EPERM))) return rc;
+  }
+  if (zygote) {
+    /* unshare: only a user and mount namespace together (a private /tmp), nothing else. */
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
+                          SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)(CLONE_NEWUSER | CLONE_NEWNS)));
+    if (rc) return rc;
+  }
   if ((rc = deny(ctx, "clone3", ENOSYS))) return rc;
   /* clone's first argument on x86-64 (and arm64) holds the flags: any namespace bit refuses it.
    * CLONE_NEWTIME shares its bit with the exit signal in clone, so only unshare could ask it. */
@@ -76,8 +89,13 @@ static int build(scmp_filter_ctx ctx) {
 }
 
 int main(int argc, char **argv) {
+  int zygote = argc >= 2 && strcmp(argv[1], "--zygote") == 0;
+  if (zygote) {
+    argc--;
+    argv++;
+  }
   if (argc != 2 && !(argc == 3 && strcmp(argv[1], "--text") == 0)) {
-    fprintf(stderr, "usage: seccomp-filter OUT.bpf | seccomp-filter --text OUT.txt\n");
+    fprintf(stderr, "usage: seccomp-filter [--zygote] OUT.bpf | seccomp-filter [--zygote] --text OUT.txt\n");
     return 2;
   }
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -85,7 +103,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "seccomp-filter: seccomp_init failed\n");
     return 1;
   }
-  int rc = build(ctx);
+  int rc = build(ctx, zygote);
   if (rc) {
     fprintf(stderr, "seccomp-filter: building the filter failed: %s\n", strerror(-rc));
     seccomp_release(ctx);
