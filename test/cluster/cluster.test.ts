@@ -23,7 +23,9 @@ import {
   type NodeSpec,
 } from './harness.js';
 
-const EDGE_ARGS = ['--config', EDGE_CONFIG, '--memory-budget', '64'];
+// Room for one instance of each slow function and each one's python zygote (a zygote takes one
+// instance's memory from the budget: docs/runtime-process.md).
+const EDGE_ARGS = ['--config', EDGE_CONFIG, '--memory-budget', '128'];
 const A: NodeSpec = { name: 'edge-a1', role: 'edge', area: 'a', args: EDGE_ARGS };
 const B: NodeSpec = { name: 'edge-a2', role: 'edge', area: 'a', args: EDGE_ARGS };
 const C: NodeSpec = { name: 'cloud-1', role: 'cloud', area: 'cloud' };
