@@ -41,7 +41,7 @@ export async function buildCompatApp(
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  installErrorHandlers(app);
+  installErrorHandlers(app, deps.logger.child({ compat: profile.name }));
   installAccessControl(app, {
     credentials: new NodeCredentials(deps.token),
     openManagement: cfg['open-management'] === true,

@@ -116,3 +116,41 @@ describe('server faults are logged with their cause', () => {
     assert.equal(logged.length, 0);
   });
 });
+
+describe('5xx answers of a compat listener are logged too', () => {
+  test('a fault in an adapter route: logged with its cause and the profile', async () => {
+    const { buildCompatApp } = await import('../../src/compat/server.js');
+    type Profile = Parameters<typeof buildCompatApp>[0];
+    type Deps = Parameters<typeof buildCompatApp>[2];
+    const lines: Array<{ bindings: Record<string, unknown>; fields: Record<string, unknown>; msg: string }> = [];
+    const compatLogger = {
+      child: (bindings: Record<string, unknown>) => ({
+        error: (fields: Record<string, unknown>, msg: string) => lines.push({ bindings, fields, msg }),
+        warn: (fields: Record<string, unknown>, msg: string) => lines.push({ bindings, fields, msg }),
+      }),
+    };
+    const profile = {
+      name: 'faasm',
+      defaultPort: 0,
+      register: (app: FastifyInstance) => {
+        app.get('/broken', { config: { access: 'public' } }, async () => {
+          throw new Error('the adapter tripped');
+        });
+      },
+    } as unknown as Profile;
+    const deps = {
+      ...({ token: TOKEN, limits: { bodyBytes: 1024, archiveBytes: 1024 } } as Partial<Deps>),
+      logger: compatLogger,
+    } as unknown as Deps;
+    const app = await buildCompatApp(profile, {}, deps);
+    try {
+      const res = await app.inject({ method: 'GET', url: '/broken' });
+      assert.equal(res.statusCode, 500);
+      assert.equal(lines.length, 1);
+      assert.deepEqual(lines[0]!.bindings, { compat: 'faasm' });
+      assert.match(lines[0]!.msg, /GET \/broken: 500 the adapter tripped/);
+    } finally {
+      await app.close();
+    }
+  });
+});

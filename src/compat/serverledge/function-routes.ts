@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { isTernError, TernError } from '../../core/errors.js';
 import type { CompatDeps } from '../compat.js';
 import { isServerledgeRuntime, SERVERLEDGE_RUNTIMES, stageServerledgeFunction } from './function-model.js';
-import { parseGoJson } from './go-json.js';
+import { parseGoJson } from '../shared/go-json.js';
 import { sendJson, sendText } from './replies.js';
 import { deployStaged, removeFunction } from '../shared/staging.js';
 

@@ -10,7 +10,7 @@ import { TernError } from '../../core/errors.js';
 import { createInvocation, type Invocation } from '../../core/invocation.js';
 import type { Result } from '../../core/result.js';
 import type { CompatDeps } from '../compat.js';
-import { parseGoJson } from './go-json.js';
+import { parseGoJson } from '../shared/go-json.js';
 import { failureOf, failureStatus, sendJson, sendText } from './replies.js';
 import { serverledgeResponse } from './report.js';
 import { pollResponse } from './workflow-routes.js';

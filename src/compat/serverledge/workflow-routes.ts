@@ -15,7 +15,7 @@ import type { Json } from '../../workflows/json.js';
 import type { RunReport } from '../../workflows/report.js';
 import type { WorkflowService } from '../../workflows/service.js';
 import type { CompatDeps } from '../compat.js';
-import { parseGoJson } from './go-json.js';
+import { parseGoJson } from '../shared/go-json.js';
 import { sendJson, sendText } from './replies.js';
 import { serverledgeToAsl } from './workflow-import.js';
 

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { TernError } from '../../core/errors.js';
 import type { CompatDeps } from '../compat.js';
-import { parseGoJson } from '../serverledge/go-json.js';
+import { parseGoJson } from '../shared/go-json.js';
 import { deployStaged, removeFunction, type PackageArchive } from '../shared/staging.js';
 import { DESCRIPTION_PREFIX, stageTinyfaasFunction } from './function-model.js';
 import { downloadZip } from './download.js';
