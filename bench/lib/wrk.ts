@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { LoadResult } from './http-load.js';
 
 const run = promisify(execFile);
 
@@ -22,15 +23,8 @@ export interface WrkLoad {
   cpus: string;
 }
 
-export interface WrkResult {
-  rps: number;
-  medianMs: number;
-  p99Ms: number;
-  requests: number;
-  /** Socket errors, timeouts and non-2xx/3xx answers. */
-  errors: number;
-  durationS: number;
-}
+/** The same figures as an autocannon load; errors are wrk's socket errors and non-2xx/3xx answers. */
+export type WrkResult = LoadResult;
 
 /** Why wrk cannot run here, or null when it can. */
 export async function wrkMissing(): Promise<string | null> {

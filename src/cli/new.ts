@@ -1,5 +1,6 @@
 /** `tern new RUNTIME DIR`: copy a working starter from templates/<runtime>/. */
-import { accessSync, constants, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { isExecutable } from '../core/executable.js';
 import { cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, delimiter, isAbsolute, join, relative, resolve } from 'node:path';
 import { NAME_PATTERN } from '../registry/spec.js';
@@ -26,15 +27,6 @@ export function ternCommand(cwd = process.cwd()): string {
   const bin = join(PROJECT_ROOT, 'bin', 'tern');
   const rel = relative(cwd, bin);
   return rel.startsWith('..') || isAbsolute(rel) ? bin : rel;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function substitute(dir: string, name: string): Promise<void> {

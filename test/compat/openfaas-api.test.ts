@@ -14,6 +14,7 @@ import { createOpenfaasProfile } from '../../src/compat/openfaas/index.js';
 import {
   ADMIN,
   basic,
+  deployment,
   clearHarness,
   IMAGES,
   startHarness,
@@ -27,11 +28,6 @@ before(async () => {
   h = await startHarness(createOpenfaasProfile({ imagesDir: IMAGES }));
 });
 after(async () => h.close());
-
-/** faas-cli proxy/deploy.go marshals types.FunctionDeployment: unset maps as null, omitempty fields left out. */
-function deployment(overrides: Record<string, unknown> = {}): string {
-  return JSON.stringify({ service: 'echo', image: 'echo:latest', labels: null, annotations: null, ...overrides });
-}
 
 async function deploy(body: string, method: 'POST' | 'PUT' = 'POST') {
   return h.app.inject({

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { createOpenfaasProfile } from '../../src/compat/openfaas/index.js';
-import { ADMIN, IMAGES, startHarness, type Harness } from '../fixtures/compat/openfaas/harness.js';
+import { ADMIN, deployment, IMAGES, startHarness, type Harness } from '../fixtures/compat/openfaas/harness.js';
 
 let h: Harness;
 
@@ -13,11 +13,6 @@ before(async () => {
   h = await startHarness(createOpenfaasProfile({ imagesDir: IMAGES }));
 });
 after(async () => h.close());
-
-/** faas-cli proxy/deploy.go's types.FunctionDeployment. */
-function deployment(overrides: Record<string, unknown> = {}): string {
-  return JSON.stringify({ service: 'echo', image: 'echo:latest', labels: null, annotations: null, ...overrides });
-}
 
 const deploy = (body: string, method: 'POST' | 'PUT' = 'POST') =>
   h.app.inject({

@@ -5,7 +5,8 @@
  * uids of functions, the network tools and the pool of ready launchers. The python, node and
  * binary runtimes of one node share one kit; the last to close ends it.
  */
-import { accessSync, constants, existsSync, realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { isExecutable } from '../../core/executable.js';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TernError } from '../../core/errors.js';
@@ -50,15 +51,6 @@ export const INIT_PROGRAM = join(NATIVE_DIR, 'tern-init');
 export const DEFAULT_READY_LAUNCHERS = 2;
 const SYSTEM_PREFIXES = ['/usr/', '/bin/', '/lib/', '/lib64/', '/sbin/'];
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Node from a system folder is visible as is; one elsewhere (nvm, a tarball) has its prefix bound
  * (every folder on the way must be passable by others: bwrap runs as the function's uid).
@@ -74,8 +66,8 @@ function nodeInSandbox(): { path: string; binds: Bind[] } {
 async function checkMachine(): Promise<{ bwrap: string; cgroups: CgroupLayout }> {
   const bwrap = findBwrap();
   if (!bwrap) throw new TernError('unavailable', 'bubblewrap (bwrap) is not installed');
-  if (!executable(SETPRIV)) throw new TernError('unavailable', `${SETPRIV} (util-linux) is not installed`);
-  if (!executable(INIT_PROGRAM) || !existsSync(SECCOMP_PROGRAM))
+  if (!isExecutable(SETPRIV)) throw new TernError('unavailable', `${SETPRIV} (util-linux) is not installed`);
+  if (!isExecutable(INIT_PROGRAM) || !existsSync(SECCOMP_PROGRAM))
     throw new TernError(
       'unavailable',
       `the sandbox's seccomp program and init are not built (${NATIVE_DIR}): run scripts/setup.sh (gcc, libseccomp-dev)`,

@@ -6,7 +6,7 @@
  * The shell opens the seccomp program for bwrap (fd 6) while it is still root.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../../core/executable.js';
 import { delimiter, join } from 'node:path';
 import { PassThrough, type Duplex, type Readable, type Writable } from 'node:stream';
 import { LAUNCH_FD, SANDBOX_COMMAND } from './sandbox.js';
@@ -45,18 +45,11 @@ export function findBwrap(): string | undefined {
   if (bwrapPath) return bwrapPath;
   // The system's own copy first: this runs as root, PATH is a weaker source.
   const dirs = ['/usr/bin', '/usr/local/bin', ...(process.env.PATH ?? '').split(delimiter)];
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = join(dir, 'bwrap');
-    try {
-      accessSync(candidate, constants.X_OK);
-      bwrapPath = candidate;
-      return candidate;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  bwrapPath = dirs
+    .filter((dir) => dir !== '')
+    .map((dir) => join(dir, 'bwrap'))
+    .find(isExecutable);
+  return bwrapPath;
 }
 
 export interface Launched {

@@ -1,5 +1,5 @@
 /** The Runtime for python, node and binary functions: one bubblewrap sandbox per instance. */
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../../core/executable.js';
 import { TernError } from '../../core/errors.js';
 import { parseNetworkAllow } from '../../registry/network-allow.js';
 import type { DeployedFunction } from '../../registry/registry.js';
@@ -22,15 +22,6 @@ const MIB = 1024 * 1024;
 const PROBE_LIMITS = { memoryMiB: 256, pidsMax: 32, timeoutMs: 10_000 };
 /** The probe's uid comes from a name no function can have. */
 const PROBE_NAME = ':probe';
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The sandbox plan of one instance of `fn`, whose folder's stage copy is `fnDir`. */
 export function instancePlan(

@@ -17,7 +17,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { isExecutable } from '../../core/executable.js';
 import { networkInterfaces } from 'node:os';
 import type { Readable } from 'node:stream';
 import type { NetworkAllowRule } from '../../registry/network-allow.js';
@@ -49,15 +49,7 @@ export interface Companion {
 }
 
 function findExecutable(names: string[]): string | undefined {
-  for (const path of names) {
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  return names.find(isExecutable);
 }
 
 /** The tools, or a sentence saying which is missing. */

@@ -1,0 +1,11 @@
+/** Whether a file exists and this process may execute it (a probe for a tool or an interpreter). */
+import { accessSync, constants } from 'node:fs';
+
+export function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
