@@ -163,6 +163,32 @@ describe('wasm runtime: queue and shutdown', () => {
     }
   });
 
+  test('a call that runs long does not make another function wait out its timeout', async () => {
+    // One worker, no inline path: before, hello waited for the loop's abort however long it took.
+    const runtime = newRuntime({ workers: 1, inline: false });
+    try {
+      await runtime.prepare(hello());
+      await helloWorks(runtime);
+      const loop = await startInstance(runtime, fixture('loop'));
+      const stopLoop = new AbortController();
+      let loopEnded = false;
+      const running = loop.instance.call(invocation('loop'), stopLoop.signal).finally(() => {
+        loopEnded = true;
+      });
+      for (let i = 0; i < 3; i++) await helloWorks(runtime);
+      assert.equal(loopEnded, false, 'hello answered only once the loop had ended');
+      // A second call of the spinning function stays queued: its share of the pool is taken.
+      const second = loop.instance.call(invocation('loop'), stopLoop.signal);
+      await helloWorks(runtime);
+      const ended = Promise.all([running, second].map((c) => assert.rejects(c, isTernError('timeout'))));
+      stopLoop.abort(new TernError('timeout', 'stop the loops'));
+      await ended;
+      await helloWorks(runtime);
+    } finally {
+      await runtime.close();
+    }
+  });
+
   test('a queued call whose signal aborts leaves the queue', async () => {
     const runtime = newRuntime({ workers: 1, inline: false });
     try {

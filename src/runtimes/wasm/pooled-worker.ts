@@ -106,7 +106,8 @@ export class PooledWorker {
   /** Set when the pool terminated it on purpose (abort, kill, close). */
   private abortReason: unknown;
   /** The program whose share this worker counts against while it runs a call (see WorkerPool.held). */
-  charge: { program: number; blocked: boolean } | undefined;
+  /** The call it runs now: its program, whether it is blocked in a `tern` import, since when (performance.now()). */
+  charge: { program: number; blocked: boolean; since: number } | undefined;
 
   constructor(
     limits: OutputLimits,

@@ -4,6 +4,9 @@
  * call's deadline is terminated and replaced on demand: the guest cannot be interrupted any other way.
  * One function holds at most a share of the workers; a worker whose guest is blocked in a `tern`
  * import does not count, and the pool may add workers for it (a chain of calls needs one per level).
+ * Nor does a call that has run long wait out the others: while every worker is held by a call older
+ * than LONG_CALL_MS, a caller of another function gets a worker of its own (bounded), so a pool of
+ * one worker, spinning, still answers everything else within milliseconds.
  * The call's round trip through one worker's shared memory is in pooled-worker.ts.
  */
 import type { Logger } from 'pino';
@@ -28,6 +31,8 @@ export interface PoolOptions {
 
 /** Default bound on workers added for blocked ones: a chain of wasm calls needs one per level. */
 const DEFAULT_MAX_EXTRA_WORKERS = 32;
+/** A call running longer than this no longer makes callers of other functions wait for it. */
+export const LONG_CALL_MS = 50;
 /** Workers beyond the pool's size that stay idle this long are ended. */
 const TRIM_AFTER_MS = 30_000;
 
@@ -83,7 +88,10 @@ export class WorkerPool {
   private starting = 0;
   /** Guests waiting in a slow `tern` import: their workers hold no CPU, so others may be added. */
   private blocked = 0;
+  /** Workers added beside long calls; they count like blocked ones until those calls end. */
+  private longExtra = 0;
   private trimTimer: NodeJS.Timeout | undefined;
+  private longTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: PoolOptions) {}
 
@@ -92,9 +100,56 @@ export class WorkerPool {
     return this.closed;
   }
 
-  /** Workers allowed now: the pool's size, plus one per blocked worker (bounded). */
+  /** Workers allowed now: the pool's size, plus one per blocked worker or long call (bounded). */
   private capacity(): number {
-    return this.options.size + Math.min(this.blocked, this.options.maxExtraWorkers ?? DEFAULT_MAX_EXTRA_WORKERS);
+    const extra = this.blocked + this.longExtra;
+    return this.options.size + Math.min(extra, this.options.maxExtraWorkers ?? DEFAULT_MAX_EXTRA_WORKERS);
+  }
+
+  /** Whether some waiter may take a worker now (its function is under its share). */
+  private servableWaiter(): boolean {
+    return this.waiters.some((x) => (this.held.get(x.program) ?? 0) < this.perProgram);
+  }
+
+  /**
+   * While callers wait and every worker runs a call older than LONG_CALL_MS, add one worker per
+   * long call (capacity() bounds it): the guests cannot be paused, but the OS shares the cores.
+   * Checked again when the youngest busy call turns long.
+   */
+  private watchLongCalls(): void {
+    if (this.longTimer !== undefined || this.closed || !this.servableWaiter()) return;
+    const now = performance.now();
+    let youngest = -Infinity;
+    let long = 0;
+    for (const w of this.workers) {
+      if (!w.charge || w.charge.blocked) continue;
+      if (now - w.charge.since >= LONG_CALL_MS) long++;
+      else youngest = Math.max(youngest, w.charge.since);
+    }
+    if (long > this.longExtra) {
+      this.longExtra = long;
+      if (this.idle.length === 0 && this.starting === 0 && this.workers.size < this.capacity()) this.spawn(true);
+    }
+    if (youngest > -Infinity) {
+      this.longTimer = setTimeout(
+        () => {
+          this.longTimer = undefined;
+          this.watchLongCalls();
+        },
+        youngest + LONG_CALL_MS - now,
+      );
+      this.longTimer.unref();
+    }
+  }
+
+  /** A call ended: long calls now leave fewer workers to add. */
+  private recountLongCalls(): void {
+    if (this.longExtra === 0) return;
+    const now = performance.now();
+    let long = 0;
+    for (const w of this.workers) if (w.charge && !w.charge.blocked && now - w.charge.since >= LONG_CALL_MS) long++;
+    this.longExtra = Math.min(this.longExtra, long);
+    if (this.workers.size > this.capacity()) this.scheduleTrim();
   }
 
   private blockedChanged(delta: number): void {
@@ -189,7 +244,7 @@ export class WorkerPool {
   }
 
   private charge(w: PooledWorker, program: number): PooledWorker {
-    w.charge = { program, blocked: false };
+    w.charge = { program, blocked: false, since: performance.now() };
     this.hold(program, 1);
     return w;
   }
@@ -197,6 +252,7 @@ export class WorkerPool {
   private discharge(w: PooledWorker): void {
     if (w.charge && !w.charge.blocked) this.hold(w.charge.program, -1);
     w.charge = undefined;
+    this.recountLongCalls();
   }
 
   /**
@@ -220,6 +276,8 @@ export class WorkerPool {
     }
     const [waiter] = this.waiters.splice(i, 1);
     waiter!.resolve(this.charge(w, waiter!.program));
+    // The call that just started may turn long while the others still wait.
+    if (this.waiters.length > 0) this.watchLongCalls();
   }
 
   /** An idle worker at once, or a promise of the next free one (`waiting` is called first then). */
@@ -241,6 +299,8 @@ export class WorkerPool {
     return new Promise<PooledWorker>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, program };
       this.waiters.push(waiter);
+      // Calls already running long must not make this one wait out their timeouts.
+      this.watchLongCalls();
       control.onCancel(() => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
@@ -312,6 +372,7 @@ export class WorkerPool {
   async close(): Promise<void> {
     this.closed = true;
     if (this.trimTimer !== undefined) clearTimeout(this.trimTimer);
+    if (this.longTimer !== undefined) clearTimeout(this.longTimer);
     this.failWaiters(new TernError('unavailable', 'the wasm runtime is shut down'));
     const all = [...this.workers];
     this.idle = [];
