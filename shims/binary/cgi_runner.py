@@ -90,6 +90,10 @@ def main():
         if frame is None:
             return 0
         header, body = frame
+        if header.get("t") == "instance":
+            # A sandbox started ahead of need learns the id of the instance it becomes.
+            base_env["TERN_INSTANCE"] = str(header.get("id"))
+            continue
         if header.get("t") != "call":
             continue
         if threaded:

@@ -10,7 +10,9 @@ const { pathToFileURL } = require('node:url');
 const { createDecoder, encodeHead, MAX_BODY } = require('./wire.cjs');
 const { pickHandler } = require('./handler.cjs');
 
-const [fnDir, handlerSpec, functionName, instanceId, concurrencyArg] = process.argv.slice(2);
+const [fnDir, handlerSpec, functionName, startedAs, concurrencyArg] = process.argv.slice(2);
+// A sandbox started ahead of need learns the id of the instance it becomes ('instance' frame).
+let instanceId = startedAs;
 const concurrent = Number(concurrencyArg) > 1;
 const MAX_LOG_FRAME = 1 << 16;
 
@@ -300,6 +302,9 @@ async function main() {
     if (header.t === 'call') {
       if (storage) storage.run({ wid: header.id, callId: header.call }, () => void serve(handler, header, body));
       else void serve(handler, header, body);
+    } else if (header.t === 'instance') {
+      instanceId = String(header.id);
+      process.env.TERN_INSTANCE = instanceId;
     } else if (header.t === 'host-result') {
       const waiting = hostWaiting.get(header.id);
       if (!waiting) return;

@@ -183,6 +183,11 @@ def serve(wire, handler, takes_ctx, function_name, instance_id):
         if frame is None:
             return 0
         header, body = frame
+        if header.get("t") == "instance":
+            # A sandbox started ahead of need learns the id of the instance it becomes.
+            instance_id = str(header.get("id"))
+            os.environ["TERN_INSTANCE"] = instance_id
+            continue
         if header.get("t") != "call":
             continue
         wid = header.get("id")

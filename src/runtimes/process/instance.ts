@@ -90,12 +90,12 @@ function checkHeaders(headers: ResponseHeaders): string | undefined {
 }
 
 export class ProcessInstance implements Instance {
-  readonly id: string;
+  private ownId: string;
   private readonly fn: DeployedFunction;
   private readonly child: SandboxProcess;
   private readonly channel: Duplex;
   private readonly cgroup: InstanceCgroupView;
-  private readonly log: InstanceOptions['log'];
+  private log: InstanceOptions['log'];
   private readonly cgi: boolean;
   private readonly hostOps: HostOpsServer;
   private readonly decoder = new FrameDecoder();
@@ -120,7 +120,7 @@ export class ProcessInstance implements Instance {
   private gone = false;
 
   constructor(setup: InstanceSetup) {
-    this.id = setup.options.id;
+    this.ownId = setup.options.id;
     this.fn = setup.fn;
     this.child = setup.launched.child;
     this.channel = setup.launched.channel;
@@ -161,6 +161,25 @@ export class ProcessInstance implements Instance {
         }
       });
     });
+  }
+
+  get id(): string {
+    return this.ownId;
+  }
+
+  /** Serving calls: started, and neither stopping nor gone. */
+  get isReady(): boolean {
+    return this.state === 'ready';
+  }
+
+  /**
+   * A sandbox started ahead of need (spares.ts) becomes the pool's instance: its id and log sink
+   * from now on, and the shim is told the id (its TERN_INSTANCE and the handler's context).
+   */
+  adopt(options: Pick<InstanceOptions, 'id' | 'log'>): void {
+    this.ownId = options.id;
+    this.log = options.log;
+    this.send({ t: 'instance', id: options.id });
   }
 
   /** Resolves when the shim has loaded the handler; rejects with why it could not. */

@@ -14,6 +14,7 @@ import { checkLoads } from './load-check.js';
 import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
+import { SpareSandboxes } from './spares.js';
 import { Zygote, zygotesBuilt } from './zygote.js';
 
 /** Processes and threads per instance: enough for node's helper threads, too few for a fork bomb. */
@@ -57,6 +58,11 @@ export interface ProcessRuntimeOptions extends KitOptions {
    * budget has no room for a zygote (one instance's memory), instances get a sandbox each.
    */
   zygotes?: boolean;
+  /**
+   * Single-use functions without a zygote get sandboxes started ahead of need (spares.ts); default
+   * on. TERN_SPARES=off turns it off for a node.
+   */
+  spares?: boolean;
 }
 
 export class ProcessRuntime implements Runtime {
@@ -65,6 +71,7 @@ export class ProcessRuntime implements Runtime {
   /** By function folder (one per version) and spec: zygotes started or starting. */
   private readonly zygotes = new Map<string, Promise<Zygote>>();
   private readonly zygotesOn: boolean;
+  private readonly spares: SpareSandboxes | undefined;
 
   constructor(
     private readonly ctx: RuntimeContext,
@@ -74,6 +81,13 @@ export class ProcessRuntime implements Runtime {
     this.lease = leaseKit(ctx.scratchDir, options);
     this.zygotesOn =
       language.name === 'python' && (options.zygotes ?? process.env.TERN_PYTHON_ZYGOTE !== 'off') && zygotesBuilt();
+    if (options.spares ?? process.env.TERN_SPARES !== 'off')
+      this.spares = new SpareSandboxes(
+        async (fn, o) => this.startSandboxed(await this.kit(), fn, o),
+        ctx.scratchDir,
+        ctx.memory,
+        ctx.logger.child({ runtime: language.name }),
+      );
   }
 
   get name(): Language['name'] {
@@ -172,6 +186,7 @@ export class ProcessRuntime implements Runtime {
   }
 
   release(fn: DeployedFunction): void {
+    this.spares?.release(fn.dir);
     // The version is gone: its zygote and stage copy go too (a kit never built has none).
     for (const [key, zygote] of this.zygotes) {
       if (!key.startsWith(`${fn.dir}\n`)) continue;
@@ -255,6 +270,20 @@ export class ProcessRuntime implements Runtime {
       const forked = await this.startForked(kit, fn, options);
       if (forked) return forked;
     }
+    // A function with a network gets its own slirp per sandbox at start: not kept ahead.
+    if (this.spares && fn.spec.singleUse && !fn.spec.network) {
+      const spare = this.spares.take(fn, options);
+      if (spare) return spare;
+    }
+    return this.startSandboxed(kit, fn, options);
+  }
+
+  /** A new sandbox of its own for one instance: a ready launcher, then the shim loads the handler. */
+  private async startSandboxed(
+    kit: SandboxKit,
+    fn: DeployedFunction,
+    options: InstanceOptions,
+  ): Promise<ProcessInstance> {
     const network = fn.spec.network ? kit.network : undefined;
     if (typeof network === 'string')
       throw new TernError('unavailable', `"${fn.spec.name}" needs a network and this node has none: ${network}`);
@@ -295,10 +324,12 @@ export class ProcessRuntime implements Runtime {
   }
 
   async close(): Promise<void> {
+    const spares = this.spares?.close();
     await Promise.all([...this.instances].map((i) => i.kill().catch(() => undefined)));
     const zygotes = [...this.zygotes.values()];
     this.zygotes.clear();
     await Promise.all(zygotes.map((z) => z.then((zygote) => zygote.close()).catch(() => undefined)));
+    await spares;
     await this.lease.release();
   }
 }
