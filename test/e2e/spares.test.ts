@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { packFiles } from '../helpers/archive.js';
 import { startTern, type TernProcess } from '../helpers/node.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SINGLE_USE = (runtime: string, handler: string) =>
   `runtime = "${runtime}"\nhandler = "${handler}"\nsingle-use = true\nmax-instances = 4\n`;
@@ -54,14 +55,6 @@ async function processesWith(word: string): Promise<number> {
     if (argv.some((a) => a.endsWith('shim.cjs') || a.endsWith('cgi_runner.py')) && argv.includes(word)) n++;
   }
   return n;
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('spare sandboxes for single-use functions through tern serve', () => {

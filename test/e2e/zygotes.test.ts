@@ -8,6 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { packFiles } from '../helpers/archive.js';
 import { startTern, type TernProcess } from '../helpers/node.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SINGLE_USE = 'runtime = "python"\nsingle-use = true\nmax-instances = 4\n';
 
@@ -65,14 +66,6 @@ async function zygotesOf(name: string): Promise<number[]> {
     found.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
   }
   return [...found].filter(([, parent]) => !found.has(parent)).map(([pid]) => pid);
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 describe('python zygotes through tern serve', () => {

@@ -11,7 +11,7 @@ import type { Language } from './languages.js';
 import { startSandbox } from './launch.js';
 import { runOnce } from './oneshot.js';
 import { checkLoads } from './load-check.js';
-import { bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
+import { bakedKey, bwrapArgs, FN_MOUNT, SHIM_MOUNT, type SandboxPlan } from './sandbox.js';
 import { attachNetwork } from './sandbox-network.js';
 import { makeReadable } from './tree.js';
 import { SpareSandboxes } from './spares.js';
@@ -202,8 +202,7 @@ export class ProcessRuntime implements Runtime {
     fn: DeployedFunction,
     log: InstanceOptions['log'],
   ): Promise<Zygote | undefined> {
-    // The spec is part of the key: the handler, env and limits are baked into a zygote.
-    const key = `${fn.dir}\n${JSON.stringify(fn.spec)}`;
+    const key = bakedKey(fn);
     const known = this.zygotes.get(key);
     if (known) {
       const zygote = await known.catch(() => undefined);

@@ -18,7 +18,16 @@
  * instance) can take the same plan and differ only in its command.
  */
 import { lstatSync, readlinkSync } from 'node:fs';
+import type { DeployedFunction } from '../../registry/registry.js';
 import { SANDBOX_GID, SANDBOX_UID } from './uids.js';
+
+/**
+ * What a sandbox started ahead of its instance bakes in (a zygote, a spare): the version's folder
+ * and the spec (handler, env, limits). Starts ahead are kept by this key; it begins with the folder.
+ */
+export function bakedKey(fn: DeployedFunction): string {
+  return `${fn.dir}\n${JSON.stringify(fn.spec)}`;
+}
 
 /** Where the function folder and the shims appear inside. */
 export const FN_MOUNT = '/fn';

@@ -15,6 +15,7 @@ import type { Logger } from 'pino';
 import type { DeployedFunction } from '../../registry/registry.js';
 import type { InstanceOptions, LogStream, RuntimeMemory } from '../runtime.js';
 import type { ProcessInstance } from './instance.js';
+import { bakedKey } from './sandbox.js';
 
 /** Spares kept per function version. */
 export const SPARES = 2;
@@ -61,17 +62,13 @@ export class SpareSandboxes {
     private readonly logger: Logger,
   ) {}
 
-  private static key(fn: DeployedFunction): string {
-    return `${fn.dir}\n${JSON.stringify(fn.spec)}`;
-  }
-
   /**
    * A ready spare of `fn`, now the pool's instance under `options`, or undefined when none is
    * ready. Either way the set is topped up again.
    */
   take(fn: DeployedFunction, options: InstanceOptions): ProcessInstance | undefined {
     if (this.closed) return undefined;
-    const key = SpareSandboxes.key(fn);
+    const key = bakedKey(fn);
     let set = this.sets.get(key);
     if (!set) {
       set = { fn, ready: [], starting: 0, idleTimer: undefined };
@@ -80,10 +77,11 @@ export class SpareSandboxes {
     let spare: Spare | undefined;
     while ((spare = set.ready.shift()) !== undefined && !spare.instance.isReady) this.drop(spare);
     this.touch(key, set);
+    // The pool reserved memory for this instance before asking for it: the spare's goes back,
+    // before the refill reserves for its replacement.
+    if (spare) this.drop(spare);
     this.fill(set);
     if (!spare) return undefined;
-    // The pool reserved memory for this instance before asking for it: the spare's goes back.
-    this.drop(spare);
     spare.instance.adopt(options);
     for (const h of spare.held) options.log(h.line, h.stream, options.id, undefined);
     return spare.instance;
@@ -135,7 +133,7 @@ export class SpareSandboxes {
       if (i >= 0) set.ready.splice(i, 1);
       this.drop(spare);
     });
-    if (this.closed || this.sets.get(SpareSandboxes.key(set.fn)) !== set) {
+    if (this.closed || this.sets.get(bakedKey(set.fn)) !== set) {
       await instance.stop().catch(() => undefined);
       return;
     }

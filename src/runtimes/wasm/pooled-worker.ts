@@ -105,8 +105,10 @@ export class PooledWorker {
   dead: string | undefined;
   /** Set when the pool terminated it on purpose (abort, kill, close). */
   private abortReason: unknown;
-  /** The program whose share this worker counts against while it runs a call (see WorkerPool.held). */
-  /** The call it runs now: its program, whether it is blocked in a `tern` import, since when (performance.now()). */
+  /**
+   * The call it runs now: the program whose share it counts against (see WorkerPool.held), whether
+   * the guest is blocked in a `tern` import, and since when (performance.now()).
+   */
   charge: { program: number; blocked: boolean; since: number } | undefined;
 
   constructor(

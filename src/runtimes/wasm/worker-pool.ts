@@ -111,6 +111,18 @@ export class WorkerPool {
     return this.waiters.some((x) => (this.held.get(x.program) ?? 0) < this.perProgram);
   }
 
+  /** Running calls (blocked ones aside) older than LONG_CALL_MS, and when the youngest other began. */
+  private longCalls(now: number): { long: number; youngest: number } {
+    let youngest = -Infinity;
+    let long = 0;
+    for (const w of this.workers) {
+      if (!w.charge || w.charge.blocked) continue;
+      if (now - w.charge.since >= LONG_CALL_MS) long++;
+      else youngest = Math.max(youngest, w.charge.since);
+    }
+    return { long, youngest };
+  }
+
   /**
    * While callers wait and every worker runs a call older than LONG_CALL_MS, add one worker per
    * long call (capacity() bounds it): the guests cannot be paused, but the OS shares the cores.
@@ -119,13 +131,7 @@ export class WorkerPool {
   private watchLongCalls(): void {
     if (this.longTimer !== undefined || this.closed || !this.servableWaiter()) return;
     const now = performance.now();
-    let youngest = -Infinity;
-    let long = 0;
-    for (const w of this.workers) {
-      if (!w.charge || w.charge.blocked) continue;
-      if (now - w.charge.since >= LONG_CALL_MS) long++;
-      else youngest = Math.max(youngest, w.charge.since);
-    }
+    const { long, youngest } = this.longCalls(now);
     if (long > this.longExtra) {
       this.longExtra = long;
       if (this.idle.length === 0 && this.starting === 0 && this.workers.size < this.capacity()) this.spawn(true);
@@ -145,10 +151,7 @@ export class WorkerPool {
   /** A call ended: long calls now leave fewer workers to add. */
   private recountLongCalls(): void {
     if (this.longExtra === 0) return;
-    const now = performance.now();
-    let long = 0;
-    for (const w of this.workers) if (w.charge && !w.charge.blocked && now - w.charge.since >= LONG_CALL_MS) long++;
-    this.longExtra = Math.min(this.longExtra, long);
+    this.longExtra = Math.min(this.longExtra, this.longCalls(performance.now()).long);
     if (this.workers.size > this.capacity()) this.scheduleTrim();
   }
 
